@@ -1,0 +1,3 @@
+from hybridops.cli.app import main
+
+main()

@@ -1,0 +1,89 @@
+"""The one error hierarchy of hybridops and the one place it becomes an exit code."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    INTERRUPTED = 130
+
+
+class HybridOpsError(Exception):
+    """Root of every error hybridops reports to the user as one line, never a traceback."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+
+class UsageError(HybridOpsError):
+    """The command line itself is wrong."""
+
+    exit_code = ExitCode.USAGE
+
+
+class RunbookNotFound(HybridOpsError):
+    """No runbook with that id or path."""
+
+
+class RunbookInvalid(HybridOpsError):
+    """A runbook failed to load or validate; carries every problem found."""
+
+    def __init__(self, problems: list) -> None:  # list[Problem]; typed loosely to avoid an import cycle
+        self.problems = problems
+        first = problems[0] if problems else "runbook is invalid"
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+
+class ConfigError(HybridOpsError):
+    """The configuration file, a profile or a --var is wrong."""
+
+
+class PreflightFailed(HybridOpsError):
+    """A check before the first step failed; nothing was sent."""
+
+
+class StepFailed(HybridOpsError):
+    """A step failed and its on_failure said to stop the run."""
+
+
+class OperatorAborted(HybridOpsError):
+    """The operator chose to stop the run."""
+
+
+class NeedsAnswer(HybridOpsError):
+    """A prompt needs an answer and no terminal or --answer can give it."""
+
+
+class AuditError(HybridOpsError):
+    """The audit log cannot be written, read or verified."""
+
+
+class ChainBroken(AuditError):
+    """An audit log's hash chain does not verify."""
+
+
+class ResumeRefused(HybridOpsError):
+    """A run cannot be resumed as asked."""
+
+
+class SandboxError(HybridOpsError):
+    """The local sandbox could not start or answer."""
+
+
+class Interrupted(HybridOpsError):
+    """Ctrl-C or SIGTERM stopped the run."""
+
+    exit_code = ExitCode.INTERRUPTED
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """Map any exception that reaches the CLI to the exit code the user sees."""
+    if isinstance(exc, HybridOpsError):
+        return exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    return ExitCode.FAILED
