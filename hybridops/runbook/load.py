@@ -1,0 +1,320 @@
+"""Read a runbook file into the model, keeping every YAML node's file:line:column.
+
+Only plain YAML is accepted: safe scalars, mappings and sequences. Anchors/aliases, merge keys and
+custom tags (`!!python/...`) are refused, never constructed, so no file can run code or explode in
+memory. Every problem becomes a `Problem` pointing at the offending node.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+from yaml.composer import Composer
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.parser import Parser
+from yaml.reader import Reader
+from yaml.resolver import Resolver
+from yaml.scanner import Scanner
+
+from hybridops.errors import RunbookInvalid
+from hybridops.runbook.model import Runbook
+
+MAX_DEPTH = 64
+MAX_BYTES = 2 * 1024 * 1024
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong with a runbook, at a position in its file."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.message}"
+
+
+@dataclass
+class SourceMap:
+    """Where each value (and each mapping key) of the document is, 1-based."""
+
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, loc: PathKey, *, key: bool = False) -> tuple[int, int]:
+        """Position of `loc`, or of its nearest ancestor that exists."""
+        if key and loc in self.keys:
+            return self.keys[loc]
+        for n in range(len(loc), -1, -1):
+            if loc[:n] in self.values:
+                return self.values[loc[:n]]
+        return (1, 1)
+
+
+@dataclass(frozen=True)
+class LoadedRunbook:
+    runbook: Runbook
+    path: Path
+    sha256: str
+    source: SourceMap
+
+
+class _Loader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolver):
+    """PyYAML's safe loader, refusing aliases and limiting depth while composing."""
+
+    def __init__(self, stream: str) -> None:
+        Reader.__init__(self, stream)
+        Scanner.__init__(self)
+        Parser.__init__(self)
+        Composer.__init__(self)
+        SafeConstructor.__init__(self)
+        Resolver.__init__(self)
+        self._depth = 0
+
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            raise yaml.MarkedYAMLError(
+                problem="anchors and aliases are not allowed in runbooks", problem_mark=event.start_mark
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                event = self.peek_event()
+                raise yaml.MarkedYAMLError(
+                    problem=f"nesting deeper than {MAX_DEPTH} levels", problem_mark=event.start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _pos(node: Node) -> tuple[int, int]:
+    return (node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+class _Builder:
+    """Turns composed nodes into plain Python values, recording positions and problems."""
+
+    _PLAIN_TAGS = {
+        "tag:yaml.org,2002:str",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:null",
+    }
+
+    def __init__(self, loader: _Loader, path: str) -> None:
+        self.loader = loader
+        self.path = path
+        self.source = SourceMap()
+        self.problems: list[Problem] = []
+
+    def problem(self, node_pos: tuple[int, int], message: str) -> None:
+        self.problems.append(Problem(self.path, node_pos[0], node_pos[1], message))
+
+    def build(self, node: Node, loc: PathKey) -> Any:
+        self.source.values[loc] = _pos(node)
+        if isinstance(node, ScalarNode):
+            if node.tag not in self._PLAIN_TAGS:
+                # Timestamps, binary and custom tags are refused: a runbook holds strings and numbers.
+                self.problem(_pos(node), f"unsupported YAML tag {node.tag!r}; quote the value to make it a string")
+                return None
+            try:
+                return self.loader.construct_object(node)
+            except (ConstructorError, ValueError) as exc:
+                self.problem(_pos(node), f"bad scalar: {exc}")
+                return None
+        if isinstance(node, SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self.problem(_pos(node), f"unsupported YAML tag {node.tag!r}")
+                return None
+            return [self.build(child, (*loc, i)) for i, child in enumerate(node.value)]
+        if isinstance(node, MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                self.problem(_pos(node), f"unsupported YAML tag {node.tag!r}")
+                return None
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problem(_pos(key_node), "keys must be plain strings (no merge keys or complex keys)")
+                    continue
+                key = key_node.value if key_node.tag == "tag:yaml.org,2002:str" else self.build(key_node, loc)
+                key = str(key)
+                if key in result:
+                    first = self.source.keys.get((*loc, key), (0, 0))
+                    self.problem(_pos(key_node), f"duplicate key {key!r} (first at line {first[0]})")
+                    continue
+                self.source.keys[(*loc, key)] = _pos(key_node)
+                result[key] = self.build(value_node, (*loc, key))
+            return result
+        self.problem(_pos(node), "unsupported YAML node")
+        return None
+
+
+def parse_yaml(data: bytes | str, path: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document safely; raise RunbookInvalid with positioned problems."""
+    if isinstance(data, bytes):
+        if len(data) > MAX_BYTES:
+            raise RunbookInvalid([Problem(path, 1, 1, f"file larger than {MAX_BYTES // 1024} KiB")])
+        if b"\x00" in data:
+            raise RunbookInvalid([Problem(path, 1, 1, "binary file, not YAML text")])
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise RunbookInvalid([Problem(path, line, col, "not UTF-8 text")]) from None
+    else:
+        text = data
+    if not text.strip() or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise RunbookInvalid([Problem(path, 1, 1, "empty file: a runbook is a YAML mapping")])
+
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        msg = exc.problem or str(exc)
+        if "expected a single document" in str(exc.context or "") + msg:
+            msg = "more than one YAML document: a runbook file holds exactly one"
+        raise RunbookInvalid([Problem(path, line, col, f"YAML: {msg}")]) from None
+    except yaml.YAMLError as exc:
+        raise RunbookInvalid([Problem(path, 1, 1, f"YAML: {exc}")]) from None
+    except RecursionError:
+        raise RunbookInvalid([Problem(path, 1, 1, "YAML nesting too deep")]) from None
+    finally:
+        loader.dispose()
+    if node is None:
+        raise RunbookInvalid([Problem(path, 1, 1, "empty file: a runbook is a YAML mapping")])
+    builder = _Builder(loader, path)
+    value = builder.build(node, ())
+    if builder.problems:
+        raise RunbookInvalid(sorted(builder.problems))
+    return value, builder.source
+
+
+def _dotted(loc: PathKey) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _data_path(data: Any, loc: tuple) -> tuple[PathKey, tuple]:
+    """Split a pydantic error location into the part that exists in the data and the rest.
+
+    Union branches add their tags (`GoTo`, `literal[...]`) to locations; they are not in the data and
+    are skipped, so a nested error still points at the node the user wrote.
+    """
+    kept: list[str | int] = []
+    rest: list[Any] = []
+    node = data
+    for part in loc:
+        key = "while" if part == "while_" else part
+        if isinstance(node, dict) and isinstance(key, str) and key in node:
+            node = node[key]
+            kept.append(key)
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+            kept.append(key)
+        else:
+            rest.append(part)
+    return tuple(kept), tuple(rest)
+
+
+def _field_names(model_loc: tuple) -> list[str]:
+    """Allowed keys at a location, for 'did you mean' hints."""
+    from hybridops.runbook import model as m
+
+    names: set[str] = set()
+    for cls in (m.Runbook, m.Phase, m.Step, m.Variable, m.AwsCall, m.HttpCall, m.Poll, m.Notify, m.Check,
+                m.Choice, m.ChoiceOption, m.Confirm, m.Wait, m.Manual, m.LogErrors, m.LogJson, m.Retries,
+                m.GoTo, m.Call):
+        for name, f in cls.model_fields.items():
+            names.add(f.alias or name)
+    return sorted(names)
+
+
+_SCALAR_KINDS = {"literal_error", "string_type", "int_type", "bool_type", "float_type", "enum"}
+
+
+def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str) -> list[Problem]:
+    problems: dict[PathKey, Problem] = {}
+    errors = exc.errors(include_url=False)
+    for err in errors:
+        loc, rest = _data_path(data, tuple(err["loc"]))
+        kind = err["type"]
+        msg = err["msg"].removeprefix("Value error, ")
+        where = _dotted(loc)
+        if kind == "extra_forbidden":
+            key = str(loc[-1]) if loc else "?"
+            parent = loc[:-1]
+            line, col = source.locate(loc, key=True)
+            hint = difflib.get_close_matches(key, _field_names(parent), n=1)
+            text = f"{_dotted(parent)}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+        elif kind == "missing":
+            missing = str(err["loc"][-1]) if err["loc"] else "?"
+            missing = "while" if missing == "while_" else missing
+            line, col = source.locate(loc)
+            text = f"{where}: missing required key {missing!r}"
+        else:
+            line, col = source.locate(loc)
+            value = err.get("input")
+            shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
+            if kind in ("literal_error", "enum") and shown:
+                text = f"{where}: {msg}{shown}"
+            elif kind.endswith("_type") and loc and not rest:
+                text = f"{where}: {msg}{shown}"
+            else:
+                text = f"{where}: {msg}"
+        if rest and isinstance(err.get("input"), dict | list) and kind in _SCALAR_KINDS:
+            # A union's scalar branch rejecting a mapping: the mapping branch's errors say more.
+            if any(e is not err and tuple(e["loc"][: len(err["loc"]) - 1]) == tuple(err["loc"][:-1])
+                   for e in errors):
+                continue
+        key = (*loc, kind) if kind in ("extra_forbidden", "missing") else loc
+        # Unions report one error per branch; the first one at a location is the useful one.
+        problems.setdefault(key, Problem(path, line, col, text))
+    return sorted(problems.values())
+
+
+def parse_runbook(data: bytes | str, path: str) -> tuple[Runbook, SourceMap]:
+    value, source = parse_yaml(data, path)
+    if not isinstance(value, dict):
+        kind = type(value).__name__ if value is not None else "null"
+        line, col = source.locate(())
+        raise RunbookInvalid([Problem(path, line, col, f"a runbook is a YAML mapping, not a {kind}")])
+    try:
+        runbook = Runbook.model_validate(value)
+    except ValidationError as exc:
+        raise RunbookInvalid(model_problems(exc, value, source, path)) from None
+    return runbook, source
+
+
+def load_runbook(path: Path) -> LoadedRunbook:
+    """Read and parse one runbook file (structure only; `validate` checks calls and references)."""
+    shown = str(path)
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise RunbookInvalid([Problem(shown, 1, 1, "is a directory, not a runbook file")]) from None
+    except OSError as exc:
+        raise RunbookInvalid([Problem(shown, 1, 1, f"cannot read: {exc.strerror}")]) from None
+    runbook, source = parse_runbook(data, shown)
+    return LoadedRunbook(runbook=runbook, path=path, sha256=hashlib.sha256(data).hexdigest(), source=source)

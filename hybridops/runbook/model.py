@@ -1,0 +1,405 @@
+"""The runbook format: one pydantic model per concept, one class per step kind.
+
+A step is a mapping with common fields (id, title, budget, on_failure...) and exactly one kind key
+(`aws`, `http`, `manual`, ...) whose value holds that kind's settings. `hybridops schema` prints the
+JSON Schema generated from these classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
+
+from hybridops.durations import parse_duration
+from hybridops.runbook.expr import ExpressionError, check_syntax
+
+SEVERITIES = ("P0", "P1", "P2", "P3")
+READ_PREFIXES = ("Describe", "Get", "List", "Filter", "Simulate")
+END = "end"  # the go-to target that ends the run
+
+
+def _duration(v: Any) -> float:
+    return parse_duration(v)
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "description": "a duration: 30s, 2m, 1h30m (a bare number is seconds)",
+        }
+    ),
+]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+StepId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Target = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$"),
+    Field(description="a step id to go to, or `end` to finish the run"),
+]
+
+
+def _jmespath(expr: str) -> str:
+    try:
+        jmespath.compile(expr)
+    except JMESPathError as exc:
+        raise ValueError(f"bad JMESPath {expr!r}: {str(exc).splitlines()[0]}") from None
+    return expr
+
+
+def _condition(expr: str) -> str:
+    try:
+        check_syntax(expr, condition=True)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return expr
+
+
+JMESPath = Annotated[str, AfterValidator(_jmespath), Field(description="a JMESPath query, as `aws --query`")]
+Condition = Annotated[
+    str,
+    AfterValidator(_condition),
+    Field(description="a Jinja2 expression over variables and captures, e.g. `error_rate > 5`"),
+]
+Captures = dict[Identifier, JMESPath]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- calls ------------------------------------------------------------------------------------------
+
+
+class AwsCall(_Model):
+    """One AWS API call in botocore's names (`ecs`, `UpdateService`, `forceNewDeployment`)."""
+
+    service: str = Field(description="botocore service name, e.g. ecs, elbv2, bedrock-runtime")
+    operation: str = Field(description="operation name as in the API reference, e.g. DescribeServices")
+    region: str | None = Field(None, description="defaults to the configured region")
+    params: dict[str, Any] = Field(default_factory=dict)
+    capture: Captures = Field(default_factory=dict, description="name: JMESPath over the response")
+
+    @property
+    def mutating(self) -> bool:
+        return not self.operation.startswith(READ_PREFIXES)
+
+
+class HttpCall(_Model):
+    """One request to the routing admin API, relative to its base URL."""
+
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
+    path: Annotated[str, StringConstraints(pattern=r"^/")]
+    body: Any = None
+    expect: list[int] = Field(default_factory=lambda: [200], description="statuses that count as success")
+    capture: Captures = Field(default_factory=dict, description="name: JMESPath over the JSON body")
+    capture_status: Identifier | None = Field(None, description="name to hold the HTTP status code")
+
+    @property
+    def mutating(self) -> bool:
+        return self.method != "GET"
+
+
+class Call(_Model):
+    """Exactly one of an AWS call or an admin API request (poll bodies and undo)."""
+
+    aws: AwsCall | None = None
+    http: HttpCall | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Call:
+        if (self.aws is None) == (self.http is None):
+            raise ValueError("needs exactly one of `aws` or `http`")
+        return self
+
+    @property
+    def call(self) -> AwsCall | HttpCall:
+        return self.aws or self.http  # type: ignore[return-value]
+
+
+# --- step kinds -------------------------------------------------------------------------------------
+
+
+class Manual(_Model):
+    """Something only a person can do; the operator ticks each checklist item."""
+
+    instructions: str = ""
+    checklist: list[str] = Field(default_factory=list)
+
+
+class ChoiceOption(_Model):
+    value: Annotated[str, StringConstraints(min_length=1)]
+    label: str = ""
+    goto: Target | None = None
+
+
+class Choice(_Model):
+    """A question whose answer selects the next step."""
+
+    question: str
+    options: Annotated[list[ChoiceOption], Field(min_length=2)]
+    default: str | None = Field(None, description="answer taken in non-interactive runs")
+    capture: Identifier | None = None
+
+    @model_validator(mode="after")
+    def _default_is_an_option(self) -> Choice:
+        values = [o.value for o in self.options]
+        if len(set(values)) != len(values):
+            raise ValueError("option values must be unique")
+        if self.default is not None and self.default not in values:
+            raise ValueError(f"default {self.default!r} is not one of the options {values}")
+        return self
+
+
+class Confirm(_Model):
+    """A yes/no question; `if_yes` / `if_no` pick the next step (default: carry on)."""
+
+    question: str
+    default: bool | None = Field(None, description="answer taken in non-interactive runs")
+    if_yes: Target | None = None
+    if_no: Target | None = None
+    capture: Identifier | None = None
+
+
+class Wait(_Model):
+    """A fixed wait, e.g. monitoring for 10 minutes; the operator can cut it short."""
+
+    duration: Duration
+    reason: str = ""
+
+
+class Poll(Call):
+    """Repeat a call every `every` until `until` holds, or for as long as `while` holds.
+
+    `until`: succeeds as soon as the condition is true, fails at `timeout`.
+    `while`: watches for `timeout`; succeeds if the condition stayed true, fails the moment it is not.
+    """
+
+    every: Duration
+    timeout: Duration
+    until: Condition | None = None
+    while_: Condition | None = Field(None, alias="while")
+    show: str | None = Field(None, description="template shown as the latest value, e.g. `{{ status }}`")
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> Poll:
+        if (self.until is None) == (self.while_ is None):
+            raise ValueError("needs exactly one of `until` or `while`")
+        return self
+
+
+class Notify(_Model):
+    """A Slack incoming-webhook message or a PagerDuty Events API v2 event."""
+
+    via: Literal["slack", "pagerduty"]
+    text: str = Field(description="the Slack message, or the PagerDuty summary")
+    action: Literal["trigger", "acknowledge", "resolve"] = "trigger"
+    severity: Literal["critical", "error", "warning", "info"] = "critical"
+    channel: str | None = Field(None, description="Slack channel, for the message text only")
+
+
+class Check(_Model):
+    """A condition over captured values; true/false may pick the next step."""
+
+    condition: Condition
+    message: str = ""
+    if_true: Target | None = None
+    if_false: Target | None = None
+    capture: Identifier | None = None
+
+
+class _LogQuery(_Model):
+    log_group: str
+    filter_pattern: str = ""
+    since: Duration = Field(description="how far back to look")
+    region: str | None = None
+    limit: int = Field(10_000, ge=1, description="at most this many events are read")
+    capture: Identifier = Field(description="name that holds the result table")
+
+
+class LogErrors(_LogQuery):
+    """Errors grouped by type and counted, most frequent first (`filter-log-events | sort | uniq -c`).
+
+    The capture holds `{total, top, top_share, by_type: [{type, count}]}`.
+    """
+
+    filter_pattern: str = "ERROR"
+    type_pattern: str = Field(
+        r"ERROR\s+(?P<type>[A-Za-z_][A-Za-z0-9_.]*)",
+        description="regex whose `type` group (or first group) names the error type",
+    )
+
+
+class LogJson(_LogQuery):
+    """JSON log messages projected to `fields` and counted by `group_by` (the routing-decision view).
+
+    The capture holds `{total, rows: [{<group_by fields>, count, share}]}`.
+    """
+
+    fields: Annotated[list[str], Field(min_length=1)]
+    group_by: list[str] = Field(default_factory=list, description="defaults to all of `fields`")
+
+
+class GoTo(_Model):
+    goto: Target
+
+
+OnFailure = Literal["abort", "continue"] | GoTo
+
+
+class Retries(_Model):
+    attempts: int = Field(3, ge=0, le=20, description="retries after the first try")
+    backoff: Duration = Field(1.0, description="first delay; doubles each retry, with jitter")
+    max_backoff: Duration = 30.0
+
+
+KINDS = ("aws", "http", "manual", "choice", "confirm", "wait", "poll", "notify", "check", "log_errors", "log_json")
+
+
+class Step(_Model):
+    """One step: common fields plus exactly one kind key."""
+
+    id: StepId
+    title: str
+    budget: Duration = Field(description="time budget, e.g. 2m")
+    description: str = ""
+    when: Condition | None = Field(None, description="run the step only when this holds")
+    on_failure: OnFailure = "abort"
+    retries: Retries | None = None
+    timeout: Duration | None = Field(None, description="per-call timeout")
+    mutating: bool | None = Field(None, description="inferred from the call when absent")
+    mitigation: bool | None = Field(None, description="counts for time to mitigation (default: mutating)")
+    undo: Call | None = Field(None, description="how to reverse a mutating step")
+    next: Target | None = Field(None, description="where to go after the step succeeds")
+
+    aws: AwsCall | None = None
+    http: HttpCall | None = None
+    manual: Manual | None = None
+    choice: Choice | None = None
+    confirm: Confirm | None = None
+    wait: Wait | None = None
+    poll: Poll | None = None
+    notify: Notify | None = None
+    check: Check | None = None
+    log_errors: LogErrors | None = None
+    log_json: LogJson | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_kind(self) -> Step:
+        present = [k for k in KINDS if getattr(self, k) is not None]
+        if len(present) != 1:
+            found = ", ".join(present) if present else "none"
+            raise ValueError(f"a step needs exactly one kind of {', '.join(KINDS)} (found: {found})")
+        if self.undo is not None and not self.is_mutating:
+            raise ValueError("`undo` is only for mutating steps")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in KINDS if getattr(self, k) is not None)
+
+    @property
+    def body(self) -> Any:
+        return getattr(self, self.kind)
+
+    @property
+    def call(self) -> AwsCall | HttpCall | None:
+        """The API call this step makes, if any (polls: the repeated call)."""
+        if self.aws or self.http:
+            return self.aws or self.http
+        if self.poll:
+            return self.poll.call
+        return None
+
+    @property
+    def is_mutating(self) -> bool:
+        if self.mutating is not None:
+            return self.mutating
+        call = self.call
+        return bool(call and call.mutating)
+
+    @property
+    def is_mitigation(self) -> bool:
+        return self.is_mutating if self.mitigation is None else self.mitigation
+
+
+class Variable(_Model):
+    """An input of the runbook; without a default it is required."""
+
+    name: Identifier
+    description: str = ""
+    default: str | int | float | bool | None = None
+    secret: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+class Phase(_Model):
+    id: StepId
+    title: str
+    steps: Annotated[list[Step], Field(min_length=1)]
+
+
+def _response_time(v: Any) -> str:
+    if v == "immediate":
+        return v
+    parse_duration(v)
+    return str(v)
+
+
+class Runbook(_Model):
+    """One incident: metadata, variables, and phases of steps."""
+
+    id: StepId
+    title: str
+    severity: Literal["P0", "P1", "P2", "P3"]
+    response_time: Annotated[
+        str,
+        AfterValidator(_response_time),
+        Field(description="`immediate` or a duration such as 15m, 1h"),
+    ]
+    impact: str
+    symptoms: list[str] = Field(default_factory=list)
+    owner: str
+    version: str
+    scenario: str | None = Field(None, description="the sandbox scenario a drill of this incident uses")
+    variables: list[Variable] = Field(default_factory=list)
+    phases: Annotated[list[Phase], Field(min_length=1)]
+
+    def steps(self) -> Iterator[tuple[Phase, Step]]:
+        for phase in self.phases:
+            for step in phase.steps:
+                yield phase, step
+
+    def step_ids(self) -> list[str]:
+        return [s.id for _, s in self.steps()]
+
+    def variable(self, name: str) -> Variable | None:
+        return next((v for v in self.variables if v.name == name), None)
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Runbook.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "hybridops runbook"
+    return schema
