@@ -122,3 +122,27 @@ def walk_strings(value: Any):
     elif isinstance(value, list):
         for v in value:
             yield from walk_strings(v)
+
+
+# Names every template and condition can read besides variables and captures. `steps` maps a step id
+# to {"status": "ok" | "failed" | "skipped" | ..., "error": str | None}, e.g.
+# `steps['invoke-bedrock'].status == 'failed'`.
+BUILTIN_NAMES = frozenset({"ago_ms", "ago_iso", "now_ms", "now_iso", "steps", "run_id", "incident"})
+
+
+def builtins(now: float) -> dict[str, Any]:
+    """Time helpers bound to the run's clock (`now` is epoch seconds), for templates like
+    `{{ ago_ms('15m') }}` (FilterLogEvents startTime) or `{{ ago_iso('5m') }}` (metric StartTime)."""
+    from datetime import UTC, datetime
+
+    from hybridops.durations import parse_duration
+
+    def iso(t: float) -> str:
+        return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return {
+        "now_ms": lambda: int(now * 1000),
+        "now_iso": lambda: iso(now),
+        "ago_ms": lambda d: int((now - parse_duration(d)) * 1000),
+        "ago_iso": lambda d: iso(now - parse_duration(d)),
+    }
