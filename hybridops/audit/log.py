@@ -1,0 +1,767 @@
+"""The write-ahead, hash-chained audit log: writer, reader and verifier.
+
+The contract (issue 4 §7), which other tools verify independently:
+
+- one compact JSON object per line, UTF-8, ``\\n``-terminated; each line is written, flushed and
+  fsynced before `AuditLog.append` returns, so the caller takes the action it announces only once
+  the announcement is on disk;
+- every record starts with ``seq`` (0, 1, 2...), ``ts`` (RFC 3339 UTC, milliseconds, ``Z``),
+  ``run_id``, ``event`` and ``prev``: the lowercase hex SHA-256 of the previous line's exact bytes
+  without its newline (64 zeros on line 0);
+- the first record is ``run_started``; a run ends with ``run_finished``.
+
+What `verify_log` can and cannot tell: an edited, deleted, inserted, reordered or mid-line truncated
+record breaks the chain and is named by its ``seq``. Whole lines cut from the end leave a shorter
+chain that is still consistent: such a log verifies as intact but *unfinished* (status
+``incomplete``, exactly like a run that was interrupted), and only fails when the caller insists on
+a finished run (``require_finished=True``). Anyone holding the hash of the last record (``head``;
+CloudWatch Logs holds a copy when shipping is on) can detect that too.
+
+Nothing here imports typer or rich.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import secrets as _random
+import stat
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from enum import Enum
+from pathlib import Path, PurePath
+from typing import Any
+
+from hybridops.errors import AuditError, ChainBroken
+
+try:  # advisory locks keep two processes (say, two `resume`s) from interleaving lines
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+ZERO_HASH = "0" * 64
+REQUIRED_KEYS = ("seq", "ts", "run_id", "event", "prev")
+RUN_STATUSES = ("completed", "failed", "interrupted")
+INCOMPLETE = "incomplete"
+AUDIT_DIR_ENV = "HYBRIDOPS_AUDIT_DIR"
+MASK = "***"
+MIN_SECRET_LEN = 4
+SUFFIX = ".jsonl"
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+
+Clock = Callable[[], datetime]
+
+
+# --- time and names -----------------------------------------------------------------------------
+
+
+def _utc(dt: datetime) -> datetime:
+    # A naive datetime is taken to be UTC already: the log never records local time.
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+
+
+def format_ts(dt: datetime) -> str:
+    """RFC 3339 UTC with milliseconds and `Z`: `2026-11-25T17:41:02.123Z`."""
+    dt = _utc(dt)
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
+
+
+def parse_ts(text: str) -> datetime:
+    """The UTC datetime in an RFC 3339 timestamp; ValueError if it is not one, or not UTC."""
+    if not isinstance(text, str) or not _TS.fullmatch(text):
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    dt = datetime.fromisoformat(text)
+    if dt.utcoffset() != UTC.utcoffset(None):
+        raise ValueError(f"timestamp is not UTC: {text!r}")
+    return dt.astimezone(UTC)
+
+
+def new_run_id(incident_id: str, now: datetime | None = None) -> str:
+    """A run id sortable by time and naming the incident: `20261125T174102.123Z-bedrock-failure-3f9a`.
+
+    UTC to the millisecond, then the incident id made file-name safe, then 4 random hex digits so two
+    runs started in the same millisecond do not collide.
+    """
+    dt = _utc(now or datetime.now(UTC))
+    slug = _SLUG_BAD.sub("-", incident_id).strip("-.")[:64] or "run"
+    return f"{dt:%Y%m%dT%H%M%S}.{dt.microsecond // 1000:03d}Z-{slug}-{_random.token_hex(2)}"
+
+
+def check_run_id(run_id: str) -> str:
+    """`run_id` if it is safe as a file name (no path separators, no leading dot); AuditError if not."""
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise AuditError(f"not a valid run id: {run_id!r} (letters, digits, '.', '_' and '-' only)")
+    return run_id
+
+
+# --- the audit directory ------------------------------------------------------------------------
+
+
+def resolve_audit_dir(explicit: Path | None, *, create: bool = True) -> Path:
+    """The audit dir: `--audit-dir`, then `$HYBRIDOPS_AUDIT_DIR`, then the user state dir's `audit/`.
+
+    With `create` (the default) the directory is made private as `ensure_private_dir` does; readers
+    (`audit list`) pass `create=False` so looking never creates anything.
+    """
+    if explicit is not None:
+        directory = Path(explicit).expanduser()
+    elif os.environ.get(AUDIT_DIR_ENV):
+        directory = Path(os.environ[AUDIT_DIR_ENV]).expanduser()
+    else:
+        import platformdirs  # only here: every other path is given
+
+        directory = Path(platformdirs.user_state_dir("hybridops")) / "audit"
+    if create:
+        ensure_private_dir(directory)
+    return directory
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create `directory` (and parents) with mode 0700; tighten an existing one we own to 0700.
+
+    An existing directory is left alone when it is not ours or has the sticky bit (a shared
+    directory such as /tmp: chmod-ing it would break other users, and the files are 0600 anyway).
+    """
+    try:
+        existed = directory.exists()
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = directory.stat()
+        if not stat.S_ISDIR(st.st_mode):
+            raise AuditError(f"audit dir {directory} is not a directory")
+        mode = stat.S_IMODE(st.st_mode)
+        geteuid = getattr(os, "geteuid", None)
+        ours = geteuid is not None and st.st_uid == geteuid()
+        if not existed or (ours and mode & 0o077 and not mode & stat.S_ISVTX):
+            # mkdir's mode is filtered by the umask, so set it explicitly either way
+            os.chmod(directory, 0o700)
+    except FileExistsError as exc:
+        raise AuditError(f"audit dir {directory} is not a directory") from exc
+    except OSError as exc:
+        raise AuditError(f"cannot create audit dir {directory}: {exc.strerror or exc}") from exc
+
+
+def log_path(directory: Path, run_id: str) -> Path:
+    """Where run `run_id`'s log lives in `directory`."""
+    return Path(directory) / f"{check_run_id(run_id)}{SUFFIX}"
+
+
+def locate_log(ref: str, directory: Path) -> Path:
+    """The log file `ref` names: a path to a file, a run id in `directory`, or a unique run id prefix."""
+    as_path = Path(ref).expanduser()
+    if ref.endswith(SUFFIX) or os.sep in ref or (os.altsep and os.altsep in ref):
+        if as_path.is_file():
+            return as_path
+        raise AuditError(f"no audit log at {as_path}")
+    check_run_id(ref)
+    exact = Path(directory) / f"{ref}{SUFFIX}"
+    if exact.is_file():
+        return exact
+    matches = sorted(Path(directory).glob(f"{ref}*{SUFFIX}")) if Path(directory).is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        names = ", ".join(m.stem for m in matches[:3])
+        more = ", ..." if len(matches) > 3 else ""
+        raise AuditError(f"run id {ref!r} is ambiguous in {directory}: {names}{more}")
+    raise AuditError(f"no audit log for run {ref!r} in {directory}")
+
+
+# --- encoding -----------------------------------------------------------------------------------
+
+
+def encode_record(record: Mapping[str, Any]) -> bytes:
+    """The exact line bytes (without newline) for a record: compact JSON, UTF-8, no NaN."""
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # A lone surrogate cannot be UTF-8; its `\\udcxx` escape is valid JSON and round-trips exactly.
+    return text.encode("utf-8", errors="backslashreplace")
+
+
+def sha256_hex(line: bytes) -> str:
+    """The chain's hash: lowercase hex SHA-256 of a line's exact bytes without its newline."""
+    return hashlib.sha256(line).hexdigest()
+
+
+class _Scrubber:
+    """Turns arbitrary values into JSON data with every registered secret replaced by `***`."""
+
+    def __init__(self) -> None:
+        self._secrets: list[str] = []
+
+    def add(self, secret: str) -> None:
+        s = str(secret)
+        if len(s) >= MIN_SECRET_LEN and s not in self._secrets:
+            self._secrets.append(s)
+            self._secrets.sort(key=len, reverse=True)  # longest first: a secret containing another
+
+    def text(self, s: str) -> str:
+        for secret in self._secrets:
+            if secret in s:
+                s = s.replace(secret, MASK)
+        return s
+
+    def key(self, k: object) -> str:
+        if isinstance(k, str):
+            return self.text(k)
+        if k is None or isinstance(k, bool | int | float):
+            return self.text(json.dumps(k))  # what json.dumps would have made of the key
+        return self.text(str(k))
+
+    def value(self, v: object) -> Any:
+        if v is None or isinstance(v, bool):
+            return v
+        if isinstance(v, str):
+            return self.text(v)
+        if isinstance(v, int | float):
+            if isinstance(v, float) and not math.isfinite(v):
+                return str(v)  # JSON has no NaN / Infinity; keep the information as text
+            if self._secrets and self.text(str(v)) != str(v):
+                return MASK
+            return v
+        if isinstance(v, Mapping):
+            return {self.key(k): self.value(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [self.value(x) for x in v]
+        if isinstance(v, set | frozenset):
+            return sorted((self.value(x) for x in v), key=repr)
+        if isinstance(v, datetime):
+            return format_ts(v) if v.tzinfo is not None else v.isoformat()
+        if isinstance(v, date):
+            return v.isoformat()
+        if isinstance(v, Enum):
+            return self.value(v.value)
+        if isinstance(v, bytes | bytearray):
+            return self.text(bytes(v).decode("utf-8", errors="replace"))
+        if isinstance(v, PurePath):
+            return self.text(str(v))
+        dump = getattr(v, "model_dump", None)  # pydantic models, without importing pydantic
+        if callable(dump):
+            return self.value(dump(mode="json"))
+        return self.text(str(v))
+
+
+# --- reading and verifying ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """A last line left unfinished by a crash: where it starts, how long it is, and why it is torn.
+
+    A torn line's `append` never returned, so the action it announced was never taken: cutting it
+    away loses nothing. Record it (`log_repaired {torn_bytes, reason}`) after cutting.
+    """
+
+    offset: int
+    torn_bytes: int
+    reason: str
+    seq: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first place where a log stops being a valid chain: the record's `seq`, and why."""
+
+    seq: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"seq {self.seq}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What `verify_log` found.
+
+    `ok` is true when every line chains; `records` counts complete lines; `first_bad_seq` is the seq
+    of the first broken record (the seq expected at that position); `status` is the run's status
+    from its records (`completed`, `failed`, `interrupted`, or `incomplete` when no `run_finished`
+    follows the last start or resume); `head` is the SHA-256 of the last line when intact.
+    """
+
+    ok: bool
+    records: int
+    first_bad_seq: int | None
+    reason: str
+    status: str = INCOMPLETE
+    run_id: str | None = None
+    head: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != INCOMPLETE
+
+
+@dataclass(frozen=True)
+class LogRead:
+    """A log as read: its parseable records in file order, a torn tail if any, and its problems."""
+
+    path: Path
+    records: list[dict[str, Any]]
+    torn: TornTail | None
+    problems: list[Problem]
+    verify: VerifyResult
+
+    @property
+    def status(self) -> str:
+        return run_status(self.records)
+
+    @property
+    def run_id(self) -> str:
+        for r in self.records:
+            if isinstance(r.get("run_id"), str):
+                return r["run_id"]
+        return self.path.stem
+
+
+class _LineError(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    raise _LineError(f"{name} is not JSON")
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in obj:  # two readers could disagree on which value counts: refuse
+            raise _LineError(f"duplicate key {k!r}")
+        obj[k] = v
+    return obj
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _LineError(f"not UTF-8 at byte {exc.start}") from None
+    if text.endswith("\r"):
+        raise _LineError("line ends with CR (CRLF line endings)")
+    try:
+        obj = json.loads(text, object_pairs_hook=_pairs, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise _LineError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise _LineError("not a JSON object")
+    return obj
+
+
+def run_status(records: Iterable[Mapping[str, Any]]) -> str:
+    """`completed`/`failed`/`interrupted` from the last `run_finished` after the last start or resume,
+    else `incomplete`. Records after that `run_finished` (say, a late `ship_failed`) do not matter."""
+    status = INCOMPLETE
+    for r in records:
+        event = r.get("event")
+        if event in ("run_started", "run_resumed"):
+            status = INCOMPLETE
+        elif event == "run_finished":
+            s = r.get("status")
+            status = s if isinstance(s, str) and s else "failed"
+    return status
+
+
+@dataclass
+class _Scan:
+    lines: list[bytes]
+    hashes: list[str]
+    parsed: list[dict[str, Any] | _LineError]
+    torn: TornTail | None
+    problem: Problem | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _scan(data: bytes) -> _Scan:
+    parts = data.split(b"\n")
+    tail = parts.pop()  # what follows the last newline: empty when the file ends cleanly
+    lines = parts
+    parsed: list[dict[str, Any] | _LineError] = []
+    for line in lines:
+        try:
+            parsed.append(_parse_line(line))
+        except _LineError as exc:
+            parsed.append(exc)
+    torn = None
+    if tail:
+        torn = TornTail(
+            offset=len(data) - len(tail),
+            torn_bytes=len(tail),
+            reason=f"last line has no newline ({len(tail)} bytes): the write was cut short",
+            seq=len(lines),
+            sha256=sha256_hex(tail),
+        )
+    elif lines and isinstance(parsed[-1], _LineError):
+        # Only the last line can be torn by a crash (power loss may leave garbage there).
+        last = lines.pop()
+        err = parsed.pop()
+        torn = TornTail(
+            offset=len(data) - len(last) - 1,
+            torn_bytes=len(last) + 1,
+            reason=f"last line: {err}",
+            seq=len(lines),
+            sha256=sha256_hex(last),
+        )
+    scan = _Scan(lines, [sha256_hex(x) for x in lines], parsed, torn)
+    scan.records = [p for p in parsed if isinstance(p, dict)]
+    scan.problem = _first_problem(scan)
+    return scan
+
+
+def _first_problem(scan: _Scan) -> Problem | None:
+    lines, hashes, parsed = scan.lines, scan.hashes, scan.parsed
+    n = len(lines)
+
+    def prev_of(j: int) -> str | None:
+        if 0 <= j < n and isinstance(parsed[j], dict):
+            p = parsed[j].get("prev")  # type: ignore[union-attr]
+            return p if isinstance(p, str) else None
+        return None
+
+    def hash_before(j: int) -> str:
+        return hashes[j - 1] if j >= 1 else ZERO_HASH
+
+    run_id0: str | None = None
+    for i in range(n):
+        rec = parsed[i]
+        if isinstance(rec, _LineError):
+            return Problem(i, f"line {i + 1}: {rec}")
+        missing = [k for k in REQUIRED_KEYS if k not in rec]
+        if missing:
+            return Problem(i, f"missing {', '.join(missing)}")
+        seq, prev = rec["seq"], rec["prev"]
+        if type(seq) is not int:
+            return Problem(i, f"seq is not an integer: {seq!r}")
+        if not isinstance(rec["run_id"], str) or not rec["run_id"]:
+            return Problem(i, "run_id is not a non-empty string")
+        if not isinstance(rec["event"], str) or not rec["event"]:
+            return Problem(i, "event is not a non-empty string")
+        if not isinstance(prev, str) or not _HEX64.fullmatch(prev):
+            return Problem(i, "prev is not a lowercase hex SHA-256")
+        try:
+            parse_ts(rec["ts"])
+        except ValueError as exc:
+            return Problem(i, str(exc))
+        if seq != i:
+            return _seq_problem(i, seq, parsed, prev_of, hash_before)
+        if run_id0 is None:
+            run_id0 = rec["run_id"]
+        elif rec["run_id"] != run_id0:
+            return Problem(i, f"run_id {rec['run_id']!r} is not this log's {run_id0!r} (from another log?)")
+        if i == 0 and rec["event"] != "run_started":
+            return Problem(0, f"first record is {rec['event']!r}, not 'run_started'")
+        if prev != hash_before(i):
+            return _prev_problem(i, prev, n, hashes, prev_of, hash_before)
+    if scan.torn is not None:
+        return Problem(scan.torn.seq, f"truncated: {scan.torn.reason}")
+    if n == 0:
+        return Problem(0, "empty log: no run_started record")
+    return None
+
+
+def _seq_problem(i: int, seq: int, parsed: list, prev_of: Callable, hash_before: Callable) -> Problem:
+    # A repeated seq that chains to the record two lines up: the line before it was slipped in.
+    if seq == i - 1 and prev_of(i) == hash_before(i - 1):
+        return Problem(i - 1, f"record inserted: the next line repeats seq {i - 1} and chains past it")
+    later = next(
+        (j for j in range(i + 1, len(parsed)) if isinstance(parsed[j], dict) and parsed[j].get("seq") == i),
+        None,
+    )
+    if later is not None:
+        return Problem(
+            i, f"records out of order: expected seq {i}, found seq {seq} (seq {i} is on line {later + 1})"
+        )
+    if seq > i and prev_of(i) != hash_before(i):
+        missing = f"seq {i}" if seq == i + 1 else f"seq {i}..{seq - 1}"
+        return Problem(i, f"record missing: expected seq {i}, found seq {seq} ({missing} deleted?)")
+    if seq < i:
+        return Problem(i, f"expected seq {i}, found seq {seq} again (duplicated or replayed record)")
+    return Problem(i, f"seq altered: expected {i}, found {seq}")
+
+
+def _prev_problem(
+    i: int, prev: str, n: int, hashes: list[str], prev_of: Callable, hash_before: Callable
+) -> Problem:
+    if i == 0:
+        return Problem(0, "first record's prev is not 64 zeros")
+    # This record chains to the one two lines up: the line between was slipped in.
+    if prev == hash_before(i - 1):
+        return Problem(i - 1, f"record inserted: seq {i} chains past it to the record before")
+    # The next record vouches for this one, so it is the line before that changed.
+    if prev_of(i + 1) == hashes[i]:
+        return Problem(i - 1, f"record altered: its SHA-256 does not match the prev stored in seq {i}")
+    if prev_of(i + 1) is not None:
+        # Neither neighbour vouches for this line: inserted (renumbered) or replaced.
+        return Problem(
+            i,
+            f"record does not belong here: its prev matches no record before it, "
+            f"and seq {i + 1} does not chain to it (inserted or replaced)",
+        )
+    return Problem(
+        i - 1,
+        f"record altered: its SHA-256 does not match the prev stored in seq {i} "
+        f"(or seq {i}, the last record, was forged)",
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise AuditError(f"no audit log at {path}") from None
+    except OSError as exc:
+        raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
+
+
+def _result(scan: _Scan, *, require_finished: bool) -> VerifyResult:
+    n = len(scan.lines)
+    run_id = next((r["run_id"] for r in scan.records if isinstance(r.get("run_id"), str)), None)
+    if scan.problem is not None:
+        intact = scan.records[: scan.problem.seq]
+        return VerifyResult(False, n, scan.problem.seq, scan.problem.reason, run_status(intact), run_id)
+    status = run_status(scan.records)
+    head = scan.hashes[-1]
+    if status != INCOMPLETE:
+        return VerifyResult(True, n, None, "intact", status, run_id, head)
+    reason = (
+        f"unfinished: no run_finished after seq {n - 1} "
+        f"(the run was interrupted, or whole records were cut from the end)"
+    )
+    if require_finished:
+        return VerifyResult(False, n, n, reason, status, run_id, head)
+    return VerifyResult(True, n, None, f"intact but {reason}", status, run_id, head)
+
+
+def verify_log(path: Path, *, require_finished: bool = False) -> VerifyResult:
+    """Check the chain of the log at `path` (see the module docstring); AuditError if unreadable."""
+    return _result(_scan(_read_bytes(path)), require_finished=require_finished)
+
+
+def read_log(path: Path) -> LogRead:
+    """Read a log for display: every parseable record, the torn tail, the first problem found."""
+    path = Path(path)
+    scan = _scan(_read_bytes(path))
+    result = _result(scan, require_finished=False)
+    return LogRead(path, scan.records, scan.torn, [scan.problem] if scan.problem else [], result)
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _lock(fd: int, path: Path) -> None:
+    if fcntl is None:  # pragma: no cover - Windows
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AuditError(f"audit log {path} is in use by another hybridops process") from None
+
+
+def _fsync_dir(directory: Path) -> None:
+    # Makes the new file's name durable too. Best effort: some filesystems refuse fsync on a dir.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class AuditLog:
+    """An open audit log: `append` writes one record and returns only once it is on disk.
+
+    Make one with `AuditLog.create` (a new run) or `AuditLog.open_for_append` (a resumed run).
+    Thread-safe. After a failed write the log refuses further appends: the run must stop.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        fd: int,
+        run_id: str,
+        *,
+        next_seq: int,
+        prev: str,
+        secrets: Iterable[str],
+        clock: Clock | None,
+    ) -> None:
+        self._path = path
+        self._fd: int | None = fd
+        self._run_id = run_id
+        self._seq = next_seq
+        self._prev = prev
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._scrub = _Scrubber()
+        self._lock = threading.Lock()
+        self._broken: str | None = None
+        for s in secrets:
+            self.add_secret(s)
+
+    @classmethod
+    def create(
+        cls,
+        directory: Path,
+        run_id: str,
+        *,
+        secrets: Iterable[str] = (),
+        clock: Clock | None = None,
+    ) -> AuditLog:
+        """Create `<directory>/<run_id>.jsonl` (mode 0600, never overwriting); AuditError if impossible."""
+        directory = Path(directory)
+        path = log_path(directory, run_id)
+        ensure_private_dir(directory)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        except FileExistsError:
+            raise AuditError(f"audit log {path} already exists") from None
+        except OSError as exc:
+            raise AuditError(f"cannot create audit log {path}: {exc.strerror or exc}") from exc
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)  # the umask can only have narrowed it; make it exactly 0600
+        _lock(fd, path)
+        _fsync_dir(directory)
+        return cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock)
+
+    @classmethod
+    def open_for_append(
+        cls,
+        path: Path,
+        *,
+        secrets: Iterable[str] = (),
+        clock: Clock | None = None,
+    ) -> tuple[AuditLog, list[dict[str, Any]], TornTail | None]:
+        """Reopen a log to continue its chain: (log, existing records, torn tail that was cut or None).
+
+        Raises ChainBroken (naming the seq) if the existing chain does not verify, AuditError if the
+        file cannot be opened. A torn last line is truncated away (and fsynced) before returning;
+        the caller should then record `log_repaired`.
+        """
+        path = Path(path)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        except FileNotFoundError:
+            raise AuditError(f"no audit log at {path}") from None
+        except OSError as exc:
+            raise AuditError(f"cannot open audit log {path}: {exc.strerror or exc}") from exc
+        _lock(fd, path)
+        try:
+            with open(path, "rb") as f:  # read after locking, so nobody appends meanwhile
+                data = f.read()
+            scan = _scan(data)
+            problem = scan.problem
+            # A torn tail is what we repair; an empty log (killed before its first line) may go on.
+            repairable = not scan.lines or (
+                scan.torn is not None and problem is not None and problem.seq == scan.torn.seq
+            )
+            if problem is not None and not repairable:
+                raise ChainBroken(f"audit log {path.name} is broken at seq {problem.seq}: {problem.reason}")
+            if scan.torn is not None:
+                os.ftruncate(fd, scan.torn.offset)
+                os.fsync(fd)
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o600)
+        except OSError as exc:
+            os.close(fd)
+            raise AuditError(f"cannot repair audit log {path}: {exc.strerror or exc}") from exc
+        except BaseException:
+            os.close(fd)
+            raise
+        run_id = scan.records[0]["run_id"] if scan.records else path.stem
+        prev = scan.hashes[-1] if scan.lines else ZERO_HASH
+        log = cls(path, fd, run_id, next_seq=len(scan.lines), prev=prev, secrets=secrets, clock=clock)
+        return log, scan.records, scan.torn
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    @property
+    def next_seq(self) -> int:
+        """The seq the next record will get."""
+        return self._seq
+
+    @property
+    def head(self) -> str:
+        """SHA-256 of the last line written (64 zeros before the first)."""
+        return self._prev
+
+    def add_secret(self, secret: str) -> None:
+        """Mask `secret` (if at least 4 characters) wherever it appears in later records."""
+        if secret:
+            with self._lock:
+                self._scrub.add(secret)
+
+    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+        """Write one record, fsync it, and return it as written (secrets masked).
+
+        Take the action the record announces only after this returns. AuditError if it cannot be
+        written; the log then refuses every later append.
+        """
+        reserved = [k for k in REQUIRED_KEYS if k in fields]
+        if reserved:
+            raise ValueError(f"audit record fields may not set {', '.join(reserved)}")
+        with self._lock:
+            if self._fd is None:
+                raise AuditError(f"audit log {self._path} is closed")
+            if self._broken:
+                raise AuditError(f"audit log {self._path} is unusable after a failed write: {self._broken}")
+            record: dict[str, Any] = {
+                "seq": self._seq,
+                "ts": format_ts(self._clock()),
+                "run_id": self._run_id,
+                "event": self._scrub.text(event),
+                "prev": self._prev,
+            }
+            record.update(self._scrub.value(fields))
+            line = encode_record(record)
+            try:
+                self._write_all(line + b"\n")
+                os.fsync(self._fd)
+            except OSError as exc:
+                self._broken = exc.strerror or str(exc)
+                raise AuditError(f"cannot write audit log {self._path}: {self._broken}") from exc
+            self._seq += 1
+            self._prev = sha256_hex(line)
+            return record
+
+    def _write_all(self, data: bytes) -> None:
+        # Unbuffered os.write: nothing sits in a user-space buffer, so there is nothing to flush
+        # but the kernel's, which fsync does.
+        assert self._fd is not None
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        with self._lock:
+            if self._fd is not None:
+                fd, self._fd = self._fd, None
+                os.close(fd)
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AuditLog({str(self._path)!r}, next_seq={self._seq})"
