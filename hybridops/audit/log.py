@@ -476,9 +476,7 @@ def _seq_problem(i: int, seq: int, parsed: list, prev_of: Callable, hash_before:
         None,
     )
     if later is not None:
-        return Problem(
-            i, f"records out of order: expected seq {i}, found seq {seq} (seq {i} is on line {later + 1})"
-        )
+        return Problem(i, f"records out of order: expected seq {i}, found seq {seq} (seq {i} is on line {later + 1})")
     if seq > i and prev_of(i) != hash_before(i):
         missing = f"seq {i}" if seq == i + 1 else f"seq {i}..{seq - 1}"
         return Problem(i, f"record missing: expected seq {i}, found seq {seq} ({missing} deleted?)")
@@ -487,9 +485,7 @@ def _seq_problem(i: int, seq: int, parsed: list, prev_of: Callable, hash_before:
     return Problem(i, f"seq altered: expected {i}, found {seq}")
 
 
-def _prev_problem(
-    i: int, prev: str, n: int, hashes: list[str], prev_of: Callable, hash_before: Callable
-) -> Problem:
+def _prev_problem(i: int, prev: str, n: int, hashes: list[str], prev_of: Callable, hash_before: Callable) -> Problem:
     if i == 0:
         return Problem(0, "first record's prev is not 64 zeros")
     # This record chains to the one two lines up: the line between was slipped in.
@@ -607,6 +603,7 @@ class AuditLog:
         self._scrub = _Scrubber()
         self._lock = threading.Lock()
         self._broken: str | None = None
+        self._listeners: list[Callable[[dict[str, Any]], Any]] = []
         for s in secrets:
             self.add_secret(s)
 
@@ -739,7 +736,23 @@ class AuditLog:
                 raise AuditError(f"cannot write audit log {self._path}: {self._broken}") from exc
             self._seq += 1
             self._prev = sha256_hex(line)
+            # Under the lock, so listeners see records in seq order.
+            for listener in self._listeners:
+                listener(record)
             return record
+
+    def __call__(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The engine's sink signature, `sink(event, fields)`: same as `append(event, **fields)`."""
+        return self.append(event, **fields)
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], Any]) -> None:
+        """Call `listener(record)` with each record once it is on disk (e.g. a `CloudWatchShipper`).
+
+        Listeners run under the append lock and must be quick and must not raise (the shipper only
+        enqueues). A listener may append to this log only from another thread.
+        """
+        with self._lock:
+            self._listeners.append(listener)
 
     def _write_all(self, data: bytes) -> None:
         # Unbuffered os.write: nothing sits in a user-space buffer, so there is nothing to flush
