@@ -227,10 +227,7 @@ def _data_path(data: Any, loc: tuple) -> tuple[PathKey, tuple]:
     node = data
     for part in loc:
         key = "while" if part == "while_" else part
-        if isinstance(node, dict) and isinstance(key, str) and key in node:
-            node = node[key]
-            kept.append(key)
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        if isinstance(node, dict) and isinstance(key, str) and key in node or isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
             node = node[key]
             kept.append(key)
         else:
@@ -277,9 +274,7 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
             line, col = source.locate(loc)
             value = err.get("input")
             shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
-            if kind in ("literal_error", "enum") and shown:
-                text = f"{where}: {msg}{shown}"
-            elif kind.endswith("_type") and loc and not rest:
+            if kind in ("literal_error", "enum") and shown or kind.endswith("_type") and loc and not rest:
                 text = f"{where}: {msg}{shown}"
             else:
                 text = f"{where}: {msg}"

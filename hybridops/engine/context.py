@@ -1,0 +1,112 @@
+"""What a run needs from outside, in one object: options, clock, prompter, event sinks, I/O runners."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hybridops.engine.clock import RealClock
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    dry_run: bool = False
+    read_only: bool = False
+    yes: bool = False
+    interactive: bool = False  # a person at a terminal can answer prompts
+    answers: Mapping[str, str] = field(default_factory=dict)  # --answer STEP=VALUE
+    time_scale: float = 1.0
+    insecure: bool = False
+    skip_preflight: bool = False
+    drill: bool = False
+    scenario: str | None = None
+    argv: tuple[str, ...] = ()
+
+
+class Prompter(Protocol):
+    """How the engine asks a person. The CLI implements it with rich; tests script it."""
+
+    def confirm(self, question: str, *, default: bool | None) -> bool: ...
+
+    def choose(self, question: str, options: list[tuple[str, str]], *, default: str | None) -> str: ...
+
+    def checklist(self, instructions: str, items: list[str]) -> dict[str, bool]: ...
+
+    def over_budget(self, title: str, budget_s: float, elapsed_s: float) -> str:
+        """'extend', 'skip' or 'abort'."""
+        ...
+
+
+class NoPrompter:
+    """For runs nobody can answer: any question reaching it is a bug in the engine's gating."""
+
+    def confirm(self, question: str, *, default: bool | None) -> bool:
+        raise RuntimeError("no prompter")
+
+    def choose(self, question: str, options: list[tuple[str, str]], *, default: str | None) -> str:
+        raise RuntimeError("no prompter")
+
+    def checklist(self, instructions: str, items: list[str]) -> dict[str, bool]:
+        raise RuntimeError("no prompter")
+
+    def over_budget(self, title: str, budget_s: float, elapsed_s: float) -> str:
+        return "extend"
+
+
+Sink = Callable[[str, dict[str, Any]], Any]
+
+
+def scrub(value: Any, secrets: Iterable[str]) -> Any:
+    """Replace every secret occurring in `value` (recursively) by ***."""
+    secrets = [s for s in secrets if s and len(s) >= 4]
+    if not secrets:
+        return value
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            for s in secrets:
+                if s in v:
+                    v = v.replace(s, "***")
+            return v
+        if isinstance(v, dict):
+            return {walk(k): walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return v
+
+    return walk(value)
+
+
+class Emitter:
+    """Sends each event to the audit log first (write-ahead: it returns only once the record is on
+    disk), then to the display sinks. Secrets are scrubbed before any sink sees the event."""
+
+    def __init__(self, audit: Sink | None, ui: list[Sink], secrets: Iterable[str] = ()) -> None:
+        self.audit = audit
+        self.ui = ui
+        self.secrets: set[str] = {s for s in secrets if s}
+
+    def add_secret(self, value: str | None) -> None:
+        if value:
+            self.secrets.add(value)
+
+    def __call__(self, event: str, *, audit: bool = True, **fields: Any) -> None:
+        clean = scrub(fields, self.secrets)
+        if audit and self.audit is not None:
+            self.audit(event, clean)
+        for sink in self.ui:
+            sink(event, clean)
+
+
+@dataclass
+class Context:
+    options: RunOptions
+    emit: Emitter
+    clock: Any = field(default_factory=RealClock)
+    prompter: Prompter = field(default_factory=NoPrompter)
+    aws: Any = None  # AwsRunner
+    http: Any = None  # HttpRunner
+    notify_targets: Any = None  # NotifyTargets
+    run_id: str = ""
+    aws_region: str = "eu-central-1"

@@ -1,0 +1,148 @@
+"""`run_incident`: one entry for running a runbook, from preflight to the last audit record."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hybridops import __version__
+from hybridops.engine.clock import RealClock
+from hybridops.engine.context import Context, Emitter, NoPrompter, Prompter, RunOptions, Sink
+from hybridops.engine.retry import CallFailure
+from hybridops.engine.run import Runner, RunResult, RunState
+from hybridops.errors import ConfigError, PreflightFailed
+from hybridops.runbook.load import LoadedRunbook
+from hybridops.runbook.model import Runbook
+
+
+@dataclass(frozen=True)
+class Preflight:
+    operator: str
+    aws_caller_arn: str | None
+
+
+def resolve_variables(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Each declared variable's value (`values` already typed by the config); missing required ones named."""
+    out: dict[str, Any] = {}
+    missing = []
+    for var in runbook.variables:
+        if var.name in values and values[var.name] is not None:
+            out[var.name] = values[var.name]
+        elif var.default is not None:
+            out[var.name] = var.default
+        else:
+            missing.append(var.name)
+    if missing:
+        raise ConfigError("missing required variable(s): " + ", ".join(missing)
+                          + " (pass --var NAME=VALUE, or set them in a config profile)")
+    return out
+
+
+def masked_variables(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: ("***" if (v := runbook.variable(k)) and v.secret else val) for k, val in values.items()}
+
+
+def has_kind(runbook: Runbook, *kinds: str) -> bool:
+    for _, step in runbook.steps():
+        if step.kind in kinds:
+            return True
+        call = step.call
+        if call is not None and ({"aws"} & set(kinds)) and call.__class__.__name__ == "AwsCall":
+            return True
+        if call is not None and ({"http"} & set(kinds)) and call.__class__.__name__ == "HttpCall":
+            return True
+    return False
+
+
+def preflight_identity(aws, *, dry_run: bool, skip: bool, needed: bool) -> Preflight:
+    local = f"{getpass.getuser()}@{socket.gethostname()}"
+    if dry_run or skip or not needed:
+        return Preflight(operator=local, aws_caller_arn=None)
+    try:
+        ident = aws.call("sts", "GetCallerIdentity", {})
+    except CallFailure as exc:
+        raise PreflightFailed(f"preflight: {exc} (nothing was sent; --skip-preflight if STS itself is down)") from None
+    arn = ident.get("Arn")
+    return Preflight(operator=arn or local, aws_caller_arn=arn)
+
+
+def run_incident(
+    loaded: LoadedRunbook,
+    *,
+    options: RunOptions,
+    variables: Mapping[str, Any],
+    secrets: set[str],
+    open_audit: Callable[[], Any],
+    make_aws: Callable[[], Any],
+    make_http: Callable[[], Any],
+    notify_targets: Any,
+    aws_region: str,
+    ui: list[Sink] = (),  # type: ignore[assignment]
+    prompter: Prompter | None = None,
+    clock: Any = None,
+    state: RunState | None = None,
+    extra_started: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Run `loaded` to its end (or its first aborting failure).
+
+    `open_audit()` returns the audit log (an object with `.append(event, **fields)` and `.run_id`);
+    it is opened before anything is sent, so a run that cannot be audited never starts.
+    """
+    runbook = loaded.runbook
+    values = resolve_variables(runbook, variables) if state is None else state.variables
+    log = open_audit()
+    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets)
+    for var in runbook.variables:
+        if var.secret and isinstance(values.get(var.name), str):
+            emitter.add_secret(values[var.name])
+    aws = make_aws()
+    http = make_http()
+    ctx = Context(options=options, emit=emitter, clock=clock or RealClock(), prompter=prompter or NoPrompter(),
+                  aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region)
+    state = state or RunState(variables=dict(values))
+    if extra_started is None:
+        try:
+            pre = preflight_identity(aws, dry_run=options.dry_run, skip=options.skip_preflight,
+                                     needed=has_kind(runbook, "aws", "log_errors", "log_json"))
+        except PreflightFailed as exc:
+            _started(emitter, loaded, options, values, Preflight(f"{getpass.getuser()}@{socket.gethostname()}",
+                                                                 None), http)
+            emitter("run_finished", status="failed", duration_s=0.0, time_to_mitigation_s=None, error=str(exc),
+                    steps_run=0)
+            raise
+        _started(emitter, loaded, options, values, pre, http)
+    else:
+        emitter("run_resumed", **extra_started)
+    try:
+        return Runner(runbook, ctx, state).run()
+    finally:
+        if http is not None:
+            http.close()
+
+
+def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: Mapping[str, Any],
+             pre: Preflight, http) -> None:
+    rb = loaded.runbook
+    emit(
+        "run_started",
+        runbook={"id": rb.id, "title": rb.title, "severity": rb.severity, "response_time": rb.response_time,
+                 "impact": rb.impact, "symptoms": list(rb.symptoms), "path": str(loaded.path),
+                 "sha256": loaded.sha256, "version": rb.version},
+        tool_version=__version__,
+        operator=pre.operator,
+        aws_caller_arn=pre.aws_caller_arn,
+        host=socket.gethostname(),
+        argv=list(options.argv),
+        variables=masked_variables(rb, values),
+        admin_url=http.base_url if http is not None else None,
+        dry_run=options.dry_run,
+        read_only=options.read_only,
+        yes=options.yes,
+        drill=options.drill,
+        scenario=options.scenario,
+        time_scale=options.time_scale,
+        answers=dict(options.answers),
+    )

@@ -1,0 +1,149 @@
+"""AWS calls through boto3: one session per run, one client per (service, region).
+
+Endpoints come from botocore itself (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, profiles), which
+is how the sandbox and the tests point runs at loopback. Botocore's own retries are off: the engine
+retries, so that every attempt is in the audit log.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+from hybridops.engine.retry import CallFailure
+
+_THROTTLING = {
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+}
+_TRANSIENT = {"ServiceUnavailable", "ServiceUnavailableException", "InternalError", "InternalFailure",
+              "InternalServerError", "InternalServerException", "RequestTimeout", "RequestTimeoutException",
+              "ModelNotReadyException"}
+_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+                "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "RequestExpired"}
+_DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
+           "SubscriptionRequiredException"}
+
+
+def jsonable(value: Any) -> Any:
+    """Make a botocore response JSON-safe: datetimes to ISO strings, bytes decoded, streams read."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items() if k != "ResponseMetadata"}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes | bytearray):
+        try:
+            text = bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            return base64.b64encode(bytes(value)).decode("ascii")
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    if hasattr(value, "read") and callable(value.read):  # StreamingBody (InvokeModel's body)
+        return jsonable(value.read())
+    return value
+
+
+class AwsRunner:
+    """Makes AWS calls for one run."""
+
+    def __init__(self, *, profile: str | None, region: str, timeout: float = 30.0) -> None:
+        self._profile = profile
+        self._region = region
+        self._timeout = timeout
+        self._session = None
+        self._clients: dict[tuple[str, str, float], Any] = {}
+
+    def _get_session(self):
+        if self._session is None:
+            import boto3
+            import botocore.exceptions
+
+            try:
+                self._session = boto3.session.Session(profile_name=self._profile, region_name=self._region)
+            except botocore.exceptions.ProfileNotFound as exc:
+                raise CallFailure(f"AWS profile not found: {exc.kwargs.get('profile')} "
+                                  "(check --profile / AWS_PROFILE and ~/.aws/config)") from None
+        return self._session
+
+    def client(self, service: str, region: str | None = None, timeout: float | None = None):
+        from botocore.config import Config
+
+        key = (service, region or self._region, timeout or self._timeout)
+        if key not in self._clients:
+            t = key[2]
+            config = Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                connect_timeout=min(t, 10.0),
+                read_timeout=t,
+                user_agent_extra="hybridops",
+            )
+            self._clients[key] = self._get_session().client(service, region_name=key[1], config=config)
+        return self._clients[key]
+
+    def call(self, service: str, operation: str, params: dict[str, Any], *, region: str | None = None,
+             timeout: float | None = None) -> dict[str, Any]:
+        """Call `operation` and return its JSON-safe response; raise CallFailure with one clear line."""
+        import botocore.exceptions as bex
+        from botocore import xform_name
+
+        what = f"aws {service} {operation}"
+        try:
+            client = self.client(service, region, timeout)
+            method = getattr(client, xform_name(operation))
+            return jsonable(method(**params))
+        except bex.ClientError as exc:
+            raise _client_error(what, exc) from None
+        except bex.NoCredentialsError:
+            raise CallFailure(f"{what}: no AWS credentials found; set AWS_PROFILE (or --profile / a config "
+                              "profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then retry") from None
+        except bex.NoRegionError:
+            raise CallFailure(f"{what}: no AWS region; set AWS_REGION or the step's region") from None
+        except bex.ParamValidationError as exc:
+            detail = " ".join(str(exc).split())
+            raise CallFailure(f"{what}: invalid parameters: {detail}") from None
+        except (bex.ConnectTimeoutError, bex.EndpointConnectionError) as exc:
+            # Never connected: nothing was sent, a retry is safe even for a mutation.
+            raise CallFailure(f"{what}: cannot reach the AWS endpoint ({_short(exc)}); check the network, "
+                              "VPN or AWS_ENDPOINT_URL", retryable=True) from None
+        except (bex.ReadTimeoutError, bex.ConnectionClosedError) as exc:
+            raise CallFailure(f"{what}: no answer from AWS ({_short(exc)}); the request may have been applied",
+                              retryable=True, unknown_outcome=True) from None
+        except bex.UnknownServiceError:
+            raise CallFailure(f"{what}: unknown AWS service {service!r}") from None
+        except bex.BotoCoreError as exc:
+            raise CallFailure(f"{what}: {_short(exc)}") from None
+        except CallFailure as exc:
+            raise CallFailure(f"{what}: {exc}") from None
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _client_error(what: str, exc: Any) -> CallFailure:
+    err = exc.response.get("Error", {})
+    code = str(err.get("Code", "Unknown"))
+    message = " ".join(str(err.get("Message", "")).split())[:300]
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    base = f"{what}: {code}" + (f": {message}" if message else "")
+    if code in _THROTTLING or status == 429:
+        return CallFailure(f"{base} (throttled; retried with backoff, or raise the API quota)", retryable=True,
+                           status=code)
+    if code in _CREDENTIALS:
+        return CallFailure(f"{base} (credentials invalid or expired; refresh them, e.g. `aws sso login`)",
+                           status=code)
+    if code in _DENIED:
+        return CallFailure(f"{base} (the caller lacks permission for {what.split(' ', 1)[1]}; "
+                           "check the role's IAM policy)", status=code)
+    if code.endswith(("NotFound", "NotFoundException")) or code in {"ResourceNotFoundException",
+                                                                      "ClusterNotFoundException"}:
+        return CallFailure(f"{base} (check the names and the region)", status=code)
+    if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
+        return CallFailure(base, retryable=True, status=code)
+    return CallFailure(base, status=code)
