@@ -227,7 +227,9 @@ def _data_path(data: Any, loc: tuple) -> tuple[PathKey, tuple]:
     node = data
     for part in loc:
         key = "while" if part == "while_" else part
-        if isinstance(node, dict) and isinstance(key, str) and key in node or isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        in_dict = isinstance(node, dict) and isinstance(key, str) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if in_dict or in_list:
             node = node[key]
             kept.append(key)
         else:
@@ -278,11 +280,11 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
                 text = f"{where}: {msg}{shown}"
             else:
                 text = f"{where}: {msg}"
-        if rest and isinstance(err.get("input"), dict | list) and kind in _SCALAR_KINDS:
-            # A union's scalar branch rejecting a mapping: the mapping branch's errors say more.
-            if any(e is not err and tuple(e["loc"][: len(err["loc"]) - 1]) == tuple(err["loc"][:-1])
-                   for e in errors):
-                continue
+        # A union's scalar branch rejecting a mapping: the mapping branch's errors say more.
+        if (rest and isinstance(err.get("input"), dict | list) and kind in _SCALAR_KINDS
+                and any(e is not err and tuple(e["loc"][: len(err["loc"]) - 1]) == tuple(err["loc"][:-1])
+                        for e in errors)):
+            continue
         key = (*loc, kind) if kind in ("extra_forbidden", "missing") else loc
         # Unions report one error per branch; the first one at a location is the useful one.
         problems.setdefault(key, Problem(path, line, col, text))
