@@ -18,7 +18,7 @@ from hybridops.engine.retry import CallFailure, backoff_delay, retries_for
 from hybridops.engine.steps import logs as logsteps
 from hybridops.engine.steps import notify as notifier
 from hybridops.errors import Interrupted, NeedsAnswer, OperatorAborted, StepFailed
-from hybridops.runbook.expr import ExpressionError, builtins, evaluate, render
+from hybridops.runbook.expr import ExpressionError, builtins, evaluate, references, render
 from hybridops.runbook.model import END, AwsCall, HttpCall, Phase, Runbook, Step
 
 MAX_STEP_VISITS = 500  # go-to loops end here instead of running forever
@@ -129,8 +129,12 @@ class Runner:
 
     def condition(self, text: str, *, dry_default: bool | None) -> bool | None:
         """Evaluate a condition; in a dry run, a condition over unknown values yields `dry_default`."""
+        context = self.template_context()
+        if self.opt.dry_run and any(isinstance(context.get(n), _Placeholder)
+                                    for n in references(text, condition=True)):
+            return dry_default
         try:
-            return bool(evaluate(text, self.template_context()))
+            return bool(evaluate(text, context))
         except ExpressionError:
             if self.opt.dry_run:
                 return dry_default
