@@ -1,9 +1,243 @@
-"""Placeholder: this command group is not built yet."""
+"""`hybridops audit list|show|verify|timeline`: reading audit logs back.
+
+Only typer is imported at the top so `hybridops --help` stays fast; the audit modules and rich are
+imported inside each command.
+"""
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
+
+if TYPE_CHECKING:
+    from hybridops.audit.timeline import RunSummary, Timeline
+
+
+class ListFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+class TimelineFormat(StrEnum):
+    md = "md"
+    json = "json"
+
+
+_AUDIT_DIR_HELP = "Audit log directory (default: $HYBRIDOPS_AUDIT_DIR, then the user state dir)."
+_REF_HELP = "Run id (the log file's name without .jsonl, or a unique prefix of it), or a path to a log file."
+
+
+def _audit_dir_option() -> Any:
+    return typer.Option(None, "--audit-dir", help=_AUDIT_DIR_HELP, show_default=False)
+
+
+def _resolve(ref: str, audit_dir: Path | None) -> Path:
+    from hybridops.audit.log import locate_log, resolve_audit_dir
+
+    return locate_log(ref, resolve_audit_dir(audit_dir, create=False))
+
+
+def _print_text(text: str) -> None:
+    from hybridops.cli.console import out
+
+    # markup off: log content such as "[bold]" must print as it was recorded
+    out().print(text, markup=False, highlight=False, soft_wrap=True, end="")
+
+
+def _print_json(data: Any) -> None:
+    _print_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def audit_list(
+    audit_dir: Path | None = _audit_dir_option(),
+    format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
+) -> None:
+    """List runs, newest first: incident, operator, start, status, duration, mode."""
+    from hybridops.audit.log import resolve_audit_dir
+    from hybridops.audit.timeline import list_json, list_runs
+
+    directory = resolve_audit_dir(audit_dir, create=False)
+    rows = list_runs(directory)
+    if format is ListFormat.json:
+        _print_json(list_json(directory, rows))
+        return
+    if not rows:
+        _print_text(f"no runs in {directory}\n")
+        return
+    _render_list(rows)
+
+
+def _mode(r: RunSummary) -> str:
+    parts = [p for p, on in (("drill", r.drill), ("dry-run", r.dry_run), ("read-only", r.read_only)) if on]
+    return "+".join(parts) or "live"
+
+
+def _render_list(rows: list[RunSummary]) -> None:
+    from hybridops.durations import format_duration
+
+    table = [
+        (
+            r.run_id,
+            r.incident or "?",
+            r.operator or "?",
+            f"{r.started:%Y-%m-%d %H:%M:%S}" if r.started else "?",
+            r.status,
+            format_duration(r.duration_s) if r.duration_s is not None else "-",
+            _mode(r),
+            "ok" if r.intact else "BROKEN",
+        )
+        for r in rows
+    ]
+    header = ("RUN ID", "INCIDENT", "OPERATOR", "STARTED (UTC)", "STATUS", "DURATION", "MODE", "LOG")
+    from hybridops.cli.console import out
+
+    console = out()
+    if console.is_terminal:
+        from rich.table import Table
+
+        t = Table(*header, box=None, header_style="bold")
+        for row in table:
+            style = "red" if row[-1] == "BROKEN" or row[4] == "failed" else None
+            t.add_row(*row, style=style)
+        console.print(t)
+        return
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip() for row in (header, *table)]
+    _print_text("\n".join(lines) + "\n")
+
+
+def audit_show(
+    run_id: str = typer.Argument(..., help=_REF_HELP),
+    audit_dir: Path | None = _audit_dir_option(),
+) -> None:
+    """Show a run as a readable timeline."""
+    from hybridops.audit.timeline import load_timeline
+
+    tl = load_timeline(_resolve(run_id, audit_dir))
+    _warn_integrity(tl)
+    _render_show(tl)
+
+
+def _warn_integrity(tl: Timeline) -> None:
+    if not tl.integrity.ok:
+        from hybridops.cli.console import err
+
+        err().print(
+            f"warning: audit log broken at seq {tl.integrity.first_bad_seq}: {tl.integrity.reason}",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _render_show(tl: Timeline) -> None:
+    from hybridops.audit.timeline import entry_time, integrity_text
+    from hybridops.cli.console import out
+    from hybridops.durations import format_duration
+
+    def dur(s: float | None, missing: str = "-") -> str:
+        return format_duration(s) if s is not None else missing
+
+    header = [
+        f"{tl.title or tl.incident or tl.run_id} ({tl.incident or '?'}{', ' + tl.severity if tl.severity else ''})",
+        f"run {tl.run_id}, {tl.mode}",
+        f"operator {', '.join(tl.operators) or 'unknown'}" + (f" on {tl.host}" if tl.host else ""),
+        f"started {tl.started:%Y-%m-%d %H:%M:%S} UTC" if tl.started else "started ?",
+        f"status {tl.status}"
+        + (f" after {dur(tl.duration_s)}" if tl.duration_s is not None else "")
+        + f", time to mitigation {dur(tl.time_to_mitigation_s, 'not mitigated')}",
+        f"audit log {integrity_text(tl.integrity)}",
+    ]
+    console = out()
+    if not console.is_terminal:
+        lines = header + [""]
+        for e in tl.entries:
+            mark = "!" if e.highlight else " "
+            lines.append(f"{entry_time(tl, e)} {mark} {(e.step_id or '-'):<20} {e.text()}")
+        _print_text("\n".join(lines) + "\n")
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    console.print(Text(header[0], style="bold"))
+    for line in header[1:]:
+        console.print(Text(line))
+    table = Table("Time (UTC)", "Step", "What happened", box=None, header_style="bold", pad_edge=False)
+    styles = {"run": "bold", "action": "cyan", "decision": "magenta", "note": "yellow"}
+    for e in tl.entries:
+        what = Text(f"{e.label}: ", style=styles.get(e.kind, ""))
+        what.append(e.detail, style="cyan" if e.code else "")
+        if e.highlight:
+            what.stylize("bold red")
+        table.add_row(entry_time(tl, e), e.step_id or "", what)
+    console.print(table)
+
+
+def audit_verify(
+    run_id: str = typer.Argument(..., help=_REF_HELP),
+    audit_dir: Path | None = _audit_dir_option(),
+    require_finished: bool = typer.Option(
+        False, "--require-finished", help="Fail when the log has no run_finished (cut from the end?)."
+    ),
+    format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
+) -> None:
+    """Check a log's hash chain: exit 0 when intact, 1 naming the first broken record's seq."""
+    from hybridops.audit.log import verify_log
+    from hybridops.errors import ChainBroken
+
+    path = _resolve(run_id, audit_dir)
+    v = verify_log(path, require_finished=require_finished)
+    if format is ListFormat.json:
+        _print_json(
+            {
+                "version": 1,
+                "path": str(path),
+                "ok": v.ok,
+                "records": v.records,
+                "first_bad_seq": v.first_bad_seq,
+                "reason": v.reason,
+                "status": v.status,
+                "head": v.head,
+            }
+        )
+        if not v.ok:
+            raise typer.Exit(1)
+        return
+    if not v.ok:
+        raise ChainBroken(f"{path.name}: broken at seq {v.first_bad_seq}: {v.reason}")
+    _print_text(f"intact: {v.records} records\n")
+    _print_text(f"status: {v.status}" + ("" if v.finished else f" ({v.reason.removeprefix('intact but ')})") + "\n")
+    _print_text(f"head: {v.head}\n")
+
+
+def audit_timeline(
+    run_id: str = typer.Argument(..., help=_REF_HELP),
+    audit_dir: Path | None = _audit_dir_option(),
+    format: TimelineFormat = typer.Option(TimelineFormat.md, "--format", help="md (post-mortem) or json."),  # noqa: A002
+) -> None:
+    """A post-incident timeline for the post-mortem: times, actions, results, decisions, budgets."""
+    from hybridops.audit.timeline import load_timeline, render_markdown, timeline_json
+
+    tl = load_timeline(_resolve(run_id, audit_dir))
+    _warn_integrity(tl)
+    if format is TimelineFormat.json:
+        _print_json(timeline_json(tl))
+    else:
+        _print_text(render_markdown(tl))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+    audit_app = typer.Typer(
+        name="audit",
+        help="Read audit logs back: list runs, show one, verify its chain, write its timeline.",
+        no_args_is_help=True,
+    )
+    audit_app.command("list")(audit_list)
+    audit_app.command("show")(audit_show)
+    audit_app.command("verify")(audit_verify)
+    audit_app.command("timeline")(audit_timeline)
+    app.add_typer(audit_app, name="audit")

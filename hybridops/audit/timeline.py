@@ -1,0 +1,712 @@
+"""Reading runs back: one-line summaries for `audit list`, and the post-incident timeline.
+
+Pure data and text: the CLI renders `Timeline` with rich or plain text; `render_markdown` and
+`timeline_json` are the post-mortem forms. Every reader here tolerates missing optional fields,
+since logs outlive the code that wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from hybridops.audit.log import (
+    INCOMPLETE,
+    REQUIRED_KEYS,
+    SUFFIX,
+    LogRead,
+    VerifyResult,
+    parse_ts,
+    read_log,
+    run_status,
+)
+from hybridops.durations import format_duration
+from hybridops.errors import AuditError
+
+TIMELINE_VERSION = 1
+LIST_VERSION = 1
+_RUN_ID_PARTS = re.compile(r"(\d{8}T\d{6}(?:\.\d{3})?Z)-(.+)-[0-9a-f]{4}")
+
+
+# --- small tolerant accessors -------------------------------------------------------------------
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+def _dict(v: Any) -> Mapping[str, Any]:
+    return v if isinstance(v, Mapping) else {}
+
+
+def _dt(rec: Mapping[str, Any] | None) -> datetime | None:
+    if not rec:
+        return None
+    try:
+        return parse_ts(rec.get("ts"))  # type: ignore[arg-type]
+    except ValueError:
+        return None
+
+
+def _dur(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(max(0.0, seconds))
+
+
+def _utc_text(dt: datetime | None) -> str | None:
+    return None if dt is None else f"{dt:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return None if dt is None else dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _incident_from_run_id(run_id: str) -> str | None:
+    m = _RUN_ID_PARTS.fullmatch(run_id)
+    return m.group(2) if m else None
+
+
+def _mode(started: Mapping[str, Any]) -> str:
+    parts = []
+    if started.get("drill"):
+        scenario = _str(started.get("scenario"))
+        parts.append(f"drill (scenario {scenario})" if scenario else "drill")
+    if started.get("dry_run"):
+        parts.append("dry run")
+    if started.get("read_only"):
+        parts.append("read-only")
+    scale = _num(started.get("time_scale"))
+    if scale and scale != 1:
+        parts.append(f"time scale {scale:g}")
+    return ", ".join(parts) or "live"
+
+
+def _who(rec: Mapping[str, Any]) -> str | None:
+    operator, arn = _str(rec.get("operator")), _str(rec.get("aws_caller_arn"))
+    if operator and arn and arn != operator:
+        return f"{operator} ({arn})"
+    return operator or arn
+
+
+# --- `audit list` -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One run as `audit list` shows it."""
+
+    run_id: str
+    path: Path
+    incident: str | None
+    title: str | None
+    operator: str | None
+    caller_arn: str | None
+    started: datetime | None
+    finished: datetime | None
+    status: str
+    duration_s: float | None
+    drill: bool
+    dry_run: bool
+    read_only: bool
+    scenario: str | None
+    records: int
+    intact: bool
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "incident": self.incident,
+            "title": self.title,
+            "operator": self.operator,
+            "caller_arn": self.caller_arn,
+            "started": _iso(self.started),
+            "finished": _iso(self.finished),
+            "status": self.status,
+            "duration_s": self.duration_s,
+            "drill": self.drill,
+            "dry_run": self.dry_run,
+            "read_only": self.read_only,
+            "scenario": self.scenario,
+            "records": self.records,
+            "intact": self.intact,
+            "problem": self.problem,
+            "path": str(self.path),
+        }
+
+
+def summarize(read: LogRead) -> RunSummary:
+    """The `audit list` row for one log."""
+    records = read.records
+    started = next((r for r in records if r.get("event") == "run_started"), None) or {}
+    finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), None)
+    status = run_status(records)
+    t0 = _dt(started) or _dt(records[0] if records else None)
+    t_end = _dt(finished) if status != INCOMPLETE else _dt(records[-1] if records else None)
+    runbook = _dict(started.get("runbook"))
+    run_id = read.run_id
+    v = read.verify
+    return RunSummary(
+        run_id=run_id,
+        path=read.path,
+        incident=_str(runbook.get("id")) or _incident_from_run_id(run_id),
+        title=_str(runbook.get("title")),
+        operator=_str(started.get("operator")) or _str(started.get("aws_caller_arn")),
+        caller_arn=_str(started.get("aws_caller_arn")),
+        started=t0,
+        finished=_dt(finished) if status != INCOMPLETE else None,
+        status=status,
+        duration_s=(t_end - t0).total_seconds() if t0 and t_end else None,
+        drill=bool(started.get("drill")),
+        dry_run=bool(started.get("dry_run")),
+        read_only=bool(started.get("read_only")),
+        scenario=_str(started.get("scenario")),
+        records=v.records,
+        intact=v.ok,
+        problem=None if v.ok else f"seq {v.first_bad_seq}: {v.reason}",
+    )
+
+
+def list_runs(directory: Path) -> list[RunSummary]:
+    """Every run in `directory`, newest first; an unreadable file is listed, not fatal."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    rows = []
+    for path in directory.glob(f"*{SUFFIX}"):
+        try:
+            rows.append(summarize(read_log(path)))
+        except AuditError as exc:
+            rows.append(
+                RunSummary(
+                    path.stem,
+                    path,
+                    _incident_from_run_id(path.stem),
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "unreadable",
+                    None,
+                    False,
+                    False,
+                    False,
+                    None,
+                    0,
+                    False,
+                    str(exc),
+                )
+            )
+    # Run ids sort by time; the start record settles renamed files.
+    rows.sort(key=lambda r: (r.started.isoformat() if r.started else "", r.run_id), reverse=True)
+    return rows
+
+
+def list_json(directory: Path, rows: Iterable[RunSummary]) -> dict[str, Any]:
+    """The versioned JSON envelope of `audit list --format json`."""
+    return {"version": LIST_VERSION, "audit_dir": str(directory), "runs": [r.to_json() for r in rows]}
+
+
+# --- the timeline -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of the timeline: `label: detail`; `code` when detail is a command or request."""
+
+    seq: int
+    ts: str
+    time: datetime | None
+    step_id: str | None
+    kind: str  # run | step | action | result | decision | note
+    label: str
+    detail: str
+    code: bool = False
+    highlight: bool = False  # failures, aborts, over-budget steps
+    data: Mapping[str, Any] | None = None
+
+    def text(self) -> str:
+        return f"{self.label}: {self.detail}" if self.detail else self.label
+
+
+@dataclass(frozen=True)
+class StepRow:
+    """One finished (or unfinished) step against its budget."""
+
+    step_id: str
+    title: str | None
+    status: str
+    started: datetime | None
+    duration_s: float | None
+    budget_s: float | None
+    over_budget: bool
+    over_by_s: float | None
+    mitigation: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A question the run asked, and who answered what."""
+
+    time: datetime | None
+    step_id: str | None
+    question: str
+    answer: str
+    source: str | None
+    by: str | None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    run_id: str
+    incident: str | None
+    title: str | None
+    severity: str | None
+    runbook_path: str | None
+    runbook_sha256: str | None
+    tool_version: str | None
+    operators: tuple[str, ...]
+    host: str | None
+    mode: str
+    drill: bool
+    dry_run: bool
+    started: datetime | None
+    finished: datetime | None
+    status: str
+    error: str | None
+    duration_s: float | None
+    time_to_mitigation_s: float | None
+    mitigation_step: str | None
+    time_to_resolution_s: float | None
+    resumes: int
+    entries: tuple[Entry, ...]
+    steps: tuple[StepRow, ...]
+    decisions: tuple[Decision, ...]
+    integrity: VerifyResult
+
+    @property
+    def over_budget(self) -> tuple[StepRow, ...]:
+        return tuple(s for s in self.steps if s.over_budget)
+
+
+def _scalar(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    if isinstance(v, str):
+        return v if v and not any(c.isspace() for c in v) else json.dumps(v, ensure_ascii=False)
+    if isinstance(v, int | float):
+        return f"{v}"
+    return json.dumps(v, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def describe_request(rec: Mapping[str, Any]) -> str:
+    """A request as a one-line command: `aws ecs UpdateService cluster=c forceNewDeployment=true`,
+    `POST /admin/routing/force-mcp {"duration":3600}`, `slack: text`, `pagerduty trigger key`."""
+    target = _str(rec.get("target")) or ("aws" if "operation" in rec else "http")
+    body = rec.get("body")
+    if target == "aws":
+        parts = ["aws", _str(rec.get("service")) or "?", _str(rec.get("operation")) or "?"]
+        parts += [f"{k}={_scalar(v)}" for k, v in _dict(rec.get("params")).items()]
+        return " ".join(parts)
+    if target == "slack":
+        text = _str(_dict(body).get("text")) if isinstance(body, Mapping) else _str(body)
+        return f"slack: {text}" if text else "slack message"
+    if target == "pagerduty":
+        b = _dict(body)
+        parts = ["pagerduty", _str(b.get("event_action")) or _str(rec.get("method")) or "event"]
+        summary = _str(_dict(b.get("payload")).get("summary"))
+        return " ".join(parts) + (f": {summary}" if summary else "")
+    url = _str(rec.get("url")) or ""
+    split = urlsplit(url)
+    where = (split.path or "/") + (f"?{split.query}" if split.query else "") if split.scheme else url
+    line = f"{_str(rec.get('method')) or 'GET'} {where}".rstrip()
+    if body not in (None, "", {}, []):
+        line += " " + (body if isinstance(body, str) else _scalar(body))
+    return line
+
+
+def _describe_response(rec: Mapping[str, Any]) -> tuple[str, bool]:
+    ok = rec.get("ok")
+    status = rec.get("status")
+    head = "ok" if ok else "FAILED" if ok is False else "done"
+    if status not in (None, ""):
+        head += f" {status}"
+    if _num(rec.get("duration_s")) is not None:
+        head += f" in {_dur(_num(rec.get('duration_s')))}"
+    tail = _str(rec.get("error")) if ok is False and rec.get("error") else _str(rec.get("summary"))
+    if tail is None and rec.get("summary") not in (None, ""):
+        tail = _scalar(rec.get("summary"))
+    if tail and len(tail) > 200:
+        tail = tail[:199] + "…"
+    return (f"{head}: {tail}" if tail else head), ok is False
+
+
+_STEP_STATUS_HIGHLIGHT = {"failed", "aborted"}
+
+
+def build_timeline(read: LogRead) -> Timeline:
+    """The timeline of one run, from its records (tolerant of missing fields and foreign events)."""
+    records = read.records
+    started = next((r for r in records if r.get("event") == "run_started"), None) or {}
+    t0 = _dt(started) or _dt(records[0] if records else None)
+    dry_run = bool(started.get("dry_run"))
+    operators: list[str] = []
+    # who answered prompts: the operator's name (the header carries the caller ARN)
+    actor = _str(started.get("operator")) or _str(started.get("aws_caller_arn"))
+    if _who(started):
+        operators.append(_who(started))  # type: ignore[arg-type]
+    titles: dict[str, str] = {}
+    entries: list[Entry] = []
+    steps: list[StepRow] = []
+    open_steps: dict[str, Mapping[str, Any]] = {}
+    decisions: list[Decision] = []
+    first_mitigation: tuple[datetime | None, str] | None = None
+    ttm_recorded: float | None = None
+    resumes = 0
+    last_finished: Mapping[str, Any] | None = None
+
+    def add(rec: Mapping[str, Any], kind: str, label: str, detail: str = "", **kw: Any) -> None:
+        data = {k: v for k, v in rec.items() if k not in REQUIRED_KEYS}
+        seq = rec.get("seq") if isinstance(rec.get("seq"), int) else -1
+        step = _str(rec.get("step_id"))
+        entries.append(Entry(seq, str(rec.get("ts", "")), _dt(rec), step, kind, label, detail, data=data, **kw))
+
+    for rec in records:
+        event = rec.get("event")
+        step_id = _str(rec.get("step_id"))
+        if event == "run_started":
+            where = f" on {_str(rec.get('host'))}" if _str(rec.get("host")) else ""
+            add(rec, "run", "Run started", f"operator {_who(rec) or 'unknown'}{where}, {_mode(rec)}")
+        elif event == "run_resumed":
+            resumes += 1
+            who = _who(rec)
+            if who:
+                actor = _str(rec.get("operator")) or _str(rec.get("aws_caller_arn"))
+                if who not in operators:
+                    operators.append(who)
+            from_seq = rec.get("from_seq")
+            detail = f"from seq {from_seq}" if from_seq is not None else ""
+            detail += f" by {who}" if who else ""
+            add(rec, "run", "Run resumed", detail.strip())
+        elif event == "step_started":
+            title = _str(rec.get("title"))
+            if step_id and title:
+                titles[step_id] = title
+            if step_id:
+                open_steps[step_id] = rec
+            budget = _num(rec.get("budget_s"))
+            detail = (title or step_id or "?") + (f" (budget {_dur(budget)})" if budget else "")
+            add(rec, "step", "Step started", detail)
+        elif event == "request":
+            label = "Would send" if dry_run else "Change" if rec.get("mutating") else "Action"
+            detail = describe_request(rec)
+            attempt = rec.get("attempt")
+            suffix = f" (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else ""
+            add(rec, "action", label + suffix, detail, code=True)
+        elif event == "response":
+            detail, failed = _describe_response(rec)
+            add(rec, "result", "Result", detail, highlight=failed)
+        elif event == "prompt":
+            source = _str(rec.get("source"))
+            by = actor if source == "operator" else source
+            question = _str(rec.get("question")) or "?"
+            answer = rec.get("answer")
+            answer_text = answer if isinstance(answer, str) else _scalar(answer)
+            decisions.append(Decision(_dt(rec), step_id, question, answer_text, source, by))
+            add(rec, "decision", "Decision", f"{question} -> {answer_text}" + (f" ({by})" if by else ""))
+        elif event == "step_finished":
+            row = _step_row(rec, titles, open_steps.pop(step_id or "", None))
+            steps.append(row)
+            if row.mitigation and row.status == "ok" and first_mitigation is None:
+                first_mitigation = (_dt(rec), row.step_id)
+            detail = f"{row.title or row.step_id}: {row.status}"
+            if row.duration_s is not None:
+                detail += f" in {_dur(row.duration_s)}"
+            if row.budget_s is not None:
+                detail += f" (budget {_dur(row.budget_s)})"
+            if row.over_budget:
+                detail += ", OVER BUDGET" + (f" by {_dur(row.over_by_s)}" if row.over_by_s else "")
+            highlight = row.over_budget or row.status in _STEP_STATUS_HIGHLIGHT
+            add(rec, "step", "Step finished", detail, highlight=highlight)
+        elif event == "log_repaired":
+            add(
+                rec,
+                "note",
+                "Log repaired",
+                f"{rec.get('torn_bytes', '?')} torn bytes cut"
+                + (f" ({_str(rec.get('reason'))})" if _str(rec.get("reason")) else ""),
+            )
+        elif event == "ship_failed":
+            add(rec, "note", "Shipping to CloudWatch Logs failed", _str(rec.get("error")) or "")
+        elif event == "run_finished":
+            last_finished = rec
+            if _num(rec.get("time_to_mitigation_s")) is not None:
+                ttm_recorded = _num(rec.get("time_to_mitigation_s"))
+            status = _str(rec.get("status")) or "failed"
+            t = _dt(rec)
+            detail = status + (f" after {_dur((t - t0).total_seconds())}" if t and t0 else "")
+            if _str(rec.get("error")):
+                detail += f": {rec['error']}"
+            add(rec, "run", "Run finished", detail, highlight=status != "completed")
+        else:
+            add(rec, "note", str(event), "")
+
+    # Steps that started and never finished (interrupted runs) are part of the story too.
+    for sid, rec in open_steps.items():
+        steps.append(
+            StepRow(
+                sid,
+                titles.get(sid),
+                "unfinished",
+                _dt(rec),
+                None,
+                _num(rec.get("budget_s")),
+                False,
+                None,
+                bool(rec.get("mutating")),
+            )
+        )
+
+    status = run_status(records)
+    t_end = _dt(last_finished) if status != INCOMPLETE else None
+    duration = (t_end - t0).total_seconds() if t_end and t0 else None
+    if ttm_recorded is None and first_mitigation and first_mitigation[0] and t0:
+        ttm_recorded = (first_mitigation[0] - t0).total_seconds()
+    runbook = _dict(started.get("runbook"))
+    return Timeline(
+        run_id=read.run_id,
+        incident=_str(runbook.get("id")) or _incident_from_run_id(read.run_id),
+        title=_str(runbook.get("title")),
+        severity=_str(runbook.get("severity")),
+        runbook_path=_str(runbook.get("path")),
+        runbook_sha256=_str(runbook.get("sha256")),
+        tool_version=_str(started.get("tool_version")),
+        operators=tuple(operators),
+        host=_str(started.get("host")),
+        mode=_mode(started),
+        drill=bool(started.get("drill")),
+        dry_run=dry_run,
+        started=t0,
+        finished=t_end,
+        status=status,
+        error=_str(last_finished.get("error")) if last_finished else None,
+        duration_s=duration,
+        time_to_mitigation_s=ttm_recorded,
+        mitigation_step=first_mitigation[1] if first_mitigation else None,
+        time_to_resolution_s=duration if status == "completed" else None,
+        resumes=resumes,
+        entries=tuple(entries),
+        steps=tuple(steps),
+        decisions=tuple(decisions),
+        integrity=read.verify,
+    )
+
+
+def _step_row(rec: Mapping[str, Any], titles: Mapping[str, str], started: Mapping[str, Any] | None) -> StepRow:
+    sid = _str(rec.get("step_id")) or "?"
+    duration = _num(rec.get("duration_s"))
+    budget = _num(rec.get("budget_s"))
+    if budget is None and started:
+        budget = _num(started.get("budget_s"))
+    over = rec.get("over_budget")
+    if not isinstance(over, bool):
+        over = duration is not None and budget is not None and budget > 0 and duration > budget
+    over_by = duration - budget if over and duration is not None and budget is not None else None
+    return StepRow(
+        step_id=sid,
+        title=titles.get(sid),
+        status=_str(rec.get("status")) or "?",
+        started=_dt(started),
+        duration_s=duration,
+        budget_s=budget,
+        over_budget=over,
+        over_by_s=over_by,
+        mitigation=bool(rec.get("mitigation")),
+    )
+
+
+def load_timeline(path: Path) -> Timeline:
+    """`build_timeline(read_log(path))`."""
+    return build_timeline(read_log(path))
+
+
+# --- renderers ----------------------------------------------------------------------------------
+
+
+def entry_time(tl: Timeline, e: Entry) -> str:
+    """HH:MM:SS (UTC); with the date when the run spans more than one day."""
+    if e.time is None:
+        return e.ts or "?"
+    multi_day = (
+        tl.started is not None
+        and tl.entries
+        and tl.entries[-1].time is not None
+        and (tl.entries[-1].time.date() != tl.started.date())
+    )
+    return f"{e.time:%Y-%m-%d %H:%M:%S}" if multi_day else f"{e.time:%H:%M:%S}"
+
+
+def integrity_text(v: VerifyResult) -> str:
+    if v.ok:
+        return f"intact, {v.records} records" + ("" if v.finished else " (unfinished)")
+    return f"BROKEN at seq {v.first_bad_seq}: {v.reason}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def _code(text: str) -> str:
+    fence = "``" if "`" in text else "`"
+    pad = " " if fence == "``" else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_entry(e: Entry) -> str:
+    detail = _code(e.detail) if e.code and e.detail else e.detail
+    text = f"{e.label}: {detail}" if detail else e.label
+    return _cell(f"**{text}**" if e.highlight else text)
+
+
+def render_markdown(tl: Timeline) -> str:
+    """The post-mortem timeline in Markdown."""
+    name = tl.title or tl.incident or tl.run_id
+    lines = [f"# Incident timeline: {name}", ""]
+    incident = tl.incident or "?"
+    lines.append(f"- **Incident:** {incident}" + (f" ({tl.severity})" if tl.severity else ""))
+    lines.append(f"- **Run:** `{tl.run_id}`")
+    if tl.runbook_path or tl.runbook_sha256:
+        rb = f"`{tl.runbook_path}`" if tl.runbook_path else "?"
+        lines.append(f"- **Runbook:** {rb}" + (f" (sha256 `{tl.runbook_sha256[:12]}`)" if tl.runbook_sha256 else ""))
+    lines.append(f"- **Mode:** {tl.mode}")
+    who = ", ".join(tl.operators) if tl.operators else "unknown"
+    lines.append(f"- **{'Operators' if len(tl.operators) > 1 else 'Operator'}:** {who}")
+    if tl.host:
+        lines.append(f"- **Host:** {tl.host}")
+    lines.append(f"- **Started:** {_utc_text(tl.started) or '?'}")
+    if tl.finished:
+        lines.append(f"- **Finished:** {_utc_text(tl.finished)} ({tl.status})")
+    else:
+        lines.append(f"- **Finished:** not finished ({tl.status})")
+    if tl.resumes:
+        lines.append(f"- **Resumed:** {tl.resumes} time{'s' if tl.resumes > 1 else ''}")
+    ttm = _dur(tl.time_to_mitigation_s) if tl.time_to_mitigation_s is not None else "not mitigated"
+    if tl.time_to_mitigation_s is not None and tl.mitigation_step:
+        ttm += f" (`{tl.mitigation_step}`)"
+    lines.append(f"- **Time to mitigation:** {ttm}")
+    ttr = _dur(tl.time_to_resolution_s) if tl.time_to_resolution_s is not None else f"not resolved ({tl.status})"
+    lines.append(f"- **Time to resolution:** {ttr}")
+    if tl.over_budget:
+        over = ", ".join(f"`{s.step_id}`" + (f" (+{_dur(s.over_by_s)})" if s.over_by_s else "") for s in tl.over_budget)
+        lines.append(f"- **Over budget:** {over}")
+    if tl.error:
+        lines.append(f"- **Error:** {tl.error}")
+    lines.append(f"- **Audit log:** {integrity_text(tl.integrity)}")
+
+    lines += ["", "## Timeline (UTC)", "", "| Time | Step | What happened |", "|---|---|---|"]
+    for e in tl.entries:
+        lines.append(f"| {entry_time(tl, e)} | {_cell(e.step_id or '')} | {_md_entry(e)} |")
+
+    lines += ["", "## Decisions", ""]
+    if tl.decisions:
+        lines += ["| Time | Step | Question | Answer | By |", "|---|---|---|---|---|"]
+        for d in tl.decisions:
+            at = f"{d.time:%H:%M:%S}" if d.time else "?"
+            lines.append(
+                f"| {at} | {_cell(d.step_id or '')} | {_cell(d.question)} | {_cell(d.answer)} | {_cell(d.by or '')} |"
+            )
+    else:
+        lines.append("No decisions were asked for.")
+
+    lines += ["", "## Steps against budget", ""]
+    if tl.steps:
+        lines += ["| Step | Status | Duration | Budget | Over budget |", "|---|---|---|---|---|"]
+        for s in tl.steps:
+            over = f"**+{_dur(s.over_by_s)}**" if s.over_budget and s.over_by_s else "**yes**" if s.over_budget else ""
+            mark = " (mitigation)" if s.mitigation else ""
+            lines.append(
+                f"| {_cell(s.step_id)}{mark} | {_cell(s.status)} | {_dur(s.duration_s)} | {_dur(s.budget_s)} | {over} |"
+            )
+    else:
+        lines.append("No steps ran.")
+    return "\n".join(lines) + "\n"
+
+
+def timeline_json(tl: Timeline) -> dict[str, Any]:
+    """The timeline as a versioned JSON document (the same data as the Markdown)."""
+    v = tl.integrity
+    return {
+        "version": TIMELINE_VERSION,
+        "run_id": tl.run_id,
+        "incident": tl.incident,
+        "title": tl.title,
+        "severity": tl.severity,
+        "runbook": {"path": tl.runbook_path, "sha256": tl.runbook_sha256},
+        "tool_version": tl.tool_version,
+        "operators": list(tl.operators),
+        "host": tl.host,
+        "mode": tl.mode,
+        "drill": tl.drill,
+        "dry_run": tl.dry_run,
+        "started": _iso(tl.started),
+        "finished": _iso(tl.finished),
+        "status": tl.status,
+        "error": tl.error,
+        "duration_s": tl.duration_s,
+        "time_to_mitigation_s": tl.time_to_mitigation_s,
+        "mitigation_step": tl.mitigation_step,
+        "time_to_resolution_s": tl.time_to_resolution_s,
+        "resumes": tl.resumes,
+        "over_budget": [s.step_id for s in tl.over_budget],
+        "integrity": {"ok": v.ok, "records": v.records, "first_bad_seq": v.first_bad_seq, "reason": v.reason},
+        "entries": [
+            {
+                "seq": e.seq,
+                "ts": e.ts,
+                "step_id": e.step_id,
+                "kind": e.kind,
+                "label": e.label,
+                "detail": e.detail,
+                "highlight": e.highlight,
+                "data": dict(e.data or {}),
+            }
+            for e in tl.entries
+        ],
+        "steps": [
+            {
+                "step_id": s.step_id,
+                "title": s.title,
+                "status": s.status,
+                "started": _iso(s.started),
+                "duration_s": s.duration_s,
+                "budget_s": s.budget_s,
+                "over_budget": s.over_budget,
+                "over_by_s": s.over_by_s,
+                "mitigation": s.mitigation,
+            }
+            for s in tl.steps
+        ],
+        "decisions": [
+            {
+                "ts": _iso(d.time),
+                "step_id": d.step_id,
+                "question": d.question,
+                "answer": d.answer,
+                "source": d.source,
+                "by": d.by,
+            }
+            for d in tl.decisions
+        ],
+    }
