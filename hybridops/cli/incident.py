@@ -29,10 +29,11 @@ def register(app: typer.Typer) -> None:
         """Run an incident runbook step by step, every action audited."""
         import sys
 
-        from hybridops.cli.launch import interactive_terminal, launch, sigterm_as_interrupt
+        from hybridops.cli.launch import execute, interactive_terminal, new_audit, prepare, sigterm_as_interrupt
         from hybridops.config import parse_assignments
         from hybridops.engine.context import RunOptions
         from hybridops.errors import UsageError
+        from hybridops.runbook.catalog import find_runbook
 
         if output not in ("text", "json"):
             raise UsageError("--output must be text or json")
@@ -43,6 +44,8 @@ def register(app: typer.Typer) -> None:
             skip_preflight=skip_preflight, argv=tuple(sys.argv),
         )
         with sigterm_as_interrupt():
-            result = launch(runbook_ref=runbook, runbooks_dir=runbooks, options=options, flag_vars=var,
-                            profile=profile, config_path=config, audit_dir=audit_dir, output=output)
+            prepared = prepare(find_runbook(runbook, runbooks), options=options, flag_vars=var, profile=profile,
+                               config_path=config, audit_dir=audit_dir)
+            result = execute(prepared, options=options, output=output,
+                             open_audit=new_audit(prepared.settings, prepared.loaded.runbook.id))
         return 0 if result.status == "completed" else 1

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from hybridops.engine.context import RunOptions
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM stops a run like Ctrl-C does: recorded, resumable."""
 
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -31,86 +31,94 @@ def interactive_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def ui_sinks(output: str):
-    from hybridops.cli import console
-    from hybridops.cli.render import TextRenderer, json_sink
+@dataclass(frozen=True)
+class Prepared:
+    """A validated runbook with its settings, resolved once for a run or a resume."""
 
-    if output == "json":
-        return [json_sink], None
-    renderer = TextRenderer(console.out())
-    return [renderer], renderer
+    loaded: Any  # LoadedRunbook
+    settings: Any  # Settings
+    variables: dict[str, Any]
 
 
-def launch(
-    *,
-    runbook_ref: str,
-    runbooks_dir: Path | None,
-    options: RunOptions,
-    flag_vars: list[str],
-    profile: str | None,
-    config_path: Path | None,
-    audit_dir: Path | None,
-    output: str,
-    after: Callable[[Any], None] | None = None,
-) -> Any:
-    """Load, validate, configure and run one incident; returns the RunResult."""
-    from hybridops.audit.log import AuditLog, new_run_id
-    from hybridops.cli import console
-    from hybridops.cli.prompts import RichPrompter
-    from hybridops.cli.render import summary_table
+def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], profile: str | None,
+            config_path: Path | None, audit_dir: Path | None, require_variables: bool = True) -> Prepared:
     from hybridops.config import parse_assignments, resolve_settings
-    from hybridops.engine.incident import resolve_variables, run_incident
-    from hybridops.engine.steps.aws import AwsRunner
-    from hybridops.engine.steps.http import HttpRunner, check_url_allowed
-    from hybridops.engine.steps.notify import NotifyTargets
+    from hybridops.engine.incident import resolve_variables
+    from hybridops.engine.steps.http import check_url_allowed
     from hybridops.errors import ConfigError, RunbookInvalid
-    from hybridops.runbook.catalog import find_runbook
     from hybridops.runbook.load import load_runbook
     from hybridops.runbook.validate import validate_runbook
 
-    loaded = load_runbook(find_runbook(runbook_ref, runbooks_dir))
+    loaded = load_runbook(runbook_path)
     problems = validate_runbook(loaded)
     if problems:
         raise RunbookInvalid(problems)
     settings = resolve_settings(config_path=config_path, profile=profile, flag_vars=parse_assignments(flag_vars),
                                 flag_audit_dir=audit_dir, runbook=loaded.runbook)
+    if settings.unresolved:
+        # Never fall back to the runbook default for a value the profile meant to set.
+        raise ConfigError("; ".join(f"variable {n} is {v.shown}" for n, v in settings.unresolved.items()))
     rb = loaded.runbook
     typed = {name: v.coerced(rb.variable(name).default if rb.variable(name) else None, name)
              for name, v in settings.variables.items() if v.is_set}
-    variables = resolve_variables(rb, typed)
-    admin_url = settings.admin_url.value
-    problem = check_url_allowed(admin_url, insecure=options.insecure)
+    variables = resolve_variables(rb, typed) if require_variables else typed
+    problem = check_url_allowed(settings.admin_url.value, insecure=options.insecure)
     if problem:
         raise ConfigError(f"admin URL: {problem}")
+    return Prepared(loaded, settings, variables)
 
-    sinks, renderer = ui_sinks(output)
-    directory = Path(settings.audit_dir.value)
-    run_id = new_run_id(rb.id)
-    secrets = settings.secrets()
-    region = settings.aws_region.value
-    prompter = RichPrompter(console.out()) if options.interactive else None
 
-    result = run_incident(
-        loaded,
-        options=options,
-        variables=variables,
-        secrets=secrets,
-        open_audit=lambda: AuditLog.create(directory, run_id, secrets=secrets),
-        make_aws=lambda: AwsRunner(profile=settings.aws_profile.value, region=region),
-        make_http=lambda: HttpRunner(base_url=admin_url, token=settings.admin_token.value),
-        notify_targets=NotifyTargets(settings.slack_webhook_url.value, settings.pagerduty_routing_key.value,
-                                     settings.pagerduty_url.value),
-        aws_region=region,
-        ui=sinks,
-        prompter=prompter,
-    )
+def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None,
+            resumed: dict[str, Any] | None = None) -> Any:
+    """Run (or continue) the incident with real runners, the chosen display and the audit log."""
+    from hybridops.cli import console
+    from hybridops.cli.prompts import RichPrompter
+    from hybridops.cli.render import TextRenderer, json_sink, summary_table
+    from hybridops.engine.incident import run_incident
+    from hybridops.engine.steps.aws import AwsRunner
+    from hybridops.engine.steps.http import HttpRunner
+    from hybridops.engine.steps.notify import NotifyTargets
+
+    s = prepared.settings
+    renderer = TextRenderer(console.out()) if output == "text" else None
+    sinks = [renderer] if renderer is not None else [json_sink]
+    region = s.aws_region.value
+    holder: dict[str, Any] = {}
+
+    def opened():
+        holder["log"] = open_audit()
+        return holder["log"]
+
+    try:
+        result = run_incident(
+            prepared.loaded,
+            options=options,
+            variables=prepared.variables,
+            secrets=s.secrets(),
+            open_audit=opened,
+            make_aws=lambda: AwsRunner(profile=s.aws_profile.value, region=region),
+            make_http=lambda: HttpRunner(base_url=s.admin_url.value, token=s.admin_token.value),
+            notify_targets=NotifyTargets(s.slack_webhook_url.value, s.pagerduty_routing_key.value,
+                                         s.pagerduty_url.value),
+            aws_region=region,
+            ui=sinks,
+            prompter=RichPrompter(console.out()) if options.interactive else None,
+            state=state,
+            extra_started=resumed,
+        )
+    finally:
+        log = holder.get("log")
+        if log is not None:
+            log.close()
     if renderer is not None:
         summary_table(console.out(), result)
-        console.out().print(f"audit log: {directory / (run_id + '.jsonl')}")
-    if after is not None:
-        after(result)
+        console.out().print(f"audit log: {log.path if log is not None else '-'}")
     return result
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")
+def new_audit(settings, runbook_id: str):
+    """A function opening a fresh audit log for a run of `runbook_id`."""
+    from hybridops.audit.log import AuditLog, new_run_id
+
+    run_id = new_run_id(runbook_id)
+    return lambda: AuditLog.create(Path(settings.audit_dir.value), run_id, secrets=settings.secrets())

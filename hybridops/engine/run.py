@@ -52,6 +52,9 @@ class RunState:
     mitigated_after_s: float | None = None
     elapsed_before_s: float = 0.0  # run time already spent before a resume
     visits: int = 0
+    # A mutating step whose request was sent but whose outcome was never recorded (a killed run):
+    # it is re-run only once the operator confirms (or --yes), never silently.
+    confirm_first: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,11 +267,27 @@ class Runner:
         return None
 
     def execute(self, step: Step) -> StepOutcome:
+        if self.state.confirm_first == step.id:
+            self.state.confirm_first = None
+            if not self.opt.dry_run and not self._confirm_unknown(step):
+                return StepOutcome("declined", reason="outcome unknown after an interruption; not re-sent")
         if step.when is not None and not self.condition(step.when, dry_default=True):
             return StepOutcome("skipped", reason=f"condition not met: {step.when}")
         kind = step.kind
         handler: Callable[[Step], StepOutcome] = getattr(self, f"_do_{kind}")
         return handler(step)
+
+    def _confirm_unknown(self, step: Step) -> bool:
+        question = (f"Step {step.id} was interrupted after its request was sent; the outcome is unknown. "
+                    "Send it again?")
+        if self.opt.yes:
+            self.emit("prompt", step_id=step.id, question=question, answer="yes", source="--yes")
+            return True
+        if not self.opt.interactive:
+            raise NeedsAnswer(f"step {step.id} may already have been applied: confirm in a terminal or pass --yes")
+        ok = self.ctx.prompter.confirm(question, default=False)
+        self.emit("prompt", step_id=step.id, question=question, answer="yes" if ok else "no", source="operator")
+        return ok
 
     # --- gate for mutations -------------------------------------------------------------------------
 
