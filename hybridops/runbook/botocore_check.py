@@ -1,0 +1,261 @@
+"""Check AWS calls against botocore's own service models (the ones boto3 sends requests with).
+
+A call names a service, an operation and params as botocore spells them; each is checked the way
+botocore's client-side validation would, plus close-name hints. A templated value (`{{ ... }}`) is
+skipped: it only has a type once rendered, and botocore checks it then.
+
+botocore is imported inside functions: the `--help` path must not load it, and each service model
+(ec2's costs ~70 ms) is loaded once per process, only when a runbook uses it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from hybridops.runbook.expr import is_template
+
+if TYPE_CHECKING:
+    from botocore.model import OperationModel, ServiceModel, Shape
+
+Loc = tuple[str | int, ...]
+# report(loc, message, key): `key` places the problem at the mapping key rather than its value.
+Report = Callable[[Loc, str, bool], None]
+
+
+@cache
+def _session() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session()
+
+
+@cache
+def service_model(name: str) -> ServiceModel | None:
+    """botocore's model of a service, or None when botocore has no such service."""
+    from botocore.exceptions import DataNotFoundError, UnknownServiceError
+
+    try:
+        return _session().get_service_model(name)
+    except (UnknownServiceError, DataNotFoundError):
+        return None
+
+
+@cache
+def available_services() -> tuple[str, ...]:
+    return tuple(_session().get_available_services())
+
+
+def _closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The choice `word` was probably meant to be: case and separators ignored first, then spelling."""
+    squash = {re.sub(r"[-_]", "", c).lower(): c for c in choices}
+    same = squash.get(re.sub(r"[-_]", "", word).lower())
+    if same is not None:
+        return same
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def _hint(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = _closest(word, choices)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def operation_model(service: str, operation: str) -> OperationModel | None:
+    model = service_model(service)
+    if model is None or operation not in model.operation_names:
+        return None
+    return model.operation_model(operation)
+
+
+def check_call(service: str, operation: str, params: dict[str, Any], loc: Loc, report: Report) -> None:
+    """Check one call; `loc` is the call's mapping (with `service`, `operation`, `params` keys)."""
+    if is_template(service) or is_template(operation):
+        return
+    model = service_model(service)
+    if model is None:
+        report((*loc, "service"), f"unknown AWS service {service!r}{_hint(service, available_services())}", False)
+        return
+    if operation not in model.operation_names:
+        report(
+            (*loc, "operation"),
+            f"{service} has no operation {operation!r}{_hint(operation, model.operation_names)}",
+            False,
+        )
+        return
+    shape = model.operation_model(operation).input_shape
+    where = f"{service} {operation}"
+    if shape is None:
+        if params:
+            report((*loc, "params"), f"{where} takes no parameters", False)
+        return
+    check_value(params, shape, (*loc, "params"), where, report)
+
+
+_SCALARS: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "long": (int,),
+    "boolean": (bool,),
+    "double": (int, float),
+    "float": (int, float),
+    # botocore takes a datetime, an ISO 8601 string or epoch seconds
+    "timestamp": (str, int, float),
+    "blob": (str, bytes),
+}
+_TYPE_WORD = {
+    "string": "a string",
+    "integer": "an integer",
+    "long": "an integer",
+    "boolean": "true or false",
+    "double": "a number",
+    "float": "a number",
+    "timestamp": "a timestamp (ISO 8601 string or epoch seconds)",
+    "blob": "a string",
+    "structure": "a mapping",
+    "list": "a list",
+    "map": "a mapping",
+}
+
+
+def _label(loc: Loc) -> str:
+    """`params.services[0]`-style name of a location inside a call's params."""
+    try:
+        start = len(loc) - 1 - loc[::-1].index("params")
+    except ValueError:
+        start = 0
+    out = ""
+    for part in loc[start:]:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) -> None:
+    """Check `value` against `shape`, recursively, reporting each mismatch at its own location."""
+    if is_template(value):
+        return
+    kind = shape.type_name
+    if kind == "structure":
+        if getattr(shape, "is_document_type", False):
+            return  # free-form JSON
+        if not isinstance(value, dict):
+            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+            return
+        members = shape.members
+        meant: set[str] = set()  # params a misspelt key was probably meant to be
+        for name, item in value.items():
+            if name not in members:
+                close = _closest(name, [m for m in members if m not in value])
+                hint = f" (did you mean {close!r}?)" if close else ""
+                if close:
+                    meant.add(close)
+                report((*loc, name), f"{where}: unknown parameter {name!r} in {_label(loc)}{hint}", True)
+                continue
+            check_value(item, members[name], (*loc, name), where, report)
+        for name in shape.required_members:
+            # A misspelt required param is one mistake: the unknown-parameter problem already names it.
+            if name not in value and name not in meant:
+                report(loc, f"{where}: missing required parameter {name!r} in {_label(loc)}", False)
+        return
+    if kind == "list":
+        if not isinstance(value, list):
+            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+            return
+        minimum = shape.metadata.get("min")
+        if isinstance(minimum, int) and len(value) < minimum:
+            report(loc, f"{where}: {_label(loc)} needs at least {minimum} item(s), got {len(value)}", False)
+        for i, item in enumerate(value):
+            check_value(item, shape.member, (*loc, i), where, report)
+        return
+    if kind == "map":
+        if not isinstance(value, dict):
+            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+            return
+        for name, item in value.items():
+            check_value(name, shape.key, (*loc, name), where, report)
+            check_value(item, shape.value, (*loc, name), where, report)
+        return
+    _check_scalar(value, shape, loc, where, report)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
+def _check_scalar(value: Any, shape: Shape, loc: Loc, where: str, report: Report) -> None:
+    kind = shape.type_name
+    allowed = _SCALARS.get(kind)
+    if allowed is None:
+        return  # a type botocore added after this code was written: leave it to botocore
+    wrong = not isinstance(value, allowed) or (isinstance(value, bool) and kind != "boolean")
+    if wrong:
+        report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+        return
+    enum = getattr(shape, "enum", None) or []
+    if kind == "string" and enum and value not in enum:
+        hint = _hint(value, enum)
+        shown = ", ".join(enum) if len(enum) <= 12 else ", ".join(enum[:12]) + ", ..."
+        report(loc, f"{where}: {_label(loc)} is {value!r}, not one of {shown}{hint}", False)
+        return
+    minimum = shape.metadata.get("min")
+    if isinstance(minimum, int | float):
+        if kind == "string" and len(value) < minimum:
+            report(loc, f"{where}: {_label(loc)} must be at least {minimum} character(s) long", False)
+        elif kind in ("integer", "long", "double", "float") and value < minimum:
+            report(loc, f"{where}: {_label(loc)} must be at least {minimum}, got {value}", False)
+
+
+def check_log_group(name: str, loc: Loc, report: Report) -> None:
+    """A log step's group, as logs FilterLogEvents takes it (a name, or an ARN as identifier)."""
+    if is_template(name):
+        return
+    model = service_model("logs")
+    if model is None:  # pragma: no cover - botocore always ships logs
+        return
+    members = model.operation_model("FilterLogEvents").input_shape.members
+    param = "logGroupIdentifier" if name.startswith("arn:") else "logGroupName"
+    shape = members[param]
+    where = "logs FilterLogEvents"
+    if not name:
+        report(loc, f"{where}: the log group must not be empty", False)
+        return
+    pattern = shape.metadata.get("pattern")
+    maximum = shape.metadata.get("max")
+    if isinstance(maximum, int) and len(name) > maximum:
+        report(loc, f"{where}: log group {name!r} is longer than {maximum} characters", False)
+    elif pattern:
+        try:
+            ok = re.fullmatch(pattern, name) is not None
+        except re.error:  # a pattern written for another regex engine: leave it to the service
+            ok = True
+        if not ok:
+            report(loc, f"{where}: {name!r} is not a valid log group {param[8:].lower()} ({pattern})", False)
+
+
+@cache
+def _regions() -> tuple[str, ...]:
+    """Every region botocore's endpoint data names, in all partitions."""
+    data = _session().get_component("data_loader").load_data("endpoints")
+    return tuple(name for partition in data.get("partitions", []) for name in partition.get("regions", {}))
+
+
+def check_region(region: str, loc: Loc, report: Report) -> None:
+    """A region botocore knows (a typo such as `eu-centrall-1` would otherwise surface only at run time)."""
+    if is_template(region):
+        return
+    names = _regions()
+    if region not in names:
+        report(loc, f"unknown AWS region {region!r}{_hint(region, names)}", False)
