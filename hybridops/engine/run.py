@@ -22,7 +22,10 @@ from hybridops.runbook.expr import ExpressionError, builtins, evaluate, referenc
 from hybridops.runbook.model import END, AwsCall, HttpCall, Phase, Runbook, Step
 
 MAX_STEP_VISITS = 500  # go-to loops end here instead of running forever
-TICK = 1.0  # seconds between live updates of waits and polls (real seconds)
+TICK = 1.0
+# A watch that lasts exactly its budget (monitor 10 minutes, budget 10 minutes) ends a few
+# milliseconds past it; that is clock granularity, not an overrun worth flagging.
+OVER_BUDGET_TOLERANCE = 1.02  # seconds between live updates of waits and polls (real seconds)
 
 
 class _Placeholder(str):
@@ -231,7 +234,7 @@ class Runner:
 
     def _record(self, phase: Phase, step: Step, outcome: StepOutcome, t0: float, budget: float) -> None:
         duration = self.clock.monotonic() - t0
-        over = duration > budget
+        over = duration > budget * OVER_BUDGET_TOLERANCE
         self.state.captures.update(outcome.captures)
         self.state.outcomes[step.id] = {"status": outcome.status, "error": outcome.error}
         target = self.next_target(step, outcome)
@@ -322,7 +325,7 @@ class Runner:
         timeout = None
         if isinstance(call, AwsCall):
             params = self.render(call.params)
-            region = call.region or self.ctx.aws_region
+            region = self.render(call.region) if call.region else self.ctx.aws_region
             shown = {"target": "aws", "service": call.service, "operation": call.operation, "region": region,
                      "params": params}
 
@@ -553,7 +556,7 @@ class Runner:
 
     def _log_messages(self, step: Step, spec) -> list[str] | StepOutcome:
         params = logsteps.filter_params(spec, int((self.clock.now() - spec.since) * 1000))
-        region = spec.region or self.ctx.aws_region
+        region = self.render(spec.region) if spec.region else self.ctx.aws_region
         shown = {"target": "aws", "service": "logs", "operation": "FilterLogEvents", "region": region,
                  "params": params}
         gated = self.gate(step, shown)

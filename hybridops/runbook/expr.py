@@ -10,7 +10,7 @@ import re
 from functools import cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, meta, nodes
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta, nodes
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
@@ -60,7 +60,10 @@ def evaluate(condition: str, context: dict[str, Any]) -> Any:
     inner = _whole_expression(condition)
     fn = _compile_expression(inner if inner is not None else condition)
     try:
-        return fn(**context)
+        value = fn(**context)
+        if isinstance(value, Undefined):  # a bare unknown name is returned, not raised, by Jinja
+            value._fail_with_undefined_error()
+        return value
     except TemplateError as exc:
         raise ExpressionError(f"cannot evaluate {condition.strip()!r}: {exc}") from None
     except (TypeError, ValueError, ArithmeticError) as exc:

@@ -430,3 +430,16 @@ def test_preflight_identity_becomes_operator():
     assert aws.calls[0][1] == "GetCallerIdentity"
     started = log.events("run_started")[0]
     assert started["aws_caller_arn"] == started["operator"] == "arn:aws:sts::123:assumed-role/oncall/me"
+
+
+def test_unknown_capture_fails_the_step_with_a_clear_message():
+    loaded = runbook("""
+      - id: use
+        title: Use
+        budget: 1m
+        on_failure: continue
+        http: {method: GET, path: "/health/component/{{ missing_capture }}"}
+""")
+    result, log, http, _ = run(loaded)
+    assert http.sent == []
+    assert "'missing_capture' is undefined" in log.events("step_finished")[0]["error"]
