@@ -430,10 +430,15 @@ def _first_problem(scan: _Scan) -> Problem | None:
         return hashes[j - 1] if j >= 1 else ZERO_HASH
 
     run_id0: str | None = None
+    seen: dict[bytes, int] = {}
     for i in range(n):
         rec = parsed[i]
         if isinstance(rec, _LineError):
             return Problem(i, f"line {i + 1}: {rec}")
+        # A byte-identical copy is the later of the two (which one was "first" is undecidable).
+        if lines[i] in seen:
+            return Problem(i, f"duplicate of line {seen[lines[i]] + 1} (replayed or copied record)")
+        seen[lines[i]] = i
         missing = [k for k in REQUIRED_KEYS if k not in rec]
         if missing:
             return Problem(i, f"missing {', '.join(missing)}")
