@@ -1,4 +1,4 @@
-"""Placeholder: this command group is not built yet."""
+"""`hybridops sandbox`: serve a local AWS endpoint and admin API in one incident scenario."""
 
 from __future__ import annotations
 
@@ -7,3 +7,55 @@ import typer
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to `app`."""
+
+    @app.command("sandbox")
+    def sandbox(
+        scenario: str = typer.Option("healthy", "--scenario", help="healthy, outage, bedrock-down, mcp-down, "
+                                                                   "error-spike or efficiency-drop."),
+        aws_port: int = typer.Option(0, "--aws-port", help="Port of the AWS endpoint (0: a free one)."),
+        admin_port: int = typer.Option(0, "--admin-port", help="Port of the admin API (0: a free one)."),
+        token: str | None = typer.Option(None, "--token", help="Admin bearer token (default: "
+                                         "$HYBRIDOPS_ADMIN_TOKEN, else a generated one)."),
+        time_scale: float = typer.Option(1.0, "--time-scale",
+                                         help="Divide every simulated delay by this (120: a minute in 0.5 s)."),
+    ) -> int:
+        """Serve a local world of AWS and the routing admin API; print its environment as export lines."""
+        # everything heavy (moto, werkzeug, boto3) loads here, never for `hybridops --help`
+        import os
+        import shlex
+        import signal
+        import sys
+        import threading
+
+        from hybridops.errors import UsageError
+        from hybridops.sandbox.scenarios import SCENARIOS
+
+        if scenario not in SCENARIOS:
+            raise UsageError(f"unknown scenario {scenario!r} (choose from: {', '.join(SCENARIOS)})")
+        if not time_scale > 0:
+            raise UsageError("--time-scale must be greater than 0")
+        for name, port in (("--aws-port", aws_port), ("--admin-port", admin_port)):
+            if not 0 <= port <= 65535:
+                raise UsageError(f"{name} must be from 0 to 65535")
+
+        from hybridops.sandbox import Sandbox
+
+        stop = threading.Event()
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        sb = Sandbox(scenario=scenario, aws_port=aws_port, admin_port=admin_port,
+                     token=token or os.environ.get("HYBRIDOPS_ADMIN_TOKEN") or None, time_scale=time_scale)
+        try:
+            sb.start()
+            # the one place the token is shown: the operator needs it to call the admin API
+            lines = [f"export {k}={shlex.quote(v)}" for k, v in sb.env.items()]
+            print("\n".join(lines), flush=True)
+            print(f"# hybridops sandbox: scenario {scenario}, time scale {time_scale:g}; "
+                  "Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
+            while not stop.wait(0.2):  # a timed wait lets Ctrl-C's KeyboardInterrupt through
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            sb.stop()
+            signal.signal(signal.SIGTERM, previous)
+        return 0
