@@ -466,7 +466,8 @@ def _first_problem(scan: _Scan) -> Problem | None:
         if prev != hash_before(i):
             return _prev_problem(i, prev, n, hashes, prev_of, hash_before)
     if scan.torn is not None:
-        return Problem(scan.torn.seq, f"truncated: {scan.torn.reason}")
+        cut = "no newline" in scan.torn.reason
+        return Problem(scan.torn.seq, f"truncated: {scan.torn.reason}" if cut else f"{scan.torn.reason} (torn?)")
     if n == 0:
         return Problem(0, "empty log: no run_started record")
     return None

@@ -538,8 +538,12 @@ def _step_row(rec: Mapping[str, Any], titles: Mapping[str, str], started: Mappin
 
 
 def load_timeline(path: Path) -> Timeline:
-    """`build_timeline(read_log(path))`."""
-    return build_timeline(read_log(path))
+    """`build_timeline(read_log(path))`; AuditError when the file holds no record at all."""
+    read = read_log(path)
+    if not read.records:
+        why = f": {read.problems[0]}" if read.problems else ""
+        raise AuditError(f"{path} holds no audit records{why}")
+    return build_timeline(read)
 
 
 # --- renderers ----------------------------------------------------------------------------------
