@@ -41,7 +41,8 @@ class Prepared:
 
 
 def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], profile: str | None,
-            config_path: Path | None, audit_dir: Path | None, require_variables: bool = True) -> Prepared:
+            config_path: Path | None, audit_dir: Path | None, require_variables: bool = True,
+            env: dict[str, str] | None = None) -> Prepared:
     from hybridops.config import parse_assignments, resolve_settings
     from hybridops.engine.incident import resolve_variables
     from hybridops.engine.steps.http import check_url_allowed
@@ -54,7 +55,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     if problems:
         raise RunbookInvalid(problems)
     settings = resolve_settings(config_path=config_path, profile=profile, flag_vars=parse_assignments(flag_vars),
-                                flag_audit_dir=audit_dir, runbook=loaded.runbook)
+                                flag_audit_dir=audit_dir, runbook=loaded.runbook, env=env)
     if settings.unresolved:
         # Never fall back to the runbook default for a value the profile meant to set.
         raise ConfigError("; ".join(f"variable {n} is {v.shown}" for n, v in settings.unresolved.items()))

@@ -91,8 +91,9 @@ class TextRenderer:
             self.c.print(f"  ? {f.get('question')} → {f.get('answer')} [dim]({f.get('source')})[/]")
 
     def on_poll_tick(self, f: dict[str, Any]) -> None:
-        text = (f"  poll #{f['attempt']}: {f.get('latest')} — condition {'holds' if f.get('holds') else 'not yet'}"
-                f", {format_duration(f.get('remaining_s', 0))} left")
+        holds = "holds" if f.get("holds") else "not yet"
+        text = (f"  poll #{f['attempt']}: {_short(f.get('latest'), 120)} — condition {holds}, "
+                f"{format_duration(f.get('remaining_s', 0))} left")
         if self.tty:
             self._status(text)
         else:
@@ -177,6 +178,6 @@ def summary_table(console, result) -> None:
     console.print(f"time to first mitigation: {ttm}   total: {format_duration(result.duration_s)}")
 
 
-def _short(v: Any) -> str:
+def _short(v: Any, limit: int = 80) -> str:
     text = json.dumps(v, default=str) if not isinstance(v, str) else v
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

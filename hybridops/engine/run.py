@@ -555,7 +555,7 @@ class Runner:
                            result={"condition": spec.condition, "value": value, "message": message})
 
     def _log_messages(self, step: Step, spec) -> list[str] | StepOutcome:
-        params = logsteps.filter_params(spec, int((self.clock.now() - spec.since) * 1000))
+        params = self.render(logsteps.filter_params(spec, int((self.clock.now() - spec.since) * 1000)))
         region = self.render(spec.region) if spec.region else self.ctx.aws_region
         shown = {"target": "aws", "service": "logs", "operation": "FilterLogEvents", "region": region,
                  "params": params}
