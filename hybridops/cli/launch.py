@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -87,8 +88,10 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
     holder: dict[str, Any] = {}
 
     def opened():
-        holder["log"] = open_audit()
-        return holder["log"]
+        log = holder["log"] = open_audit()
+        if s.cloudwatch_log_group.value:
+            holder["shipper"] = _ship(log, s)
+        return log
 
     try:
         result = run_incident(
@@ -108,13 +111,39 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             extra_started=resumed,
         )
     finally:
-        log = holder.get("log")
+        shipper, log = holder.get("shipper"), holder.get("log")
+        if shipper is not None:
+            shipper.close(timeout=5.0)
         if log is not None:
             log.close()
     if renderer is not None:
         summary_table(console.out(), result)
         console.out().print(f"audit log: {log.path if log is not None else '-'}")
     return result
+
+
+def _ship(log, settings):
+    """Every audit record also goes to CloudWatch Logs (one stream per run); failures are noted in
+    the local log and never stop the incident."""
+    from hybridops.audit.ship import CloudWatchShipper
+
+    def client():
+        import boto3
+
+        session = boto3.session.Session(profile_name=settings.aws_profile.value)
+        return session.client("logs", region_name=settings.cloudwatch_region.value)
+
+    def failed(message: str) -> None:
+        from hybridops.errors import AuditError
+
+        # The local log may be closing (end of run) or broken; the run itself decides about that.
+        with contextlib.suppress(AuditError):
+            log.append("ship_failed", error=message)
+
+    shipper = CloudWatchShipper(client, settings.cloudwatch_log_group.value, settings.cloudwatch_region.value,
+                                log.run_id, on_failure=failed)
+    log.subscribe(shipper)
+    return shipper
 
 
 def new_audit(settings, runbook_id: str):
