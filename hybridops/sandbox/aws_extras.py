@@ -3,7 +3,8 @@
 - health DescribeEvents (JSON 1.1): an open BEDROCK issue while bedrock-down's outage lasts;
 - iam SimulatePrincipalPolicy (query/XML): evaluates the role's inline policies in moto's IAM;
 - bedrock-runtime InvokeModel (REST JSON): 503 ServiceUnavailableException while Bedrock is down,
-  otherwise an Anthropic messages body, as the real service answers.
+  otherwise an Anthropic messages body, as the real service answers;
+- logs FilterLogEvents with a JSON filter pattern, which moto does not evaluate.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 from xml.sax.saxutils import escape
+
+from hybridops.sandbox import logpattern
 
 if TYPE_CHECKING:
     from hybridops.sandbox.world import World
@@ -43,7 +46,40 @@ def handle(service: str, operation: str, params: dict[str, Any], world: World, a
         return _simulate(params, account_id)
     if service == "bedrock-runtime" and operation == "InvokeModel":
         return _invoke(params, world)
+    if service == "logs" and operation == "FilterLogEvents" and logpattern.is_json_pattern(
+            params.get("filterPattern")):
+        return _filter_json(params, account_id)
     return None
+
+
+# ---- CloudWatch Logs JSON filter patterns (moto matches every event for them) ---------------------
+def _filter_json(params: dict[str, Any], account_id: str) -> Answer:
+    from moto.logs.models import logs_backends
+
+    try:
+        matches = logpattern.compile_pattern(params["filterPattern"])
+    except ValueError as exc:
+        return _json_error(400, "InvalidParameterException", f"Invalid filter pattern: {exc}")
+    group_name = params.get("logGroupName", "")
+    group = logs_backends[account_id]["eu-central-1"].groups.get(group_name)
+    if group is None:
+        return _json_error(400, "ResourceNotFoundException", "The specified log group does not exist.")
+    # every event of the time window from moto (an empty pattern matches all), then the JSON pattern
+    events, _, searched = group.filter_log_events(group_name, params.get("logStreamNames") or [],
+                                                  params.get("startTime"), params.get("endTime"), 10**9,
+                                                  None, "", True)
+    events = [e for e in events if matches(e["message"])]
+    start = 0
+    token = params.get("nextToken")
+    if token:
+        start = next((i + 1 for i, e in enumerate(events)
+                      if f"{group_name}@{e['logStreamName']}@{e['eventId']}" == token), len(events))
+    limit = int(params.get("limit") or 10000)
+    page = events[start:start + limit]
+    body: dict[str, Any] = {"events": page, "searchedLogStreams": searched}
+    if page and start + limit < len(events):
+        body["nextToken"] = f"{group_name}@{page[-1]['logStreamName']}@{page[-1]['eventId']}"
+    return _json(200, body)
 
 
 # ---- AWS Health -----------------------------------------------------------------------------------

@@ -128,11 +128,16 @@ def seed_scenario(s: Seeded, world: World) -> None:
     # SystemHealth, one datapoint a minute for the last 10 minutes
     value = world.system_health_value()
     data = [{"MetricName": "SystemHealth", "Value": value if i < 8 or value == 0 else max(0.0, value - 3),
-             "Unit": "Percent", "Timestamp": datetime.fromtimestamp(now - 60 * (10 - i), UTC)} for i in range(10)]
+             "Unit": "Percent", "Timestamp": _naive_utc(now - 60 * (10 - i))} for i in range(10)]
     cloudwatch_backends[acct][REGION].put_metric_data(METRIC_NAMESPACE, data)
     s.metric_put_at, s.metric_status = now, world.overall()
     s.applied_deployments = set()
     s.generation = world.generation
+
+
+def _naive_utc(ts: float) -> datetime:
+    """moto's CloudWatch compares datapoint times with naive UTC datetimes."""
+    return datetime.fromtimestamp(ts, UTC).replace(tzinfo=None)
 
 
 def _service_of(group: str) -> str:
@@ -283,7 +288,7 @@ def sync(s: Seeded, world: World) -> None:
     if status != s.metric_status or now - s.metric_put_at >= 60:
         cloudwatch_backends[acct][REGION].put_metric_data(METRIC_NAMESPACE, [{
             "MetricName": "SystemHealth", "Value": world.system_health_value(), "Unit": "Percent",
-            "Timestamp": datetime.fromtimestamp(now, UTC)}])
+            "Timestamp": _naive_utc(now)}])
         s.metric_put_at, s.metric_status = now, status
 
 

@@ -110,3 +110,36 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float
 @pytest.fixture(name="wait_for")
 def wait_for_fixture() -> Callable[..., Any]:
     return wait_for
+
+
+@pytest.fixture(scope="session")
+def conforms() -> Callable[[str, str, Any], None]:
+    """conforms(method, template, response): the status is in the spec and the body matches its schema.
+
+    Validates against the YAML file with an OpenAPI 3.0 validator (nullable, $refs into the document)
+    independent of the sandbox's own spec module, which the server uses for requests.
+    """
+    from pathlib import Path
+
+    import openapi_schema_validator
+    import yaml
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    path = Path(__file__).parents[2] / "hybridops" / "specs" / "admin-api.openapi.yaml"
+    document = yaml.safe_load(path.read_text())
+    registry = Registry().with_resource("urn:spec", Resource.from_contents(document, default_specification=DRAFT4))
+
+    def check(method: str, template: str, response: Any) -> None:
+        escaped = template.replace("~", "~0").replace("/", "~1")
+        pointer = f"/paths/{escaped}/{method.lower()}/responses/{response.status_code}"
+        node = document["paths"][template][method.lower()]["responses"].get(str(response.status_code))
+        assert node is not None, f"{method} {template} answered {response.status_code}, which the spec does not list"
+        if "$ref" in node:
+            pointer = node["$ref"][1:]
+        schema = {"$ref": f"urn:spec#{pointer}/content/application~1json/schema"}
+        validator = openapi_schema_validator.OAS30Validator(schema, registry=registry)
+        errors = [e.message for e in validator.iter_errors(response.json())]
+        assert not errors, f"{method} {template} {response.status_code}: {errors}"
+
+    return check

@@ -1,0 +1,191 @@
+"""The admin API simulator over real HTTP, checked against admin-api.openapi.yaml itself."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hybridops.sandbox import spec
+
+BODIES = {  # a valid body for every operation that takes one
+    "/admin/routing/force-mcp": {"reason": "Bedrock unavailable", "duration": 3600},
+    "/admin/routing/bedrock-percentage": {"percentage": 10},
+    "/admin/config/update": {"timeout": 15000},
+    "/admin/routing/config": {"directBedrockLatencyThreshold": 8000, "mcpLatencyThreshold": 25000,
+                              "fallbackAggressiveness": 0.7},
+}
+SPEC_BREAKING = [  # (path, body, what the error names)
+    ("/admin/routing/force-mcp", {"reason": "x"}, "duration"),
+    ("/admin/routing/force-mcp", {"reason": "x", "duration": 0}, "duration"),
+    ("/admin/routing/force-mcp", {"reason": "", "duration": 10}, "reason"),
+    ("/admin/routing/force-mcp", {"reason": "x", "duration": 10, "extra": 1}, "extra"),
+    ("/admin/routing/bedrock-percentage", {"percentage": 101}, "percentage"),
+    ("/admin/routing/bedrock-percentage", {"percentage": "10"}, "percentage"),
+    ("/admin/config/update", {}, ""),
+    ("/admin/config/update", {"timeout": 50}, "timeout"),
+    ("/admin/routing/config", {"fallbackAggressiveness": 1.5}, "fallbackAggressiveness"),
+]
+
+
+def test_every_spec_operation_answers_as_specified(conforms, scenario, admin) -> None:
+    scenario("bedrock-down")
+    seen = set()
+    for method, template in spec.operations():
+        path = template.replace("{component}", "mcp-router")
+        r = admin.request(method, path, json=BODIES.get(template))
+        conforms(method, template, r)
+        assert r.status_code == 200, (template, r.text)
+        seen.add(template)
+    assert len(seen) == 10
+
+
+def test_health_is_503_with_the_health_body_when_critical(conforms, scenario, anonymous) -> None:
+    scenario("outage")
+    r = anonymous.get("/health")
+    assert r.status_code == 503
+    conforms("GET", "/health", r)
+    assert r.json()["status"] == "critical"
+
+
+def test_component_outside_the_spec_enum_is_404(conforms, scenario, anonymous) -> None:
+    scenario("healthy")
+    r = anonymous.get("/health/component/database")
+    assert r.status_code == 404
+    conforms("GET", "/health/component/{component}", r)
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", "Basic abc", "Bearer"])
+def test_admin_paths_need_the_bearer_token(conforms, scenario, anonymous, sandbox, header) -> None:
+    scenario("bedrock-down")
+    headers = {"Authorization": header} if header else {}
+    for method, template in spec.operations():
+        if not template.startswith("/admin/"):
+            continue
+        r = anonymous.request(method, template, json=BODIES.get(template), headers=headers)
+        assert r.status_code == 401, template
+        conforms(method, template, r)
+        assert sandbox.token not in r.text
+    assert sandbox.status()["metrics"]["forceMcpUntil"] is None  # nothing was applied
+
+
+@pytest.mark.parametrize(("path", "body", "names"), SPEC_BREAKING)
+def test_a_body_that_breaks_the_spec_is_400(conforms, scenario, admin, sandbox, path, body, names) -> None:
+    scenario("error-spike")
+    before = sandbox.status()["metrics"]
+    r = admin.post(path, json=body)
+    assert r.status_code == 400
+    conforms("POST", path, r)
+    assert names in r.json()["error"]
+    assert sandbox.status()["metrics"] == before
+
+
+def test_missing_and_non_json_bodies_are_400(scenario, admin) -> None:
+    scenario("healthy")
+    r = admin.post("/admin/routing/force-mcp")
+    assert r.status_code == 400 and "required" in r.json()["error"]
+    r = admin.post("/admin/config/update", content=b"timeout=15000",
+                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
+
+
+def test_unknown_path_and_wrong_method(scenario, admin) -> None:
+    scenario("healthy")
+    assert admin.get("/admin/nothing").status_code == 404
+    r = admin.get("/admin/routing/force-mcp")
+    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+
+
+def test_admin_calls_are_recorded_without_the_token(scenario, admin, anonymous, sandbox) -> None:
+    scenario("bedrock-down")
+    anonymous.post("/admin/routing/force-mcp", json=BODIES["/admin/routing/force-mcp"])
+    admin.post("/admin/routing/force-mcp", json=BODIES["/admin/routing/force-mcp"])
+    admin.get("/_sandbox/state")  # control paths are not part of the record
+    calls = [c for c in sandbox.requests() if c["api"] == "admin"]
+    assert [(c["method"], c["path"], c["status"]) for c in calls] == [
+        ("POST", "/admin/routing/force-mcp", 401), ("POST", "/admin/routing/force-mcp", 200)]
+    assert calls[1]["body"] == BODIES["/admin/routing/force-mcp"]
+    assert isinstance(calls[1]["ts"], float)
+    assert sandbox.token not in repr(sandbox.requests())
+
+
+def test_control_paths_over_http(scenario, anonymous, sandbox) -> None:
+    scenario("healthy")
+    r = anonymous.post("/_sandbox/scenario", json={"scenario": "mcp-down"})
+    assert r.status_code == 200 and r.json()["scenario"] == "mcp-down"
+    assert sandbox.status()["scenario"] == "mcp-down"
+    assert anonymous.post("/_sandbox/scenario", json={"scenario": "nope"}).status_code == 400
+    state = anonymous.get("/_sandbox/state").json()
+    assert set(state) >= {"scenario", "health", "healthy", "recovered", "mitigated_at", "metrics"}
+    assert state["health"]["components"]["mcp-router"]["status"] == "critical"
+    anonymous.get("/health")
+    assert [c["path"] for c in anonymous.get("/_sandbox/requests").json()] == ["/health"]
+    assert anonymous.post("/_sandbox/reset").json()["scenario"] == "mcp-down"
+    assert anonymous.get("/_sandbox/requests").json() == []
+
+
+def test_fault_503_burst(scenario, anonymous) -> None:
+    scenario("healthy")
+    assert anonymous.post("/_sandbox/fault", json={"kind": "http-503", "count": 2}).status_code == 200
+    codes = [anonymous.get("/health/metrics").status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+
+
+def test_fault_503_answers_before_any_action(scenario, admin, sandbox) -> None:
+    scenario("bedrock-down")
+    admin.post("/_sandbox/fault", json={"kind": "http-503"})
+    assert admin.post("/admin/routing/force-mcp", json=BODIES["/admin/routing/force-mcp"]).status_code == 503
+    assert sandbox.status()["recovered"] is False
+
+
+def test_fault_slow_answers(scenario, anonymous) -> None:
+    scenario("healthy")
+    anonymous.post("/_sandbox/fault", json={"kind": "slow", "seconds": 0.3, "count": 1})
+    t = time.monotonic()
+    assert anonymous.get("/health").status_code == 200
+    assert time.monotonic() - t >= 0.3
+    t = time.monotonic()
+    anonymous.get("/health")
+    assert time.monotonic() - t < 0.2
+
+
+def test_fault_component_down_and_up(scenario, anonymous) -> None:
+    scenario("healthy")
+    anonymous.post("/_sandbox/fault", json={"kind": "component-down", "component": "direct-bedrock"})
+    assert anonymous.get("/health/component/direct-bedrock").json()["status"] == "critical"
+    anonymous.post("/_sandbox/fault", json={"kind": "component-up", "component": "direct-bedrock"})
+    assert anonymous.get("/health/component/direct-bedrock").json()["status"] == "healthy"
+
+
+@pytest.mark.parametrize("fault", [{"kind": "boom"}, {"kind": "http-503", "count": 0},
+                                   {"kind": "component-down", "component": "db"},
+                                   {"kind": "slow", "seconds": "x"}])
+def test_bad_faults_are_400(anonymous, fault) -> None:
+    assert anonymous.post("/_sandbox/fault", json=fault).status_code == 400
+
+
+def test_keep_alive_answers_fast(anonymous) -> None:
+    anonymous.get("/health")
+    t = time.monotonic()
+    for _ in range(20):
+        anonymous.get("/health")
+    # Nagle + delayed ACK would cost ~40 ms per kept-alive request
+    assert (time.monotonic() - t) / 20 < 0.02
+
+
+def test_the_spec_check_itself_rejects_what_breaks_the_spec(conforms) -> None:
+    class Answer:
+        def __init__(self, status: int, body: object) -> None:
+            self.status_code, self._body = status, body
+
+        def json(self) -> object:
+            return self._body
+
+    with pytest.raises(AssertionError, match="required property"):
+        conforms("GET", "/health/metrics", Answer(200, {"data": {"errorRate": 1, "routingEfficiency": 2}}))
+    with pytest.raises(AssertionError, match="not of type"):
+        conforms("POST", "/admin/routing/force-mcp", Answer(401, {"error": 401}))
+    with pytest.raises(AssertionError, match="does not list"):
+        conforms("GET", "/health/metrics", Answer(418, {}))
+    conforms("GET", "/health/metrics", Answer(200, {"data": {"errorRate": 1, "routingEfficiency": 2,
+                                                             "bedrockPercentage": 3, "forceMcpUntil": None}}))

@@ -1,0 +1,220 @@
+"""boto3 reaches every seeded resource and every extra operation through the one AWS endpoint."""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from botocore.exceptions import ClientError
+
+from hybridops.sandbox import Sandbox
+
+MODEL = "anthropic.claude-3-sonnet-20240229-v1:0"
+PROMPT = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 10,
+                     "messages": [{"role": "user", "content": "test"}]})
+ERROR_LINE = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ERROR (TimeoutError|ThrottlingException|ValidationException"
+    r"|AuthenticationError): .+ operation=[\w-]+ request_id=[0-9a-f-]{36}$")
+
+
+def routing_service(aws, cluster="hybrid-routing-cluster", service="hybrid-routing-service") -> dict:
+    return aws("ecs").describe_services(cluster=cluster, services=[service])["services"][0]
+
+
+def errors_last_15_min(aws) -> list[str]:
+    start = int((time.time() - 15 * 60) * 1000)
+    pages = aws("logs").get_paginator("filter_log_events").paginate(
+        logGroupName="/aws/ecs/hybrid-routing", filterPattern="ERROR", startTime=start)
+    return [e["message"] for page in pages for e in page["events"]]
+
+
+def test_ecs_services_task_roles_and_tasks(scenario, aws) -> None:
+    scenario("healthy")
+    for cluster, service, desired in (("hybrid-routing-cluster", "hybrid-routing-service", 3),
+                                      ("mcp-cluster", "mcp-router-service", 2)):
+        svc = routing_service(aws, cluster, service)
+        assert svc["status"] == "ACTIVE" and svc["runningCount"] == desired == svc["desiredCount"]
+        td = aws("ecs").describe_task_definition(taskDefinition=svc["taskDefinition"])["taskDefinition"]
+        assert re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w-]+-task-role", td["taskRoleArn"])
+        tasks = aws("ecs").list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+        assert len(tasks) == desired
+    assert aws("ecs").list_clusters()["clusterArns"] == [
+        a for a in aws("ecs").list_clusters()["clusterArns"] if a.endswith(("/hybrid-routing-cluster", "/mcp-cluster"))]
+
+
+def test_target_group_from_the_service_has_healthy_targets(scenario, aws) -> None:
+    scenario("healthy")
+    tg = routing_service(aws)["loadBalancers"][0]["targetGroupArn"]
+    states = [t["TargetHealth"]["State"] for t in aws("elbv2").describe_target_health(TargetGroupArn=tg)[
+        "TargetHealthDescriptions"]]
+    assert states == ["healthy"] * 3
+
+
+def test_outage_shows_in_ecs_alb_metrics_and_recovers_by_deployment_and_reset(scenario, aws, admin, wait_for):
+    sb = scenario("outage")
+    svc = routing_service(aws)
+    assert svc["runningCount"] == 1 and svc["pendingCount"] == 2
+    tg = svc["loadBalancers"][0]["targetGroupArn"]
+    health = aws("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    assert {t["TargetHealth"]["State"] for t in health} == {"unhealthy"}
+    now = datetime.now(UTC)
+    points = aws("cloudwatch").get_metric_statistics(
+        Namespace="HybridRouting/Health", MetricName="SystemHealth", StartTime=now - timedelta(minutes=5),
+        EndTime=now, Period=60, Statistics=["Average"])["Datapoints"]
+    assert points and max(p["Average"] for p in points) <= 10
+    assert admin.get("/health").status_code == 503
+
+    out = aws("ecs").update_service(cluster="hybrid-routing-cluster", service="hybrid-routing-service",
+                                    forceNewDeployment=True)["service"]
+    assert out["deployments"][0]["rolloutState"] == "IN_PROGRESS"  # not done the moment it is asked
+    assert admin.post("/admin/circuit-breaker/reset").status_code == 200
+    wait_for(lambda: sb.status()["recovered"])
+    svc = routing_service(aws)
+    assert svc["runningCount"] == 3 and [d["rolloutState"] for d in svc["deployments"]] == ["COMPLETED"]
+    assert svc["deployments"][0]["id"] == out["deployments"][0]["id"]
+    health = aws("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    assert [t["TargetHealth"]["State"] for t in health] == ["healthy"] * 3
+    assert admin.get("/health").status_code == 200
+
+
+def test_error_lines_in_the_last_15_minutes(scenario, aws) -> None:
+    scenario("healthy")
+    healthy = errors_last_15_min(aws)
+    assert healthy and all(ERROR_LINE.match(m) for m in healthy)
+    types = collections.Counter(m.split("ERROR ", 1)[1].split(":", 1)[0] for m in healthy)
+    assert max(types.values()) <= len(healthy) / 2  # no type dominates
+
+    scenario("error-spike")
+    spike = errors_last_15_min(aws)
+    types = collections.Counter(m.split("ERROR ", 1)[1].split(":", 1)[0] for m in spike)
+    assert len(spike) >= 90
+    assert types.most_common(1)[0][0] == "TimeoutError" and types["TimeoutError"] / len(spike) >= 0.55
+    assert set(types) == {"TimeoutError", "ThrottlingException", "ValidationException", "AuthenticationError"}
+    assert all("timed out after 10000ms" in m for m in spike if "TimeoutError" in m)
+
+
+def test_routing_decisions_are_json_within_the_hour(scenario, aws) -> None:
+    scenario("efficiency-drop")
+    events = aws("logs").filter_log_events(
+        logGroupName="/aws/ecs/hybrid-routing", filterPattern='{ $.type = "routing-decision" }',
+        startTime=int((time.time() - 3600) * 1000))["events"]
+    decisions = [json.loads(e["message"]) for e in events]
+    assert len(decisions) >= 50
+    assert all({"operation", "route", "reason"} <= set(d) for d in decisions)
+    assert {d["route"] for d in decisions} <= {"direct-bedrock", "mcp-router"}
+    fallbacks = sum(d["reason"] == "health-fallback" for d in decisions)
+    assert fallbacks / len(decisions) > 0.35
+    plain = aws("logs").filter_log_events(logGroupName="/aws/ecs/hybrid-routing", filterPattern="routing-decision",
+                                          startTime=int((time.time() - 3600) * 1000))["events"]
+    assert len(plain) == len(events)
+
+
+def test_mcp_down_queue_grows_router_logs_errors_and_deployment_recovers(scenario, aws, admin, wait_for):
+    sb = scenario("mcp-down")
+    sqs = aws("sqs")
+    url = sqs.get_queue_url(QueueName="mcp-router-queue")["QueueUrl"]
+
+    def depth() -> int:
+        return int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"]["ApproximateNumberOfMessages"])
+
+    first = depth()
+    assert first >= 800
+    wait_for(lambda: depth() > first)  # 120 a simulated minute: one every 4 ms at time scale 120
+    router_errors = aws("logs").filter_log_events(logGroupName="/aws/ecs/mcp-router", filterPattern="ERROR",
+                                                  startTime=int((time.time() - 600) * 1000))["events"]
+    assert len(router_errors) >= 20
+    assert admin.get("/health/component/mcp-router").json()["status"] == "critical"
+    aws("ecs").update_service(cluster="mcp-cluster", service="mcp-router-service", forceNewDeployment=True)
+    wait_for(lambda: sb.status()["recovered"])
+    assert admin.get("/health/component/mcp-router").json()["status"] == "healthy"
+    peak = depth()
+    wait_for(lambda: depth() < peak)  # the router drains its backlog
+
+
+def test_bedrock_down_health_event_and_invoke_model(scenario, aws, admin) -> None:
+    scenario("bedrock-down")
+    events = aws("health", "us-east-1").describe_events(filter={"services": ["BEDROCK"]})["events"]
+    assert [(e["service"], e["statusCode"], e["eventTypeCategory"]) for e in events] == [("BEDROCK", "open", "issue")]
+    with pytest.raises(ClientError) as err:
+        aws("bedrock-runtime").invoke_model(modelId=MODEL, body=PROMPT)
+    assert err.value.response["Error"]["Code"] == "ServiceUnavailableException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert admin.post("/admin/bedrock/test").json()["ok"] is False
+    assert aws("health", "us-east-1").describe_events(filter={"services": ["EC2"]})["events"] == []
+
+
+def test_healthy_bedrock_answers_like_anthropic_on_bedrock(scenario, aws) -> None:
+    scenario("healthy")
+    assert aws("health", "us-east-1").describe_events(filter={"services": ["BEDROCK"]})["events"] == []
+    out = aws("bedrock-runtime").invoke_model(modelId=MODEL, body=PROMPT)
+    body = json.loads(out["body"].read())
+    assert body["type"] == "message" and body["role"] == "assistant"
+    assert body["content"][0]["type"] == "text" and body["content"][0]["text"]
+    assert body["usage"]["output_tokens"] <= 10
+    with pytest.raises(ClientError, match="ValidationException"):
+        aws("bedrock-runtime").invoke_model(modelId="no.such-model", body=PROMPT)
+    with pytest.raises(ClientError, match="ValidationException"):
+        aws("bedrock-runtime").invoke_model(modelId=MODEL, body=json.dumps({"prompt": "x"}))
+
+
+def test_iam_simulation_and_vpc_endpoint(scenario, aws) -> None:
+    scenario("bedrock-down")
+    td = aws("ecs").describe_task_definition(taskDefinition="hybrid-routing")["taskDefinition"]
+    results = aws("iam").simulate_principal_policy(
+        PolicySourceArn=td["taskRoleArn"], ActionNames=["bedrock:InvokeModel", "s3:DeleteBucket"],
+        ResourceArns=["*"])["EvaluationResults"]
+    assert [(r["EvalActionName"], r["EvalDecision"]) for r in results] == [
+        ("bedrock:InvokeModel", "allowed"), ("s3:DeleteBucket", "implicitDeny")]
+    with pytest.raises(ClientError, match="NoSuchEntity"):
+        aws("iam").simulate_principal_policy(PolicySourceArn="arn:aws:iam::111111111111:role/nobody",
+                                             ActionNames=["bedrock:InvokeModel"])
+    endpoints = aws("ec2").describe_vpc_endpoints(Filters=[
+        {"Name": "service-name", "Values": ["com.amazonaws.eu-central-1.bedrock-runtime"]}])["VpcEndpoints"]
+    assert len(endpoints) == 1 and endpoints[0]["VpcEndpointType"] == "Interface"
+
+
+def test_calls_are_recorded_with_service_operation_and_params(scenario, aws) -> None:
+    sb = scenario("healthy")
+    aws("sts").get_caller_identity()
+    aws("ecs").describe_services(cluster="mcp-cluster", services=["mcp-router-service"])
+    aws("sqs").get_queue_url(QueueName="mcp-router-queue")
+    aws("bedrock-runtime").invoke_model(modelId=MODEL, body=PROMPT)
+    calls = [(c["api"], c["service"], c["operation"]) for c in sb.requests()]
+    assert calls == [("aws", "sts", "GetCallerIdentity"), ("aws", "ecs", "DescribeServices"),
+                     ("aws", "sqs", "GetQueueUrl"), ("aws", "bedrock-runtime", "InvokeModel")]
+    params = [c["params"] for c in sb.requests()]
+    assert params[1] == {"cluster": "mcp-cluster", "services": ["mcp-router-service"]}
+    assert params[2] == {"QueueName": "mcp-router-queue"}
+    assert params[3]["modelId"] == MODEL and params[3]["body"]["max_tokens"] == 10
+
+
+def test_sts_answers_with_the_sandbox_account(sandbox, aws) -> None:
+    assert aws("sts").get_caller_identity()["Account"] == sandbox.account_id
+
+
+def test_moto_reset_is_not_reachable(sandbox) -> None:
+    import httpx
+
+    assert httpx.post(f"{sandbox.aws_url}/moto-api/reset").status_code == 404
+
+
+def test_two_sandboxes_in_one_process_do_not_share_resources(scenario, aws) -> None:
+    scenario("healthy")
+    with Sandbox(scenario="mcp-down") as other:
+        import boto3
+
+        env = other.env
+        sqs = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b",
+                                    region_name="eu-central-1").client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"])
+        url = sqs.get_queue_url(QueueName="mcp-router-queue")["QueueUrl"]
+        assert int(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"][
+            "ApproximateNumberOfMessages"]) >= 800
+    mine = aws("sqs").get_queue_url(QueueName="mcp-router-queue")["QueueUrl"]
+    assert int(aws("sqs").get_queue_attributes(QueueUrl=mine, AttributeNames=["All"])["Attributes"][
+        "ApproximateNumberOfMessages"]) < 100
+    assert routing_service(aws)["runningCount"] == 3
