@@ -99,11 +99,19 @@ def _render_list(rows: list[RunSummary]) -> None:
     if console.is_terminal:
         from rich.table import Table
 
-        t = Table(*header, box=None, header_style="bold")
+        # Never cut the run id (people copy it into the next command); on a narrow terminal drop the
+        # columns the run id already spells out (start time, incident), then the operator.
+        keep = list(range(len(header)))
+        widths = [max(len(str(x)) for x in col) + 2 for col in zip(header, *table, strict=True)]
+        for drop in (3, 1, 2):
+            if sum(widths[i] for i in keep) <= console.width:
+                break
+            keep.remove(drop)
+        t = Table(*(header[i] for i in keep), box=None, header_style="bold", pad_edge=False)
         for row in table:
             style = "red" if row[-1] == "BROKEN" or row[4] == "failed" else None
-            t.add_row(*row, style=style)
-        console.print(t)
+            t.add_row(*(row[i] for i in keep), style=style)
+        console.print(t, no_wrap=True)
         return
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table, strict=False)]
     lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip() for row in (header, *table)]
