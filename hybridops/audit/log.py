@@ -58,6 +58,8 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})")
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _SLUG_BAD = re.compile(r"[^A-Za-z0-9._-]+")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')  # a JSON string literal, escapes included
+_WS = re.compile(r"[ \t\r\n]")
 
 Clock = Callable[[], datetime]
 
@@ -110,27 +112,30 @@ def check_run_id(run_id: str) -> str:
 def resolve_audit_dir(explicit: Path | None, *, create: bool = True) -> Path:
     """The audit dir: `--audit-dir`, then `$HYBRIDOPS_AUDIT_DIR`, then the user state dir's `audit/`.
 
-    With `create` (the default) the directory is made private as `ensure_private_dir` does; readers
+    With `create` (the default) a missing directory is created with mode 0700, and the default
+    location, which is ours alone, is tightened to 0700 if something loosened it. A directory the
+    user named that already exists keeps its mode: it may be shared on purpose (the log files are
+    0600 regardless), and silently chmod-ing, say, a home or team directory would be worse. Readers
     (`audit list`) pass `create=False` so looking never creates anything.
     """
     if explicit is not None:
-        directory = Path(explicit).expanduser()
+        directory, default = Path(explicit).expanduser(), False
     elif os.environ.get(AUDIT_DIR_ENV):
-        directory = Path(os.environ[AUDIT_DIR_ENV]).expanduser()
+        directory, default = Path(os.environ[AUDIT_DIR_ENV]).expanduser(), False
     else:
         import platformdirs  # only here: every other path is given
 
-        directory = Path(platformdirs.user_state_dir("hybridops")) / "audit"
+        directory, default = Path(platformdirs.user_state_dir("hybridops")) / "audit", True
     if create:
-        ensure_private_dir(directory)
+        ensure_private_dir(directory, tighten=default)
     return directory
 
 
-def ensure_private_dir(directory: Path) -> None:
-    """Create `directory` (and parents) with mode 0700; tighten an existing one we own to 0700.
+def ensure_private_dir(directory: Path, *, tighten: bool = False) -> None:
+    """Create `directory` (and parents) with mode 0700 exactly, whatever the umask.
 
-    An existing directory is left alone when it is not ours or has the sticky bit (a shared
-    directory such as /tmp: chmod-ing it would break other users, and the files are 0600 anyway).
+    With `tighten`, an existing directory we own is also set to 0700 (never one with the sticky
+    bit, such as /tmp, nor someone else's). AuditError, one line, if it cannot be made.
     """
     try:
         existed = directory.exists()
@@ -141,7 +146,7 @@ def ensure_private_dir(directory: Path) -> None:
         mode = stat.S_IMODE(st.st_mode)
         geteuid = getattr(os, "geteuid", None)
         ours = geteuid is not None and st.st_uid == geteuid()
-        if not existed or (ours and mode & 0o077 and not mode & stat.S_ISVTX):
+        if not existed or (tighten and ours and mode & 0o077 and not mode & stat.S_ISVTX):
             # mkdir's mode is filtered by the umask, so set it explicitly either way
             os.chmod(directory, 0o700)
     except FileExistsError as exc:
@@ -353,6 +358,8 @@ def _parse_line(line: bytes) -> dict[str, Any]:
         raise _LineError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
     if not isinstance(obj, dict):
         raise _LineError("not a JSON object")
+    if _WS.search(_STRING.sub('""', text)):
+        raise _LineError("not compact JSON (whitespace between tokens)")
     return obj
 
 

@@ -88,18 +88,24 @@ def test_audit_dir_precedence_and_mode(tmp_path: Path, monkeypatch: pytest.Monke
     assert not resolve_audit_dir(tmp_path / "nothing", create=False).exists()
 
 
-def test_audit_dir_created_0700_despite_umask_and_tightened(tmp_path: Path) -> None:
+def test_audit_dir_created_0700_despite_umask_and_only_ours_tightened(tmp_path: Path) -> None:
     old = os.umask(0o000)
     try:
         fresh = resolve_audit_dir(tmp_path / "a" / "b")
     finally:
         os.umask(old)
     assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
-    loose = tmp_path / "loose"
-    loose.mkdir(mode=0o755)
-    os.chmod(loose, 0o755)
-    resolve_audit_dir(loose)
-    assert stat.S_IMODE(loose.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"  # named by the user and already there: may be shared on purpose
+    shared.mkdir()
+    os.chmod(shared, 0o750)
+    resolve_audit_dir(shared)
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
+    default = tmp_path / "state" / "hybridops" / "audit"  # ours alone: tightened
+    default.mkdir(parents=True)
+    os.chmod(default, 0o755)
+    os.environ.pop("HYBRIDOPS_AUDIT_DIR")
+    assert resolve_audit_dir(None) == default
+    assert stat.S_IMODE(default.stat().st_mode) == 0o700
 
 
 def test_audit_dir_that_is_a_file_is_one_line_error(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ def test_an_edited_line_is_named(tmp_path: Path, j: int) -> None:
         (b'"step_id"', b'"step_id":"x","step_id"', "line 6: duplicate key 'step_id'"),
         (b'"run_id":"2026', b'"run_id":"1999', "run_id"),
         (b"}", b"", "line 6: not valid JSON"),
+        (b'"seq":5,', b'"seq": 5, ', "line 6: not compact JSON"),
     ],
 )
 def test_edits_of_each_field_are_named(tmp_path: Path, old: bytes, new: bytes, reason: str) -> None:
