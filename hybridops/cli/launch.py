@@ -125,13 +125,13 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
 def _ship(log, settings):
     """Every audit record also goes to CloudWatch Logs (one stream per run); failures are noted in
     the local log and never stop the incident."""
+    import boto3
+
     from hybridops.audit.ship import CloudWatchShipper
 
-    def client():
-        import boto3
-
-        session = boto3.session.Session(profile_name=settings.aws_profile.value)
-        return session.client("logs", region_name=settings.cloudwatch_region.value)
+    # A session (not a client): the shipper makes its own client with short timeouts, so a hung put
+    # cannot outlive the run's end.
+    session = boto3.session.Session(profile_name=settings.aws_profile.value)
 
     def failed(message: str) -> None:
         from hybridops.errors import AuditError
@@ -140,7 +140,7 @@ def _ship(log, settings):
         with contextlib.suppress(AuditError):
             log.append("ship_failed", error=message)
 
-    shipper = CloudWatchShipper(client, settings.cloudwatch_log_group.value, settings.cloudwatch_region.value,
+    shipper = CloudWatchShipper(session, settings.cloudwatch_log_group.value, settings.cloudwatch_region.value,
                                 log.run_id, on_failure=failed)
     log.subscribe(shipper)
     return shipper
