@@ -160,6 +160,13 @@ class _Handler(MotoRequestHandler):
         pass  # the recorder keeps every call; a line per request would bury the CLI's output
 
 
+class _BindFailed(Exception):
+    """Carries a bind error past werkzeug, which would print it and call sys.exit(1)."""
+
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+
 class AwsServer(TrackingThreadingMixIn, BaseWSGIServer):
     """moto's WSGI app behind werkzeug's server, one thread per connection."""
 
@@ -168,4 +175,14 @@ class AwsServer(TrackingThreadingMixIn, BaseWSGIServer):
 
     def __init__(self, host: str, port: int, app: AwsApp) -> None:
         self._track_init()
-        super().__init__(host, port, app, handler=_Handler)
+        try:
+            super().__init__(host, port, app, handler=_Handler)
+        except _BindFailed as failed:
+            self.server_close()
+            raise failed.error from None
+
+    def server_bind(self) -> None:
+        try:
+            super().server_bind()
+        except OSError as exc:
+            raise _BindFailed(exc) from exc
