@@ -196,8 +196,8 @@ class _Validator:
             return
         for name in sorted(names - known):
             if name in self.later and self.later[name][0] == step_id:
-                self.add(loc, f"{who}: {name!r} is captured by this step's own call, which has not answered "
-                         "yet here; read it in a later step")
+                self.add(loc, f"{who}: {name!r} is captured by this same step, so it is not set yet here; "
+                         "read it in a later step")
             elif name in self.later:
                 by, line = self.later[name]
                 self.add(loc, f"{who}: {name!r} is captured later, by step {by!r} (line {line}); "

@@ -100,8 +100,8 @@ def test_a_poll_reads_its_own_captures_in_until_and_show_but_not_in_its_call(tmp
     path = variant(tmp_path, "path: /health/component/mcp-router", "path: /health/component/{{ mcp_status }}")
     line = line_of(path, "{{ mcp_status }}")
     assert messages(path) == [
-        f"{line}: step watch-mcp: 'mcp_status' is captured by this step's own call, which has not answered"
-        " yet here; read it in a later step"
+        f"{line}: step watch-mcp: 'mcp_status' is captured by this same step, so it is not set yet here;"
+        " read it in a later step"
     ]
 
 
