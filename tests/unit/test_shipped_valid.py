@@ -103,3 +103,18 @@ def test_every_typo_in_a_shipped_runbook_is_reported_at_its_line(tmp_path: Path,
         copy, line, typo = misspell(path, tmp_path, kind, loc, key, text)
         problems = validate_file(copy).problems
         assert [(p.line, typo in p.message) for p in problems] == [(line, True)], (kind, [str(p) for p in problems])
+
+
+def test_the_shipped_schema_accepts_the_shipped_runbooks() -> None:
+    """What editors see through the `$schema` line agrees with the loader."""
+    import json
+
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads((SHIPPED_DIR.parent / "specs" / "runbook.schema.json").read_text())
+    validator = Draft202012Validator(schema)
+    for path in SHIPPED:
+        data = yaml.safe_load(path.read_text())
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+        assert errors == [], path.name
