@@ -29,6 +29,8 @@ KNOWN_MODELS = (
     "anthropic.claude-3-5-sonnet-20240620-v1:0",
 )
 IAM_NS = "https://iam.amazonaws.com/doc/2010-05-08/"
+BEDROCK_ISSUE_TEXT = ("We are investigating increased error rates for InvokeModel requests "
+                      "in the EU-CENTRAL-1 Region. Requests fail with ServiceUnavailableException.")
 
 
 @dataclass(frozen=True)
@@ -108,8 +110,16 @@ def bedrock_events(world: World) -> list[dict[str, Any]]:
 
 
 def _health(operation: str, params: dict[str, Any], world: World) -> Answer:
+    if operation == "DescribeEventDetails":
+        known = {e["arn"]: e for e in bedrock_events(world)}
+        found = [{"event": known[a], "eventDescription": {"latestDescription": BEDROCK_ISSUE_TEXT}}
+                 for a in params.get("eventArns", []) if a in known]
+        failed = [{"eventArn": a, "errorName": "NotFound", "errorMessage": "no such event"}
+                  for a in params.get("eventArns", []) if a not in known]
+        return _json(200, {"successfulSet": found, "failedSet": failed})
     if operation != "DescribeEvents":
-        return _json_error(400, "UnsupportedOperation", f"the sandbox serves only DescribeEvents, not {operation}")
+        return _json_error(400, "UnsupportedOperation",
+                           f"the sandbox serves DescribeEvents and DescribeEventDetails, not {operation}")
     flt = params.get("filter") or {}
     events = []
     for e in bedrock_events(world):

@@ -140,6 +140,9 @@ def test_bedrock_down_health_event_and_invoke_model(scenario, aws, admin) -> Non
     scenario("bedrock-down")
     events = aws("health", "us-east-1").describe_events(filter={"services": ["BEDROCK"]})["events"]
     assert [(e["service"], e["statusCode"], e["eventTypeCategory"]) for e in events] == [("BEDROCK", "open", "issue")]
+    details = aws("health", "us-east-1").describe_event_details(eventArns=[events[0]["arn"], "arn:x"])
+    assert "InvokeModel" in details["successfulSet"][0]["eventDescription"]["latestDescription"]
+    assert [f["eventArn"] for f in details["failedSet"]] == ["arn:x"]
     with pytest.raises(ClientError) as err:
         aws("bedrock-runtime").invoke_model(modelId=MODEL, body=PROMPT)
     assert err.value.response["Error"]["Code"] == "ServiceUnavailableException"
