@@ -41,7 +41,10 @@ def register(app: typer.Typer) -> None:
         from hybridops.sandbox import Sandbox
 
         stop = threading.Event()
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        try:
+            previous = signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+        except ValueError:  # not the main thread (an embedding caller): it stops us some other way
+            previous = None
         sb = Sandbox(scenario=scenario, aws_port=aws_port, admin_port=admin_port,
                      token=token or os.environ.get("HYBRIDOPS_ADMIN_TOKEN") or None, time_scale=time_scale)
         try:
@@ -57,5 +60,6 @@ def register(app: typer.Typer) -> None:
             pass
         finally:
             sb.stop()
-            signal.signal(signal.SIGTERM, previous)
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         return 0

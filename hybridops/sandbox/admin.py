@@ -34,6 +34,7 @@ class Faults:
     lock: threading.Lock = field(default_factory=threading.Lock)
     unavailable: int = 0  # the next N answers are 503
     slow: list[float] = field(default_factory=list)  # the next answers each wait this many seconds
+    stopping: threading.Event = field(default_factory=threading.Event)  # cuts slow answers short on stop
 
     def add(self, fault: dict[str, Any], world: World) -> str:
         """Apply one /_sandbox/fault body; ValueError with a message when it makes no sense."""
@@ -134,7 +135,7 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
                                    "status": None, "ts": time.time()})
         delay, unavailable = ctx.faults.take()
         if delay:
-            time.sleep(delay)  # outside every lock: other requests keep being served
+            ctx.faults.stopping.wait(delay)  # outside every lock: other requests keep being served
         if unavailable:
             status, body = 503, {"error": "service unavailable (injected fault)"}
         else:

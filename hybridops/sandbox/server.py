@@ -108,6 +108,8 @@ class Sandbox:
 
     def stop(self) -> None:
         """Close both servers and every connection, join their threads, forget the account's resources."""
+        if self._faults is not None:
+            self._faults.stopping.set()
         for server in (self._admin, self._aws):
             if server is not None:
                 server.close()

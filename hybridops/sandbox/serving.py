@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import socketserver
+import sys
 import threading
 from typing import Any
 
@@ -39,6 +40,12 @@ class TrackingThreadingMixIn(socketserver.ThreadingMixIn):
         finally:
             with self._conn_lock:
                 self._conns.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away (or a stop that closed its socket) is not worth a traceback."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)  # type: ignore[misc]
 
     def start_thread(self) -> None:
         """Serve in a background thread (poll every 50 ms so stop is quick)."""

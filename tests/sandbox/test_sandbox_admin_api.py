@@ -189,3 +189,32 @@ def test_the_spec_check_itself_rejects_what_breaks_the_spec(conforms) -> None:
         conforms("GET", "/health/metrics", Answer(418, {}))
     conforms("GET", "/health/metrics", Answer(200, {"data": {"errorRate": 1, "routingEfficiency": 2,
                                                              "bedrockPercentage": 3, "forceMcpUntil": None}}))
+
+
+def test_stop_cuts_a_slow_answer_short() -> None:
+    import threading
+
+    import httpx
+
+    from hybridops.sandbox import Sandbox
+
+    sb = Sandbox().start()
+    httpx.post(f"{sb.admin_url}/_sandbox/fault", json={"kind": "slow", "seconds": 30})
+    result: list[object] = []
+    caller = threading.Thread(target=lambda: result.append(_try_get(f"{sb.admin_url}/health")))
+    caller.start()
+    time.sleep(0.2)
+    t = time.monotonic()
+    sb.stop()
+    assert time.monotonic() - t < 2
+    caller.join(5)
+    assert result and not caller.is_alive()
+
+
+def _try_get(url: str) -> object:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=10).status_code
+    except httpx.TransportError as exc:
+        return exc
