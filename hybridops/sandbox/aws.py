@@ -123,6 +123,10 @@ class AwsApp:
                         close()
             start_response(*status_headers)
             return chunks
+        except NotImplementedError as exc:  # an operation moto does not simulate: say so, no traceback
+            body = {"__type": "NotImplemented", "message": f"the sandbox does not simulate {service} "
+                                                           f"{operation}: {exc}"}
+            return _respond(start_response, 501, [("Content-Type", "application/json")], json.dumps(body).encode())
         except Exception as exc:  # a bug in the sandbox: answer 500 with the reason, keep serving
             traceback.print_exc(file=sys.stderr)
             return _respond(start_response, 500, [("Content-Type", "application/json")],
@@ -146,7 +150,7 @@ class AwsApp:
 def _respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]],
              body: bytes) -> list[bytes]:
     reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
-              503: "Service Unavailable"}.get(status, "Error")
+              501: "Not Implemented", 503: "Service Unavailable"}.get(status, "Error")
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]
 

@@ -4,7 +4,8 @@
 - iam SimulatePrincipalPolicy (query/XML): evaluates the role's inline policies in moto's IAM;
 - bedrock-runtime InvokeModel (REST JSON): 503 ServiceUnavailableException while Bedrock is down,
   otherwise an Anthropic messages body, as the real service answers;
-- logs FilterLogEvents with a JSON filter pattern, which moto does not evaluate.
+- logs FilterLogEvents with a JSON filter pattern, which moto does not evaluate;
+- service-quotas ListServiceQuotas (Bedrock's InvokeModel quotas).
 """
 
 from __future__ import annotations
@@ -48,10 +49,30 @@ def handle(service: str, operation: str, params: dict[str, Any], world: World, a
         return _simulate(params, account_id)
     if service == "bedrock-runtime" and operation == "InvokeModel":
         return _invoke(params, world)
+    if service == "servicequotas" and operation == "ListServiceQuotas":
+        return _quotas(params, account_id)
     if service == "logs" and operation == "FilterLogEvents" and logpattern.is_json_pattern(
             params.get("filterPattern")):
         return _filter_json(params, account_id)
     return None
+
+
+# ---- Service Quotas (the high-error-rate runbook checks Bedrock's when it sees throttling) ---------
+BEDROCK_QUOTAS = (  # (code, name, value, unit)
+    ("L-254CACF4", "On-demand InvokeModel requests per minute for Anthropic Claude 3 Sonnet", 500.0, "None"),
+    ("L-A50569E5", "On-demand InvokeModel tokens per minute for Anthropic Claude 3 Sonnet", 1000000.0, "None"),
+    ("L-F406804E", "On-demand InvokeModel requests per minute for Anthropic Claude 3 Haiku", 1000.0, "None"),
+)
+
+
+def _quotas(params: dict[str, Any], account_id: str) -> Answer:
+    code = params.get("ServiceCode", "")
+    quotas = [] if code != "bedrock" else [
+        {"ServiceCode": "bedrock", "ServiceName": "Amazon Bedrock",
+         "QuotaArn": f"arn:aws:servicequotas:eu-central-1:{account_id}:bedrock/{q}", "QuotaCode": q,
+         "QuotaName": name, "Value": value, "Unit": unit, "Adjustable": True, "GlobalQuota": False}
+        for q, name, value, unit in BEDROCK_QUOTAS]
+    return _json(200, {"Quotas": quotas})
 
 
 # ---- CloudWatch Logs JSON filter patterns (moto matches every event for them) ---------------------

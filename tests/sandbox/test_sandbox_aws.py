@@ -221,3 +221,19 @@ def test_two_sandboxes_in_one_process_do_not_share_resources(scenario, aws) -> N
     assert int(aws("sqs").get_queue_attributes(QueueUrl=mine, AttributeNames=["All"])["Attributes"][
         "ApproximateNumberOfMessages"]) < 100
     assert routing_service(aws)["runningCount"] == 3
+
+
+def test_bedrock_service_quotas(scenario, aws) -> None:
+    scenario("error-spike")
+    quotas = aws("service-quotas").list_service_quotas(ServiceCode="bedrock")["Quotas"]
+    assert any("InvokeModel" in q["QuotaName"] and q["Value"] > 0 for q in quotas)
+    assert aws("service-quotas").list_service_quotas(ServiceCode="ec2")["Quotas"] == []
+
+
+def test_an_operation_moto_lacks_is_501_not_a_crash(scenario, aws, capfd) -> None:
+    scenario("healthy")
+    with pytest.raises(ClientError) as err:
+        aws("service-quotas").list_requested_service_quota_change_history()
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert "Traceback" not in capfd.readouterr().err
+    assert aws("sts").get_caller_identity()["Account"]  # still serving
