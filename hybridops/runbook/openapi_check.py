@@ -121,22 +121,41 @@ def _segments(path: str) -> list[str]:
     return parts
 
 
+def _route_for(method: str, bare: str) -> tuple[_Route, dict[str, str]] | None:
+    """The route a path (no query) goes to, preferring one with `method`, and its path parameters."""
+    segments = _segments(bare)
+    matches = [(r, p) for r in _routes() if (p := _match(r, segments)) is not None]
+    if not matches:
+        return None
+    # A literal path beats a templated one (`/health/metrics` vs `/health/{x}`), as servers route.
+    matches.sort(key=lambda m: sum(_is_param(s) for s in m[0].segments))
+    return next(((r, p) for r, p in matches if method.lower() in r.item), matches[0])
+
+
+def operation_for(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
+    """(path template, operation object) of a request, or None when the spec has no such operation."""
+    if is_template(method):
+        return None
+    matched = _route_for(method, _split_path(path)[0])
+    if matched is None:
+        return None
+    operation = matched[0].item.get(method.lower())
+    return (matched[0].template, operation) if isinstance(operation, dict) else None
+
+
 def check_request(method: str, path: str, body: Any, loc: Loc, report: Report) -> None:
     """Check one request; `loc` is the call's mapping (with `method`, `path`, `body` keys)."""
     if is_template(method):
         return
     bare, query = _split_path(path)
-    segments = _segments(bare)
-    matches = [(r, p) for r in _routes() if (p := _match(r, segments)) is not None]
-    if not matches:
+    matched = _route_for(method, bare)
+    if matched is None:
         templates = [r.template for r in _routes()]
         close = difflib.get_close_matches(bare, templates, n=1, cutoff=0.6)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         report((*loc, "path"), f"the admin API has no path {bare!r}{hint}", False)
         return
-    # A literal path beats a templated one (`/health/metrics` vs `/health/{x}`), as servers route.
-    matches.sort(key=lambda m: sum(_is_param(s) for s in m[0].segments))
-    route, path_params = next(((r, p) for r, p in matches if method.lower() in r.item), matches[0])
+    route, path_params = matched
     operation = route.item.get(method.lower())
     if not isinstance(operation, dict):
         allowed = ", ".join(m.upper() for m in METHODS if m in route.item)

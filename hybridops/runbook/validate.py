@@ -214,7 +214,7 @@ class _Validator:
     # --- calls --------------------------------------------------------------------------------------
 
     def check_calls(self) -> None:
-        from hybridops.runbook import botocore_check, openapi_check
+        from hybridops.runbook import botocore_check, capture_check, openapi_check
 
         for pi, si, step in self.steps():
             base: PathKey = ("phases", pi, "steps", si)
@@ -229,8 +229,12 @@ class _Validator:
                     botocore_check.check_call(call.service, call.operation, call.params, loc, report)
                     if call.region is not None:
                         botocore_check.check_region(call.region, (*loc, "region"), report)
+                    answer = capture_check.aws_output(call.service, call.operation)
                 else:
                     openapi_check.check_request(call.method, call.path, call.body, loc, report)
+                    answer = capture_check.http_response(call.method, call.path, call.expect)
+                if answer is not None:
+                    self.check_captures(call.capture, answer, loc, who)
             for kind in ("log_errors", "log_json"):
                 body = getattr(step, kind)
                 if body is None:
@@ -242,6 +246,19 @@ class _Validator:
                 botocore_check.check_log_group(body.log_group, (*base, kind, "log_group"), report_log)
                 if body.region is not None:
                     botocore_check.check_region(body.region, (*base, kind, "region"), report_log)
+
+
+    def check_captures(self, capture: dict[str, str], answer: Any, loc: PathKey, who: str) -> None:
+        """Each capture's JMESPath names only fields the call's answer can have."""
+        from hybridops.runbook.capture_check import check_query
+
+        for name, query in capture.items():
+            at = (*loc, "capture", name)
+
+            def report(message: str, at: PathKey = at, name: str = name) -> None:
+                self.add(at, f"{who}: capture {name}: {message}")
+
+            check_query(query, answer, report)
 
 
 def _targets(step: Step) -> Iterator[tuple[PathKey, str]]:
