@@ -288,6 +288,13 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
         key = (*loc, kind) if kind in ("extra_forbidden", "missing") else loc
         # Unions report one error per branch; the first one at a location is the useful one.
         problems.setdefault(key, Problem(path, line, col, text))
+    # A misspelt required key is one mistake: report the unknown key (its hint names the right one),
+    # not also the missing one.
+    hinted = {p.message.split(" (did you mean ")[1].rstrip("?)").strip("'\"") for k, p in problems.items()
+              if k[-1] == "extra_forbidden" and " (did you mean " in p.message}
+    for k in [k for k in problems if k[-1] == "missing"]:
+        if problems[k].message.rsplit("'", 2)[-2] in hinted:
+            del problems[k]
     return sorted(problems.values())
 
 

@@ -213,7 +213,7 @@ def test_show_an_invalid_runbook(cli) -> None:
     path = FIXTURES / "invalid" / "unknown-key.yaml"
     code, out, err = cli("show", path)
     assert (code, out) == (1, "")
-    assert err.splitlines()[0] == f"{path}:15:9: phases[0].steps[0]: missing required key 'budget'"
+    assert err.splitlines() == [f"{path}:17:9: phases[0].steps[0]: unknown key 'budgett' (did you mean 'budget'?)"]
 
 
 # --- schema -----------------------------------------------------------------------------------------
