@@ -606,7 +606,8 @@ class Runner:
                 return StepOutcome("dry_run", reason=str(exc))
             # A missing notifier is reported, never a reason to stop the incident.
             return StepOutcome("failed", error=str(exc), goto=None, reason="notification not sent")
-        self.emit_secret(url)
+        if spec.via == "slack":  # a webhook URL is its own credential
+            self.emit.add_secret(url)
         shown = {"target": spec.via, **shown}
         if self.opt.dry_run:
             self.emit("request", step_id=step.id, dry_run=True, mutating=False, attempt=1, **shown)
@@ -616,9 +617,6 @@ class Runner:
         except CallFailure as exc:
             return StepOutcome("failed", error=str(exc), reason="notification not sent")
         return StepOutcome("ok", result={"status": status})
-
-    def emit_secret(self, value: str) -> None:
-        self.emit.add_secret(value)
 
 
 def _policy(step: Step) -> str:

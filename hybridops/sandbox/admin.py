@@ -240,6 +240,19 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
         if (method, path) == ("POST", "/_sandbox/reset"):
             ctx.set_scenario(ctx.world.scenario)
             return 200, ctx.state()
+        if method == "POST" and path.startswith(NOTIFY_PREFIX):
+            # Stand-ins for Slack's incoming webhooks and PagerDuty's Events API v2, so drills send
+            # their notifications for real (and tests can see what was sent).
+            via = path[len(NOTIFY_PREFIX):].split("/", 1)[0]
+            if via not in ("slack", "pagerduty"):
+                return 404, {"error": f"no such notifier: {via}"}
+            ctx.recorder.add({"api": "notify", "via": via, "path": path, "body": body, "status": 200,
+                              "ts": time.time()})
+            if via == "pagerduty":
+                if not isinstance(body, dict) or body.get("event_action") not in ("trigger", "acknowledge", "resolve"):
+                    return 400, {"status": "invalid event", "message": "event_action is required"}
+                return 202, {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}
+            return 200, {"ok": True}
         if (method, path) == ("POST", "/_sandbox/fault"):
             try:
                 message = ctx.faults.add(body if isinstance(body, dict) else {}, ctx.world)
@@ -247,6 +260,9 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
                 return 400, {"error": str(exc)}
             return 200, {"ok": True, "message": message}
         return 404, {"error": f"no such control path: {method} {path}"}
+
+
+NOTIFY_PREFIX = "/_sandbox/notify/"
 
 
 def _parse(raw: bytes) -> tuple[Any, bool]:

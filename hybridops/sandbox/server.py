@@ -142,6 +142,16 @@ class Sandbox:
             "HYBRIDOPS_ADMIN_TOKEN": self.token,
         }
 
+    @property
+    def notify_env(self) -> dict[str, str]:
+        """Notification targets served by this sandbox (Slack webhook, PagerDuty Events API v2)."""
+        self._started()
+        return {
+            "HYBRIDOPS_SLACK_WEBHOOK_URL": f"{self.admin_url}/_sandbox/notify/slack/T0SANDBOX/{self.token[:12]}",
+            "HYBRIDOPS_PAGERDUTY_ROUTING_KEY": f"sandbox-{self.token[-16:]}",
+            "HYBRIDOPS_PAGERDUTY_URL": f"{self.admin_url}/_sandbox/notify/pagerduty",
+        }
+
     def requests(self) -> list[dict[str, Any]]:
         """Every AWS and admin call since start or the last scenario change, oldest first."""
         return self.recorder.all()
