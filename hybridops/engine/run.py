@@ -7,6 +7,7 @@ run a 10-minute wait in seconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +22,7 @@ from hybridops.errors import Interrupted, NeedsAnswer, OperatorAborted, StepFail
 from hybridops.runbook.expr import ExpressionError, builtins, evaluate, references, render
 from hybridops.runbook.model import END, AwsCall, HttpCall, Phase, Runbook, Step
 
+_STEP_REF = re.compile(r"""steps\[\s*['"]([^'"]+)['"]\s*\]""")  # steps['id'] in a condition
 MAX_STEP_VISITS = 500  # go-to loops end here instead of running forever
 TICK = 1.0
 # A watch that lasts exactly its budget (monitor 10 minutes, budget 10 minutes) ends a few
@@ -136,8 +138,11 @@ class Runner:
     def condition(self, text: str, *, dry_default: bool | None) -> bool | None:
         """Evaluate a condition; in a dry run, a condition over unknown values yields `dry_default`."""
         context = self.template_context()
-        if self.opt.dry_run and any(isinstance(context.get(n), _Placeholder)
-                                    for n in references(text, condition=True)):
+        if self.opt.dry_run and (any(isinstance(context.get(n), _Placeholder)
+                                     for n in references(text, condition=True))
+                                 or any(self.state.outcomes.get(s, {}).get("status") == "dry_run"
+                                        for s in _STEP_REF.findall(text))):
+            # A step that only showed its request has no real status: `steps[...]` over it is unknown too.
             return dry_default
         try:
             return bool(evaluate(text, context))
