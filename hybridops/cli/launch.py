@@ -32,6 +32,33 @@ def interactive_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 
+class TerminalClock:
+    """The real clock, whose sleeps end early when the operator presses Enter: a wait is cut
+    short, a poll checks again at once. Only used when a person is at the terminal."""
+
+    def __init__(self) -> None:
+        from hybridops.engine.clock import RealClock
+
+        self._real = RealClock()
+        self.now = self._real.now
+        self.monotonic = self._real.monotonic
+        self.wake = self._real.wake
+
+    def sleep(self, seconds: float) -> bool:
+        import select
+
+        if seconds <= 0:
+            return False
+        try:
+            ready, _, _ = select.select([sys.stdin], [], [], seconds)
+        except (OSError, ValueError):  # no selectable stdin after all
+            return self._real.sleep(seconds)
+        if ready:
+            sys.stdin.readline()
+            return True
+        return False
+
+
 @dataclass(frozen=True)
 class Prepared:
     """A validated runbook with its settings, resolved once for a run or a resume."""
@@ -107,6 +134,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             aws_region=region,
             ui=sinks,
             prompter=RichPrompter(console.out()) if options.interactive else None,
+            clock=TerminalClock() if options.interactive else None,
             state=state,
             extra_started=resumed,
         )

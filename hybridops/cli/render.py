@@ -101,7 +101,8 @@ class TextRenderer:
 
     def on_wait_tick(self, f: dict[str, Any]) -> None:
         if self.tty:
-            self._status(f"  waiting: {format_duration(f['remaining_s'])} left (Ctrl-C stops the run)")
+            self._status(f"  waiting: {format_duration(f['remaining_s'])} left (Enter ends the wait early, "
+                         "Ctrl-C stops the run)")
 
     def _status(self, text: str) -> None:
         if self.status is None:
