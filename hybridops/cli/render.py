@@ -52,7 +52,11 @@ class TextRenderer:
         mode = " [DRY RUN: nothing will be sent]" if f.get("dry_run") else ""
         mode += " [READ-ONLY: mutating steps skipped]" if f.get("read_only") else ""
         mode += " [DRILL]" if f.get("drill") else ""
-        self.c.rule(f"[bold]{rb.get('title')}[/] ({rb.get('id')}){mode}")
+        title = f"[bold]{rb.get('title')}[/] ({rb.get('id')}){mode}"
+        if self.tty:
+            self.c.rule(title)
+        else:  # a rule is cut to the console's width, and the mode must never be cut off
+            self.c.print(title)
         self.c.print(f"severity [bold red]{rb.get('severity')}[/]  response time {rb.get('response_time')}  "
                      f"operator {f.get('operator')}")
         self.c.print(f"impact: {rb.get('impact')}")
