@@ -82,10 +82,11 @@ class Emitter:
     """Sends each event to the audit log first (write-ahead: it returns only once the record is on
     disk), then to the display sinks. Secrets are scrubbed before any sink sees the event."""
 
-    def __init__(self, audit: Sink | None, ui: list[Sink], secrets: Iterable[str] = ()) -> None:
+    def __init__(self, audit: Sink | None, ui: list[Sink], secrets: Iterable[str] = (), run_id: str = "") -> None:
         self.audit = audit
         self.ui = ui
         self.secrets: set[str] = {s for s in secrets if s}
+        self.run_id = run_id  # the audit log puts it on every record itself; displays get it here
 
     def add_secret(self, value: str | None) -> None:
         if value:
@@ -95,8 +96,9 @@ class Emitter:
         clean = scrub(fields, self.secrets)
         if audit and self.audit is not None:
             self.audit(event, clean)
+        shown = {"run_id": self.run_id, **clean} if self.run_id else clean
         for sink in self.ui:
-            sink(event, clean)
+            sink(event, shown)
 
 
 @dataclass

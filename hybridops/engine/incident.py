@@ -94,7 +94,8 @@ def run_incident(
     runbook = loaded.runbook
     values = resolve_variables(runbook, variables) if state is None else state.variables
     log = open_audit()
-    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets)
+    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets,
+                      run_id=log.run_id)
     for var in runbook.variables:
         if var.secret and isinstance(values.get(var.name), str):
             emitter.add_secret(values[var.name])
