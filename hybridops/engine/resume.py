@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from hybridops.audit.log import run_status
 from hybridops.engine.run import RunState
 from hybridops.errors import ResumeRefused
 from hybridops.runbook.model import END, Runbook
@@ -32,8 +33,8 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
     if not records or records[0].get("event") != "run_started":
         raise ResumeRefused("the log does not start with run_started")
     started = records[0]
-    finished = [r for r in records if r.get("event") == "run_finished"]
-    if finished and finished[-1].get("status") == "completed" and records[-1].get("event") == "run_finished":
+    # Records after the last run_finished (a late ship_failed) do not reopen a completed run.
+    if run_status(records) == "completed":
         raise ResumeRefused("the run already completed; nothing to resume")
 
     order = runbook.step_ids()
@@ -42,6 +43,11 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
     position: int | None = 0
     open_step: str | None = None
     pending_request: dict[str, Any] | None = None
+    # step id -> its last mutating request, until the step finishes with an outcome. An answer does
+    # not settle it: re-running a step that never finished sends the change again, so that re-send
+    # needs the same confirmation whether the answer was lost or the kill came just after it; and a
+    # resume stopped before confirming (aborted, interrupted) leaves the question open.
+    unsettled: dict[str, dict[str, Any]] = {}
     t0 = _ts(started)
     active = 0.0  # run time spent, excluding the gaps between an interruption and a resume
     segment_start = t0
@@ -58,10 +64,14 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
                 position = index[open_step]
         elif event == "request" and not r.get("dry_run"):
             pending_request = r
+            if r.get("mutating"):
+                unsettled[r.get("step_id")] = r
         elif event == "response":
             pending_request = None
         elif event == "step_finished":
             sid = r.get("step_id")
+            if r.get("status") not in ("interrupted", "aborted"):
+                unsettled.pop(sid, None)
             state.captures.update(r.get("captures") or {})
             state.outcomes[sid] = {"status": r.get("status"), "error": r.get("error")}
             if r.get("mitigation") and state.mitigated_after_s is None:
@@ -86,5 +96,7 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
     state.position = len(order) if position is None else position
     from_step = None if position is None else order[position]
     unknown = pending_request if (open_step is not None and pending_request is not None) else None
+    if from_step is not None and from_step in unsettled:
+        unknown = unsettled[from_step]
     state.confirm_first = from_step if unknown is not None and unknown.get("mutating") else None
     return ResumePlan(started=started, state=state, from_step=from_step, unknown_request=unknown)
