@@ -17,6 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from hybridops.runbook.expr import is_template
+from hybridops.runbook.load import dotted
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, ServiceModel, Shape
@@ -127,14 +128,7 @@ _TYPE_WORD = {
 
 def _label(loc: Loc) -> str:
     """`params.services[0]`-style name of a location inside a call's params."""
-    try:
-        start = len(loc) - 1 - loc[::-1].index("params")
-    except ValueError:
-        start = 0
-    out = ""
-    for part in loc[start:]:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return dotted(loc, start_at="params")
 
 
 def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) -> None:

@@ -209,7 +209,10 @@ def parse_yaml(data: bytes | str, path: str) -> tuple[Any, SourceMap]:
     return value, builder.source
 
 
-def _dotted(loc: PathKey) -> str:
+def dotted(loc: PathKey, *, start_at: str | None = None) -> str:
+    """`phases[0].steps[2].aws` for a location; `start_at` drops everything before the last such key."""
+    if start_at is not None and start_at in loc:
+        loc = loc[len(loc) - 1 - loc[::-1].index(start_at):]
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -260,13 +263,13 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
         loc, rest = _data_path(data, tuple(err["loc"]))
         kind = err["type"]
         msg = err["msg"].removeprefix("Value error, ")
-        where = _dotted(loc)
+        where = dotted(loc)
         if kind == "extra_forbidden":
             key = str(loc[-1]) if loc else "?"
             parent = loc[:-1]
             line, col = source.locate(loc, key=True)
             hint = difflib.get_close_matches(key, _field_names(parent), n=1)
-            text = f"{_dotted(parent)}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            text = f"{dotted(parent)}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
         elif kind == "missing":
             missing = str(err["loc"][-1]) if err["loc"] else "?"
             missing = "while" if missing == "while_" else missing

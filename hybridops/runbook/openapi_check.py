@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hybridops.runbook.expr import is_template
+from hybridops.runbook.load import dotted
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "specs" / "admin-api.openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -210,14 +211,8 @@ def _check_body(body: Any, request: dict[str, Any] | None, loc: Loc, where: str,
 
 
 def _label(loc: Loc) -> str:
-    try:
-        start = len(loc) - 1 - loc[::-1].index("body")
-    except ValueError:
-        start = 0
-    out = ""
-    for part in loc[start:]:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    """`body.services[0]`-style name of a location inside a call's body."""
+    return dotted(loc, start_at="body")
 
 
 def check_schema(value: Any, schema: dict[str, Any], loc: Loc, where: str, report: Report) -> None:
