@@ -28,14 +28,38 @@ def describe_request(f: dict[str, Any]) -> str:
     return f"notify {target} {f.get('url', '')} {json.dumps(body, default=str) if body else ''}".rstrip()
 
 
+class _Elapsed:
+    """A status line whose elapsed timer rich re-renders on every refresh (a live step timer)."""
+
+    def __init__(self, budget_s: float) -> None:
+        import time
+
+        self._clock = time.monotonic
+        self.t0 = self._clock()
+        self.budget_s = budget_s
+        self.text = ""
+
+    def __rich__(self) -> str:
+        elapsed = self._clock() - self.t0
+        style = "red" if elapsed > self.budget_s else ("yellow" if elapsed >= 0.8 * self.budget_s else "dim")
+        return (f"[{style}]{format_duration(elapsed)} of {format_duration(self.budget_s)}[/]"
+                + (f"  {self.text}" if self.text else ""))
+
+
 class TextRenderer:
-    """The human view of a run. Ticks of waits and polls update a status line on a terminal."""
+    """The human view of a run. On a terminal each step shows a live elapsed timer against its budget,
+    which waits and polls extend with their countdown or latest value."""
 
     def __init__(self, console) -> None:
         self.c = console
         self.tty = console.is_terminal
         self.status = None
+        self.timer: _Elapsed | None = None
         self.current: dict[str, Any] = {}
+
+    def pause(self) -> None:
+        """Stop the live line (before a prompt: the operator's typing must not fight a refresh)."""
+        self._stop_status()
 
     def __call__(self, event: str, f: dict[str, Any]) -> None:
         handler = getattr(self, f"on_{event}", None)
@@ -74,6 +98,8 @@ class TextRenderer:
         mark = " [bold yellow]\\[MUTATING][/]" if f.get("mutating") else ""
         self.c.print(f"\n[bold]▶ {f['step_id']}[/] {f['title']}{mark}  [dim](budget "
                      f"{format_duration(f['budget_s'])}, {f['phase']})[/]")
+        self.timer = _Elapsed(f["budget_s"])
+        self._status("")
 
     def on_request(self, f: dict[str, Any]) -> None:
         prefix = "would send" if f.get("dry_run") else ("retry" if f.get("attempt", 1) > 1 else "→")
@@ -109,11 +135,12 @@ class TextRenderer:
                          "Ctrl-C stops the run)")
 
     def _status(self, text: str) -> None:
+        if not self.tty or self.timer is None:
+            return
+        self.timer.text = text.strip()
         if self.status is None:
-            self.status = self.c.status(text)
+            self.status = self.c.status(self.timer)
             self.status.start()
-        else:
-            self.status.update(text)
 
     def on_budget_warning(self, f: dict[str, Any]) -> None:
         self._stop_status()
@@ -122,6 +149,7 @@ class TextRenderer:
 
     def on_step_finished(self, f: dict[str, Any]) -> None:
         self._stop_status()
+        self.timer = None
         status = f["status"]
         color = {"ok": "green", "failed": "red", "skipped": "yellow", "declined": "yellow"}.get(status, "cyan")
         over = " [bold red]OVER BUDGET[/]" if f.get("over_budget") else ""
