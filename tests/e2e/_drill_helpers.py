@@ -60,9 +60,9 @@ def hybridops(*args: str | Path, env: dict[str, str], timeout: float = 90) -> su
                           encoding="utf-8", timeout=timeout)
 
 
-def start(*args: str | Path, env: dict[str, str]) -> subprocess.Popen[str]:
+def start(*args: str | Path, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:
     """`python -m hybridops ARGS` in the background (outputs to pipes read at the end)."""
-    return subprocess.Popen(command(*args), env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    return subprocess.Popen(command(*args), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8")
 
 

@@ -31,6 +31,8 @@ from _drill_helpers import (
     without_steps,
 )
 
+from hybridops.runbook.catalog import PACKAGED
+
 PARALLEL = 3
 DEFAULT_SCALE = 120.0  # `rehearse`'s default --time-scale; the drills below never pass one
 SCENARIO = {
@@ -108,7 +110,7 @@ def drills(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Drill]:
         while queue and len(running) < PARALLEL:
             d = queue.pop(0)
             d.started = time.monotonic()
-            d.proc = start(*d.args, env=d.env)
+            d.proc = start(*d.args, env=d.env, cwd=d.audit_dir.parent)  # no ./runbooks: the packaged ones
             running.append(d)
         time.sleep(0.05)
         for d in list(running):
@@ -180,6 +182,7 @@ def test_drill_is_audited_as_a_drill(drills: dict[str, Drill], incident: str) ->
     assert started["event"] == "run_started"
     assert started["drill"] is True and started["scenario"] == SCENARIO[incident]
     assert started["runbook"]["id"] == incident and started["yes"] is True
+    assert Path(started["runbook"]["path"]).parent == PACKAGED  # what a fresh install finds, from any directory
     assert started["time_scale"] == DEFAULT_SCALE
     assert log.stem == d.data()["run_id"]
     assert (last["event"], last["status"]) == ("run_finished", "completed")
@@ -258,3 +261,12 @@ def test_timeline_of_a_completed_drill(drills: dict[str, Drill]) -> None:
         assert summary == []
     assert "| force-mcp (mitigation) | ok |" in md
     assert lines(p) == []
+
+
+def test_a_drill_is_not_resumed(drills: dict[str, Drill]) -> None:
+    d = drills["outage-without-breaker-reset"]
+    kept = d.log().read_bytes()
+    p = hybridops("resume", d.log().stem, "--yes", env=d.env)
+    assert p.returncode == 1
+    assert lines(p) == ["error: a drill's sandbox ended with it; start the drill again with `hybridops rehearse`"]
+    assert d.log().read_bytes() == kept
