@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 
-def drill_report(result: Any, *, incident: str, scenario: str, sandbox_status: dict[str, Any]) -> dict[str, Any]:
+def drill_report(result: Any, *, incident: str, scenario: str, sandbox_status: dict[str, Any],
+                 run_offset_s: float = 0.0) -> dict[str, Any]:
     """A JSON-ready report from a RunResult and the sandbox's final status.
 
-    Durations are given as measured (scaled) and as the real-world time they stand for.
+    The sandbox times mitigation from the scenario's start; the response clock starts with the run,
+    `run_offset_s` later (tool start-up, preflight), so that offset is taken off. Durations are given
+    as measured (scaled) and as the real-world time they stand for.
     """
     scale = result.time_scale
     mitigated = sandbox_status.get("mitigated_at")
+    if mitigated is not None:
+        mitigated = max(0.0, mitigated - run_offset_s)
     steps = [
         {
             "id": s.step_id,

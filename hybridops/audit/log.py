@@ -29,6 +29,7 @@ import math
 import os
 import re
 import secrets as _random
+import signal
 import stat
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -589,6 +590,20 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _signals_deferred():
+    """Hold Ctrl-C and SIGTERM until a record is written *and* counted: an interrupt between the two
+    would make the next record reuse the seq and break the chain. The signal is delivered right after."""
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 class AuditLog:
     """An open audit log: `append` writes one record and returns only once it is on disk.
 
@@ -608,6 +623,7 @@ class AuditLog:
         clock: Clock | None,
     ) -> None:
         self._path = path
+        self._staging: Path | None = None  # a new log's temporary name until its first record
         self._fd: int | None = fd
         self._run_id = run_id
         self._seq = next_seq
@@ -629,21 +645,30 @@ class AuditLog:
         secrets: Iterable[str] = (),
         clock: Clock | None = None,
     ) -> AuditLog:
-        """Create `<directory>/<run_id>.jsonl` (mode 0600, never overwriting); AuditError if impossible."""
+        """Create `<directory>/<run_id>.jsonl` (mode 0600, never overwriting); AuditError if impossible.
+
+        The file is written under a hidden temporary name and takes its real name only once its
+        first record is on disk, so a log that exists always holds at least `run_started`: a kill
+        in between leaves nothing that `list`, `verify` or `resume` would mistake for a run.
+        """
         directory = Path(directory)
         path = log_path(directory, run_id)
+        staging = directory / f".{path.name}.new"
         ensure_private_dir(directory)
+        if path.exists():
+            raise AuditError(f"audit log {path} already exists")
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         except FileExistsError:
             raise AuditError(f"audit log {path} already exists") from None
         except OSError as exc:
             raise AuditError(f"cannot create audit log {path}: {exc.strerror or exc}") from exc
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)  # the umask can only have narrowed it; make it exactly 0600
-        _lock(fd, path)
-        _fsync_dir(directory)
-        return cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock)
+        _lock(fd, staging)
+        log = cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock)
+        log._staging = staging
+        return log
 
     @classmethod
     def open_for_append(
@@ -741,14 +766,24 @@ class AuditLog:
             }
             record.update(self._scrub.value(fields))
             line = encode_record(record)
-            try:
-                self._write_all(line + b"\n")
-                os.fsync(self._fd)
-            except OSError as exc:
-                self._broken = exc.strerror or str(exc)
-                raise AuditError(f"cannot write audit log {self._path}: {self._broken}") from exc
-            self._seq += 1
-            self._prev = sha256_hex(line)
+            with _signals_deferred():
+                try:
+                    self._write_all(line + b"\n")
+                    os.fsync(self._fd)
+                except OSError as exc:
+                    self._broken = exc.strerror or str(exc)
+                    raise AuditError(f"cannot write audit log {self._path}: {self._broken}") from exc
+                if self._staging is not None:  # the first record is on disk: now the log exists
+                    try:
+                        os.link(self._staging, self._path)  # never replaces a file of that name
+                        os.unlink(self._staging)
+                        _fsync_dir(self._path.parent)
+                    except OSError as exc:
+                        self._broken = exc.strerror or str(exc)
+                        raise AuditError(f"cannot create audit log {self._path}: {self._broken}") from exc
+                    self._staging = None
+                self._seq += 1
+                self._prev = sha256_hex(line)
             # Under the lock, so listeners see records in seq order.
             for listener in self._listeners:
                 listener(record)
@@ -782,6 +817,10 @@ class AuditLog:
             if self._fd is not None:
                 fd, self._fd = self._fd, None
                 os.close(fd)
+            if self._staging is not None:  # never got a record: there was no run to keep
+                with contextlib.suppress(OSError):
+                    os.unlink(self._staging)
+                self._staging = None
 
     def __enter__(self) -> AuditLog:
         return self

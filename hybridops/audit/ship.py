@@ -15,6 +15,7 @@ too, which also anchors the head of the local log against truncation.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import threading
 import time
@@ -85,6 +86,7 @@ class CloudWatchShipper:
         self._closing = False
         self._deadline = float("inf")
         self._pending: list[str] = []  # failure messages waiting for the worker to report
+        self._backfill: list[Mapping[str, Any]] | None = None
         self._failing = False  # inside an outage: report once, not once per retry
         self._last_error: str | None = None
         self._stream_ready = False
@@ -159,6 +161,36 @@ class CloudWatchShipper:
             self._report(f"{left} audit record(s) not shipped to CloudWatch Logs {self.log_group}{why}")
         return left
 
+    def backfill(self, records: list[Mapping[str, Any]]) -> None:
+        """Ship what an earlier process of this run left unshipped (it was killed, say): the shipper
+        asks the stream for its last record and queues the later ones ahead of new records."""
+        with self._cond:
+            self._backfill = list(records)
+            self._cond.notify()
+
+    def _do_backfill(self, records: list[Mapping[str, Any]]) -> None:
+        last = -1
+        try:
+            client = self._get_client()
+            if not self._stream_ready:
+                self._ensure_stream(client)
+            events = client.get_log_events(logGroupName=self.log_group, logStreamName=self.stream,
+                                           startFromHead=False, limit=1).get("events", [])
+            if events:
+                last = int(json.loads(events[-1]["message"]).get("seq", -1))
+        except Exception as exc:  # why: shipping must never reach the incident; ship everything then
+            self._report(f"cannot read the CloudWatch stream to resume shipping: {_error_text(exc)}")
+        older: list[tuple[int, str]] = []
+        for record in records:
+            if isinstance(record.get("seq"), int) and record["seq"] > last:
+                try:
+                    older.append((int(parse_ts(record["ts"]).timestamp() * 1000),
+                                  encode_record(record).decode("utf-8", errors="ignore")))
+                except (KeyError, TypeError, ValueError):
+                    continue
+        with self._cond:
+            self._buf.extendleft(reversed(older))
+
     @property
     def pending(self) -> int:
         """Records queued and not yet shipped."""
@@ -173,7 +205,8 @@ class CloudWatchShipper:
             with self._cond:
                 if attempt == 0:
                     self._cond.wait_for(
-                        lambda: self._closing or len(self._buf) >= self._max_batch or bool(self._pending),
+                        lambda: (self._closing or len(self._buf) >= self._max_batch or bool(self._pending)
+                                 or self._backfill is not None),
                         timeout=self._flush_interval,
                     )
                 else:
@@ -182,9 +215,14 @@ class CloudWatchShipper:
                     if self._closing:
                         delay = min(delay, max(0.0, self._deadline - time.monotonic()))
                     self._cond.wait(delay)
-                if self._closing and (not self._buf or time.monotonic() >= self._deadline):
+                if self._closing and ((not self._buf and self._backfill is None)
+                                      or time.monotonic() >= self._deadline):
                     return
                 pending, self._pending = self._pending, []
+                backfill, self._backfill = self._backfill, None
+            if backfill is not None:
+                self._do_backfill(backfill)
+            with self._cond:
                 batch = self._take_batch()
             for message in pending:
                 self._report(message)

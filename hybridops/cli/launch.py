@@ -98,7 +98,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
 
 
 def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None,
-            resumed: dict[str, Any] | None = None) -> Any:
+            resumed: dict[str, Any] | None = None, earlier_records: list[dict[str, Any]] | None = None) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log."""
     from hybridops.cli import console
     from hybridops.cli.prompts import RichPrompter
@@ -118,6 +118,8 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
         log = holder["log"] = open_audit()
         if s.cloudwatch_log_group.value:
             holder["shipper"] = _ship(log, s)
+            if earlier_records:  # a resumed run: what the killed process never shipped goes first
+                holder["shipper"].backfill(earlier_records)
         return log
 
     try:
@@ -175,8 +177,19 @@ def _ship(log, settings):
 
 
 def new_audit(settings, runbook_id: str):
-    """A function opening a fresh audit log for a run of `runbook_id`."""
-    from hybridops.audit.log import AuditLog, new_run_id
+    """A function opening a fresh audit log for a run of `runbook_id`, once the audit dir has been
+    shown to be writable: a run that could not be audited must not send anything."""
+    import tempfile
 
+    from hybridops.audit.log import AuditLog, ensure_private_dir, new_run_id
+    from hybridops.errors import AuditError
+
+    directory = Path(settings.audit_dir.value)
+    ensure_private_dir(directory)
+    try:
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as exc:
+        raise AuditError(f"cannot write audit logs in {directory}: {exc.strerror or exc}") from None
     run_id = new_run_id(runbook_id)
-    return lambda: AuditLog.create(Path(settings.audit_dir.value), run_id, secrets=settings.secrets())
+    return lambda: AuditLog.create(directory, run_id, secrets=settings.secrets())

@@ -55,8 +55,12 @@ def register(app: typer.Typer) -> None:
         with sigterm_as_interrupt(), drill_world(chosen, time_scale) as (sandbox, env):
             prepared = prepare(path, options=options, flag_vars=var, profile=None, config_path=None,
                                audit_dir=audit_dir, env=env)
-            result = execute(prepared, options=options, output=output, open_audit=new_audit(prepared.settings, rb.id))
-            data = drill_report(result, incident=rb.id, scenario=chosen, sandbox_status=sandbox.status())
+            open_audit = new_audit(prepared.settings, rb.id)
+            # Real seconds since the scenario began, by the sandbox's own clock.
+            run_offset = sandbox.status()["simulated_seconds"] / time_scale
+            result = execute(prepared, options=options, output=output, open_audit=open_audit)
+            data = drill_report(result, incident=rb.id, scenario=chosen, sandbox_status=sandbox.status(),
+                                run_offset_s=run_offset)
         if report is not None:
             text = json.dumps(data, indent=2) + "\n" if report.suffix == ".json" else report_markdown(data)
             report.write_text(text, encoding="utf-8")

@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
             # The run goes on with its own values; secrets (masked in the log) come from the configuration.
             restored = {k: v for k, v in (started.get("variables") or {}).items() if v != "***"}
             variables = {**prepared.variables, **restored}
+            plan_resume(records, prepared.loaded.runbook, variables)  # refuse before touching the file
             log, records, torn = AuditLog.open_for_append(path, secrets=prepared.settings.secrets())
             if torn is not None:
                 log.append("log_repaired", torn_bytes=torn.torn_bytes, reason=torn.reason)
@@ -82,5 +83,6 @@ def register(app: typer.Typer) -> None:
             resumed = {"from_step": plan.from_step, "from_seq": records[-1]["seq"] + 1, "argv": list(sys.argv),
                        "runbook_sha256": digest, "unknown_request": plan.unknown_request is not None}
             result = execute(prepared.__class__(prepared.loaded, prepared.settings, variables), options=options,
-                             output=output, open_audit=lambda: log, state=plan.state, resumed=resumed)
+                             output=output, open_audit=lambda: log, state=plan.state, resumed=resumed,
+                             earlier_records=records)
         return 0 if result.status == "completed" else 1

@@ -93,28 +93,32 @@ def run_incident(
     """
     runbook = loaded.runbook
     values = resolve_variables(runbook, variables) if state is None else state.variables
-    log = open_audit()
-    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets,
-                      run_id=log.run_id)
-    for var in runbook.variables:
-        if var.secret and isinstance(values.get(var.name), str):
-            emitter.add_secret(values[var.name])
     aws = make_aws()
     http = make_http()
-    ctx = Context(options=options, emit=emitter, clock=clock or RealClock(), prompter=prompter or NoPrompter(),
-                  aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region)
-    state = state or RunState(variables=dict(values))
+    failure: PreflightFailed | None = None
+    pre = Preflight(f"{getpass.getuser()}@{socket.gethostname()}", None)
     if extra_started is None:
         try:
             pre = preflight_identity(aws, dry_run=options.dry_run, skip=options.skip_preflight,
                                      needed=has_kind(runbook, "aws", "log_errors", "log_json"))
         except PreflightFailed as exc:
-            _started(emitter, loaded, options, values, Preflight(f"{getpass.getuser()}@{socket.gethostname()}",
-                                                                 None), http)
-            emitter("run_finished", status="failed", duration_s=0.0, time_to_mitigation_s=None, error=str(exc),
-                    steps_run=0)
-            raise
+            failure = exc
+    # The log is created after the identity check, so a kill during that check leaves no empty,
+    # unresumable log behind; the caller has already checked the audit dir can be written.
+    log = open_audit()
+    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets)
+    for var in runbook.variables:
+        if var.secret and isinstance(values.get(var.name), str):
+            emitter.add_secret(values[var.name])
+    ctx = Context(options=options, emit=emitter, clock=clock or RealClock(), prompter=prompter or NoPrompter(),
+                  aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region)
+    state = state or RunState(variables=dict(values))
+    if extra_started is None:
         _started(emitter, loaded, options, values, pre, http)
+        if failure is not None:
+            emitter("run_finished", status="failed", duration_s=0.0, time_to_mitigation_s=None,
+                    error=str(failure), steps_run=0)
+            raise failure
     else:
         emitter("run_resumed", **extra_started)
     try:

@@ -152,9 +152,13 @@ def test_each_append_is_written_and_fsynced_before_it_returns(
     synced: list[int] = []
     real_fsync = os.fsync
 
+    staging = audit_dir / f".{log.path.name}.new"  # a new log's name until its first record is on disk
+
     def spy(fd: int) -> None:
         real_fsync(fd)
-        synced.append(log.path.read_bytes().count(b"\n"))  # complete lines on disk at fsync time
+        if fd == log._fd:  # not the directory fsync that publishes the new log's name
+            on_disk = log.path if log.path.exists() else staging
+            synced.append(on_disk.read_bytes().count(b"\n"))  # complete lines on disk at fsync time
 
     monkeypatch.setattr(os, "fsync", spy)
     for i in range(5):
@@ -389,3 +393,15 @@ def test_module_never_imports_typer_or_rich() -> None:
     for module in source.glob("*.py"):
         text = module.read_text()
         assert not re.search(r"^\s*(import|from)\s+(typer|rich)\b", text, re.M), module
+
+
+def test_a_new_log_takes_its_name_only_with_its_first_record(audit_dir: Path) -> None:
+    log = AuditLog.create(audit_dir, "r-staged")
+    assert not log.path.exists()  # killed now, nothing would look like a run
+    assert [p.name for p in audit_dir.iterdir()] == [".r-staged.jsonl.new"]
+    log.append("run_started")
+    assert [p.name for p in audit_dir.iterdir()] == ["r-staged.jsonl"]
+    assert log.path.read_bytes().count(b"\n") == 1
+    log.append("note")
+    log.close()
+    assert verify_log(log.path).ok
