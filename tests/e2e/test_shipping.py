@@ -116,9 +116,6 @@ def test_unreachable_cloudwatch_never_stops_the_incident(ship_sandbox: Sandbox, 
     print(f"run with shipping to a dead endpoint: {took:.1f}s (the shipper gives up 5 s after the run ends)")
 
 
-@pytest.mark.xfail(strict=True, reason="product gap: records still buffered when a run is SIGKILLed never reach "
-                   "CloudWatch; resume ships only the records it writes, so the stream lacks run_started and "
-                   "everything up to the kill")
 def test_a_killed_and_resumed_run_has_every_record_in_its_stream(ship_sandbox: Sandbox, tmp_path: Path) -> None:
     group = "/hybridops/e2e-resumed"
     audit = tmp_path / "audit"
