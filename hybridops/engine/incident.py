@@ -106,7 +106,8 @@ def run_incident(
     # The log is created after the identity check, so a kill during that check leaves no empty,
     # unresumable log behind; the caller has already checked the audit dir can be written.
     log = open_audit()
-    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets)
+    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets,
+                      run_id=log.run_id)
     for var in runbook.variables:
         if var.secret and isinstance(values.get(var.name), str):
             emitter.add_secret(values[var.name])
