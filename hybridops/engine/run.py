@@ -325,9 +325,10 @@ class Runner:
 
     # --- calls ---------------------------------------------------------------------------------------
 
-    def shown_call(self, call: AwsCall | HttpCall) -> tuple[dict[str, Any], Callable[[], tuple[bool, Any, Any]]]:
-        """The rendered request (for display and audit) and a function that sends it."""
-        timeout = None
+    def shown_call(self, call: AwsCall | HttpCall, timeout: float | None = None
+                   ) -> tuple[dict[str, Any], Callable[[], tuple[bool, Any, Any]]]:
+        """The rendered request (for display and audit) and a function that sends it, giving up after
+        `timeout` seconds (the step's per-call timeout; None: the runner's default)."""
         if isinstance(call, AwsCall):
             params = self.render(call.params)
             region = self.render(call.region) if call.region else self.ctx.aws_region
@@ -345,7 +346,7 @@ class Runner:
         shown = {"target": "http", "method": call.method, "url": url, "path": path, "body": body}
 
         def send_http() -> tuple[bool, Any, Any]:
-            status, payload = self.ctx.http.admin(call.method, path, body)
+            status, payload = self.ctx.http.admin(call.method, path, body, timeout=timeout)
             if status in call.expect:
                 return True, status, payload
             retryable = status >= 500 or status == 429
@@ -398,7 +399,7 @@ class Runner:
         return out
 
     def _do_call(self, step: Step, call: AwsCall | HttpCall) -> StepOutcome:
-        shown, send = self.shown_call(call)
+        shown, send = self.shown_call(call, step.timeout)
         gated = self.gate(step, shown)
         if gated is not None:
             return gated
@@ -415,7 +416,7 @@ class Runner:
         poll = step.poll
         assert poll is not None
         call = poll.call
-        shown, send = self.shown_call(call)
+        shown, send = self.shown_call(call, step.timeout)
         gated = self.gate(step, shown)
         if gated is not None:
             return gated
@@ -427,7 +428,7 @@ class Runner:
         attempts = 0
         while True:
             attempts += 1
-            shown, send = self.shown_call(call)
+            shown, send = self.shown_call(call, step.timeout)
             try:
                 status, payload = self.send(step, shown, send, retries=False)
                 captured = self.captures(call, status, payload)
