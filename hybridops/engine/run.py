@@ -618,6 +618,10 @@ class Runner:
         if self.opt.dry_run:
             self.emit("request", step_id=step.id, dry_run=True, mutating=False, attempt=1, **shown)
             return StepOutcome("dry_run", reason="dry run: nothing sent")
+        if self.opt.read_only:
+            # A read-only run changes nothing and tells no one: its messages would describe actions
+            # that were skipped.
+            return StepOutcome("skipped", reason="--read-only: notification not sent", result={"would_send": shown})
         try:
             status, _ = self.send(step, shown, lambda: (True, *notifier.send(self.ctx.http, spec.via, url, body, 10.0)))
         except CallFailure as exc:

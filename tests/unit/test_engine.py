@@ -443,3 +443,20 @@ def test_unknown_capture_fails_the_step_with_a_clear_message():
     result, log, http, _ = run(loaded)
     assert http.sent == []
     assert "'missing_capture' is undefined" in log.events("step_finished")[0]["error"]
+
+
+def test_read_only_sends_no_notification():
+    loaded = runbook("""
+      - id: page
+        title: Page
+        budget: 1m
+        notify: {via: slack, text: "Emergency mode enabled"}
+""")
+    log = MemoryLog()
+    http = FakeHttp()
+    run_incident(loaded, options=RunOptions(read_only=True), variables={}, secrets=set(), open_audit=lambda: log,
+                 make_aws=FakeAws, make_http=lambda: http,
+                 notify_targets=NotifyTargets("https://hooks.slack.example/T/B/x", None),
+                 aws_region="eu-central-1", clock=FakeClock())
+    assert http.sent == []
+    assert statuses(log) == {"page": "skipped"}
