@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -69,17 +68,6 @@ def start(*args: str | Path, env: dict[str, str], cwd: Path | None = None) -> su
 def lines(p: subprocess.CompletedProcess[str] | str) -> list[str]:
     text = p if isinstance(p, str) else p.stderr
     return [line for line in text.splitlines() if line.strip()]
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float, step: float = 0.002, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        time.sleep(step)
 
 
 def new_log(audit_dir: Path, before: set[Path]) -> Path | None:

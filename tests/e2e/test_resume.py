@@ -33,8 +33,8 @@ from _drill_helpers import (
     sha256_file,
     start,
     unconfirmed_resends,
-    wait_for,
 )
+from testsupport import wait_for
 
 from hybridops.sandbox import Sandbox
 

@@ -24,8 +24,8 @@ from _drill_helpers import (
     new_log,
     only_log,
     start,
-    wait_for,
 )
+from testsupport import wait_for
 
 from hybridops.sandbox import Sandbox
 

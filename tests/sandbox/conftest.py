@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from testsupport import wait_for
 
 from hybridops.sandbox import Sandbox
 
@@ -93,18 +93,6 @@ def anonymous(sandbox: Sandbox) -> Iterator[Any]:
 
     with httpx.Client(base_url=sandbox.admin_url, timeout=10) as c:
         yield c
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02) -> Any:
-    """Poll until `predicate()` is truthy; its value, or AssertionError after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 @pytest.fixture(name="wait_for")

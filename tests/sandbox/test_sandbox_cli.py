@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from testsupport import port_free
 
 from hybridops.cli.app import run
 
@@ -54,18 +55,6 @@ def stop(served: Served) -> float:
     served.proc.send_signal(signal.SIGTERM)
     assert served.proc.wait(timeout=5) == 0
     return time.monotonic() - t
-
-
-def port_free(port: int) -> bool:
-    """Nothing listens there any more (SO_REUSEADDR: closed connections' TIME_WAIT does not count)."""
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            s.listen()
-        except OSError:
-            return False
-        return True
 
 
 @pytest.fixture(scope="module")

@@ -7,24 +7,10 @@ import threading
 
 import httpx
 import pytest
+from testsupport import port_free
 
 from hybridops.errors import SandboxError
 from hybridops.sandbox import Sandbox
-
-
-def port_free(port: int) -> bool:
-    """Nothing listens there any more: a new server (SO_REUSEADDR, like the sandbox's) can take it.
-
-    (Without SO_REUSEADDR the bind would also fail on the closed connections' TIME_WAIT entries.)
-    """
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-            s.listen()
-        except OSError:
-            return False
-        return True
 
 
 def test_stop_leaves_no_thread_or_port_even_with_open_connections() -> None:
