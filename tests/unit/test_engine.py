@@ -12,7 +12,7 @@ from hybridops.engine.context import RunOptions
 from hybridops.engine.incident import run_incident
 from hybridops.engine.retry import CallFailure
 from hybridops.engine.steps.notify import NotifyTargets
-from hybridops.errors import NeedsAnswer, StepFailed
+from hybridops.errors import NeedsAnswer, OperatorAborted, StepFailed
 from hybridops.runbook.load import LoadedRunbook, parse_runbook
 
 HEADER = """
@@ -460,3 +460,93 @@ def test_read_only_sends_no_notification():
                  aws_region="eu-central-1", clock=FakeClock())
     assert http.sent == []
     assert statuses(log) == {"page": "skipped"}
+
+
+class ScriptedPrompter:
+    """Answers over-budget questions from a script; anything else is a test bug."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.asked: list[str] = []
+
+    def over_budget(self, title, budget_s, elapsed_s):
+        self.asked.append(title)
+        return self.answers.pop(0)
+
+    def confirm(self, question, *, default):
+        raise AssertionError(question)
+
+    def choose(self, question, options, *, default):
+        raise AssertionError(question)
+
+    def checklist(self, instructions, items):
+        raise AssertionError(items)
+
+
+WATCH = """
+      - id: watch
+        title: Watch the router
+        budget: 1m
+        poll:
+          http: {method: GET, path: /h, capture: {st: status}}
+          every: 30s
+          timeout: 10m
+          until: st == 'healthy'
+      - id: after
+        title: After
+        budget: 1m
+        check: {condition: "true"}
+"""
+
+
+def run_with_prompter(prompter):
+    log = MemoryLog()
+    http = FakeHttp({"/h": [(200, {"status": "critical"})]})
+    try:
+        run_incident(runbook(WATCH), options=RunOptions(interactive=True), variables={}, secrets=set(),
+                     open_audit=lambda: log, make_aws=FakeAws, make_http=lambda: http,
+                     notify_targets=NotifyTargets(None, None), aws_region="eu-central-1", clock=FakeClock(),
+                     prompter=prompter)
+    except Exception as exc:  # noqa: BLE001 - the test looks at it
+        return exc, log
+    return None, log
+
+
+def test_over_budget_skip_moves_on():
+    prompter = ScriptedPrompter("skip")
+    exc, log = run_with_prompter(prompter)
+    assert exc is None and prompter.asked == ["Watch the router"]
+    assert statuses(log) == {"watch": "skipped", "after": "ok"}
+    assert log.events("step_finished")[0]["over_budget"] is True
+
+
+def test_over_budget_extend_gives_another_budget_then_abort_stops():
+    prompter = ScriptedPrompter("extend", "abort")
+    exc, log = run_with_prompter(prompter)
+    assert isinstance(exc, OperatorAborted)
+    assert prompter.asked == ["Watch the router", "Watch the router"]
+    finished = log.events("step_finished")[0]
+    assert finished["status"] == "aborted" and finished["duration_s"] > 120  # went past 2 budgets
+    assert log.events("run_finished")[0]["status"] == "failed"
+
+
+def test_aws_errors_become_one_line_with_what_to_do():
+    from botocore.exceptions import ClientError
+
+    from hybridops.engine.steps.aws import _client_error
+
+    def err(code, status=400):
+        return _client_error("aws ecs UpdateService", ClientError(
+            {"Error": {"Code": code, "Message": "msg"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+            "UpdateService"))
+
+    throttled = err("ThrottlingException")
+    assert throttled.retryable and "throttled" in str(throttled)
+    denied = err("AccessDeniedException", 403)
+    assert not denied.retryable and "lacks permission for ecs UpdateService" in str(denied)
+    expired = err("ExpiredTokenException", 403)
+    assert "refresh them" in str(expired) and not expired.retryable
+    missing = err("ClusterNotFoundException")
+    assert "check the names and the region" in str(missing)
+    assert err("InternalFailure", 500).retryable
+    assert all("\n" not in str(e) for e in (throttled, denied, expired, missing))
