@@ -311,11 +311,23 @@ def _scalar(v: Any) -> str:
     return json.dumps(v, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def describe_request(rec: Mapping[str, Any]) -> str:
+def describe_request(rec: Mapping[str, Any], *, exact: bool = False) -> str:
     """A request as a one-line command: `aws ecs UpdateService cluster=c forceNewDeployment=true`,
-    `POST /admin/routing/force-mcp {"duration":3600}`, `slack: text`, `pagerduty trigger key`."""
+    `POST /admin/routing/force-mcp {"duration":3600}`, `slack: text`, `pagerduty trigger key`.
+
+    `exact` gives what is about to be sent, for an operator to confirm: the region, the full URL and
+    the parameters or body as JSON."""
     target = _str(rec.get("target")) or ("aws" if "operation" in rec else "http")
     body = rec.get("body")
+    if exact:
+        def as_json(v: Any) -> str:
+            return json.dumps(v, default=str, separators=(", ", ": "))
+
+        if target == "aws":
+            return (f"aws {rec.get('service')} {rec.get('operation')} ({rec.get('region')}) "
+                    f"{as_json(rec.get('params') or {})}")
+        head = f"{rec.get('method')} {rec.get('url')}" if target == "http" else f"notify {target} {rec.get('url', '')}"
+        return head + ("" if body is None else " " + as_json(body))
     if target == "aws":
         parts = ["aws", _str(rec.get("service")) or "?", _str(rec.get("operation")) or "?"]
         parts += [f"{k}={_scalar(v)}" for k, v in _dict(rec.get("params")).items()]

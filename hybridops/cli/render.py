@@ -15,17 +15,12 @@ def json_sink(event: str, fields: dict[str, Any]) -> None:
 
 
 def describe_request(f: dict[str, Any]) -> str:
-    """One line for a request: `aws ecs UpdateService {...}` or `POST https://.../path {...}`."""
-    target = f.get("target")
-    if target == "aws":
-        params = json.dumps(f.get("params") or {}, default=str, separators=(", ", ": "))
-        return f"aws {f.get('service')} {f.get('operation')} ({f.get('region')}) {params}"
-    if target == "http":
-        body = f.get("body")
-        tail = "" if body is None else " " + json.dumps(body, default=str, separators=(", ", ": "))
-        return f"{f.get('method')} {f.get('url')}{tail}"
-    body = f.get("body")
-    return f"notify {target} {f.get('url', '')} {json.dumps(body, default=str) if body else ''}".rstrip()
+    """The exact request, escaped for rich markup (JSON lists look like markup tags)."""
+    from rich.markup import escape
+
+    from hybridops.audit.timeline import describe_request as describe
+
+    return escape(describe(f, exact=True))
 
 
 class _Elapsed:
