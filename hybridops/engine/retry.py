@@ -38,3 +38,8 @@ class CallFailure(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's text on one line, cut to `limit`, for CallFailure messages."""
+    return " ".join(str(exc).split())[:limit]

@@ -17,7 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from hybridops.runbook.expr import is_template
-from hybridops.runbook.load import dotted
+from hybridops.runbook.load import dotted, show_value
 
 if TYPE_CHECKING:
     from botocore.model import OperationModel, ServiceModel, Shape
@@ -140,7 +140,7 @@ def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) 
         if getattr(shape, "is_document_type", False):
             return  # free-form JSON
         if not isinstance(value, dict):
-            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
             return
         members = shape.members
         meant: set[str] = set()  # params a misspelt key was probably meant to be
@@ -160,7 +160,7 @@ def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) 
         return
     if kind == "list":
         if not isinstance(value, list):
-            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
             return
         minimum = shape.metadata.get("min")
         if isinstance(minimum, int) and len(value) < minimum:
@@ -170,23 +170,13 @@ def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) 
         return
     if kind == "map":
         if not isinstance(value, dict):
-            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+            report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
             return
         for name, item in value.items():
             check_value(name, shape.key, (*loc, name), where, report)
             check_value(item, shape.value, (*loc, name), where, report)
         return
     _check_scalar(value, shape, loc, where, report)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "null"
-    return repr(value)
 
 
 def _check_scalar(value: Any, shape: Shape, loc: Loc, where: str, report: Report) -> None:
@@ -196,7 +186,7 @@ def _check_scalar(value: Any, shape: Shape, loc: Loc, where: str, report: Report
         return  # a type botocore added after this code was written: leave it to botocore
     wrong = not isinstance(value, allowed) or (isinstance(value, bool) and kind != "boolean")
     if wrong:
-        report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {_show(value)}", False)
+        report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
         return
     enum = getattr(shape, "enum", None) or []
     if kind == "string" and enum and value not in enum:

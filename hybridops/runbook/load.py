@@ -209,6 +209,17 @@ def parse_yaml(data: bytes | str, path: str) -> tuple[Any, SourceMap]:
     return value, builder.source
 
 
+def show_value(value: Any) -> str:
+    """A value as a problem message names it: `a mapping`, `a list`, `null`, or its repr."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "null"
+    return repr(value)
+
+
 def dotted(loc: PathKey, *, start_at: str | None = None) -> str:
     """`phases[0].steps[2].aws` for a location; `start_at` drops everything before the last such key."""
     if start_at is not None and start_at in loc:

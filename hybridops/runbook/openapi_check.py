@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from hybridops.runbook.expr import is_template
-from hybridops.runbook.load import dotted
+from hybridops.runbook.load import dotted, show_value
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "specs" / "admin-api.openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -225,7 +225,7 @@ def check_schema(value: Any, schema: dict[str, Any], loc: Loc, where: str, repor
         return
     if schema.get("type") == "object" or "properties" in schema:
         if not isinstance(value, dict):
-            report(loc, f"{where}: {_label(loc)} must be an object, got {_show(value)}", False)
+            report(loc, f"{where}: {_label(loc)} must be an object, got {show_value(value)}", False)
             return
         properties: dict[str, Any] = schema.get("properties", {})
         extra = schema.get("additionalProperties", True)
@@ -249,7 +249,7 @@ def check_schema(value: Any, schema: dict[str, Any], loc: Loc, where: str, repor
         return
     if schema.get("type") == "array":
         if not isinstance(value, list):
-            report(loc, f"{where}: {_label(loc)} must be an array, got {_show(value)}", False)
+            report(loc, f"{where}: {_label(loc)} must be an array, got {show_value(value)}", False)
             return
         for i, item in enumerate(value):
             check_schema(item, schema.get("items", {}), (*loc, i), where, report)
@@ -266,14 +266,6 @@ def _has_template(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_template(v) for v in value)
     return is_template(value)
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)
 
 
 def _leaf_errors(value: Any, schema: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from hybridops.engine.retry import CallFailure
+from hybridops.engine.retry import CallFailure, one_line
 
 _THROTTLING = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
@@ -109,21 +109,17 @@ class AwsRunner:
             raise CallFailure(f"{what}: invalid parameters: {detail}") from None
         except (bex.ConnectTimeoutError, bex.EndpointConnectionError) as exc:
             # Never connected: nothing was sent, a retry is safe even for a mutation.
-            raise CallFailure(f"{what}: cannot reach the AWS endpoint ({_short(exc)}); check the network, "
+            raise CallFailure(f"{what}: cannot reach the AWS endpoint ({one_line(exc)}); check the network, "
                               "VPN or AWS_ENDPOINT_URL", retryable=True) from None
         except (bex.ReadTimeoutError, bex.ConnectionClosedError) as exc:
-            raise CallFailure(f"{what}: no answer from AWS ({_short(exc)}); the request may have been applied",
+            raise CallFailure(f"{what}: no answer from AWS ({one_line(exc)}); the request may have been applied",
                               retryable=True, unknown_outcome=True) from None
         except bex.UnknownServiceError:
             raise CallFailure(f"{what}: unknown AWS service {service!r}") from None
         except bex.BotoCoreError as exc:
-            raise CallFailure(f"{what}: {_short(exc)}") from None
+            raise CallFailure(f"{what}: {one_line(exc)}") from None
         except CallFailure as exc:
             raise CallFailure(f"{what}: {exc}") from None
-
-
-def _short(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
 
 
 def _client_error(what: str, exc: Any) -> CallFailure:

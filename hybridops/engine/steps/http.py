@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from hybridops.engine.retry import CallFailure
+from hybridops.engine.retry import CallFailure, one_line
 
 
 def is_loopback(url: str) -> bool:
@@ -74,15 +74,15 @@ class HttpRunner:
                 timeout=timeout or self._timeout,
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise CallFailure(f"{what}: cannot connect ({_short(exc)})", retryable=True) from None
+            raise CallFailure(f"{what}: cannot connect ({one_line(exc)})", retryable=True) from None
         except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
             raise CallFailure(f"{what}: timed out ({type(exc).__name__}); the request may have been applied",
                               retryable=True, unknown_outcome=True) from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
-            raise CallFailure(f"{what}: connection broken ({_short(exc)}); the request may have been applied",
+            raise CallFailure(f"{what}: connection broken ({one_line(exc)}); the request may have been applied",
                               retryable=True, unknown_outcome=True) from None
         except httpx.HTTPError as exc:
-            raise CallFailure(f"{what}: {type(exc).__name__}: {_short(exc)}") from None
+            raise CallFailure(f"{what}: {type(exc).__name__}: {one_line(exc)}") from None
         try:
             payload: Any = response.json()
         except (ValueError, json.JSONDecodeError):
@@ -92,7 +92,3 @@ class HttpRunner:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
-
-
-def _short(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200]
