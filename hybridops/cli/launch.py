@@ -97,7 +97,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     return Prepared(loaded, settings, variables)
 
 
-def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None,
+def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
             resumed: dict[str, Any] | None = None, earlier_records: list[dict[str, Any]] | None = None) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log."""
     from hybridops.cli import console
@@ -110,7 +110,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
 
     s = prepared.settings
     renderer = TextRenderer(console.out()) if output == "text" else None
-    sinks = [renderer] if renderer is not None else [json_sink]
+    sinks = [*watchers, renderer if renderer is not None else json_sink]
     region = s.aws_region.value
     holder: dict[str, Any] = {}
 

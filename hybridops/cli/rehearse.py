@@ -57,10 +57,18 @@ def register(app: typer.Typer) -> None:
                                audit_dir=audit_dir, env=env)
             open_audit = new_audit(prepared.settings, rb.id)
             # Real seconds since the scenario began, by the sandbox's own clock.
-            run_offset = sandbox.status()["simulated_seconds"] / time_scale
-            result = execute(prepared, options=options, output=output, open_audit=open_audit)
+            clock_start: dict[str, float] = {}
+
+            def response_clock(event: str, fields: dict) -> None:
+                # The response clock starts with run_started: real seconds since the scenario began,
+                # by the sandbox's own clock, so start-up and preflight do not count as response time.
+                if event == "run_started":
+                    clock_start["offset"] = sandbox.status()["simulated_seconds"] / time_scale
+
+            result = execute(prepared, options=options, output=output, open_audit=open_audit,
+                             watchers=[response_clock])
             data = drill_report(result, incident=rb.id, scenario=chosen, sandbox_status=sandbox.status(),
-                                run_offset_s=run_offset)
+                                run_offset_s=clock_start.get("offset", 0.0))
         if report is not None:
             text = json.dumps(data, indent=2) + "\n" if report.suffix == ".json" else report_markdown(data)
             report.write_text(text, encoding="utf-8")
