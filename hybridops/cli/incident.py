@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         """Run an incident runbook step by step, every action audited."""
         import sys
 
-        from hybridops.cli.launch import execute, interactive_terminal, new_audit, prepare, sigterm_as_interrupt
+        from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare
         from hybridops.config import parse_assignments
         from hybridops.engine.context import RunOptions
         from hybridops.errors import UsageError
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
             answers=parse_assignments(answer, "--answer"), time_scale=time_scale, insecure=insecure,
             skip_preflight=skip_preflight, argv=tuple(sys.argv),
         )
-        with sigterm_as_interrupt():
+        with interrupts_stop_the_run():
             prepared = prepare(find_runbook(runbook, runbooks), options=options, flag_vars=var, profile=profile,
                                config_path=config, audit_dir=audit_dir)
             result = execute(prepared, options=options, output=output,

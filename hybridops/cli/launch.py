@@ -15,17 +15,23 @@ from hybridops.engine.context import RunOptions
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run like Ctrl-C does: recorded, resumable."""
+def interrupts_stop_the_run() -> Iterator[None]:
+    """Ctrl-C and SIGTERM stop a run at once: recorded, resumable, exit 130.
+
+    They raise our own Interrupted rather than KeyboardInterrupt: under `python -m`, CPython turns
+    an interpreter that saw a KeyboardInterrupt escape into a death by SIGINT, whatever exit code
+    the program chose afterwards."""
+    from hybridops.errors import Interrupted
 
     def handler(signum, frame):
-        raise KeyboardInterrupt
+        raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def interactive_terminal() -> bool:

@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         import sys
 
         from hybridops.cli import console
-        from hybridops.cli.launch import execute, interactive_terminal, new_audit, prepare, sigterm_as_interrupt
+        from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare
         from hybridops.config import parse_assignments
         from hybridops.drill import drill_report, report_markdown
         from hybridops.engine.context import RunOptions
@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
             answers=parse_assignments(answer, "--answer"), time_scale=time_scale, drill=True, scenario=chosen,
             argv=tuple(sys.argv),
         )
-        with sigterm_as_interrupt(), drill_world(chosen, time_scale) as (sandbox, env):
+        with interrupts_stop_the_run(), drill_world(chosen, time_scale) as (sandbox, env):
             prepared = prepare(path, options=options, flag_vars=var, profile=None, config_path=None,
                                audit_dir=audit_dir, env=env)
             open_audit = new_audit(prepared.settings, rb.id)

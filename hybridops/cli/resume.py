@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
         from hybridops.audit.log import AuditLog, locate_log, read_log
         from hybridops.cli import console
-        from hybridops.cli.launch import execute, interactive_terminal, prepare, sigterm_as_interrupt
+        from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, prepare
         from hybridops.cli.render import describe_request
         from hybridops.config import resolve_settings
         from hybridops.engine.context import RunOptions
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
             time_scale=time_scale if time_scale is not None else float(started.get("time_scale") or 1.0),
             insecure=insecure, skip_preflight=True, argv=tuple(sys.argv),
         )
-        with sigterm_as_interrupt():
+        with interrupts_stop_the_run():
             prepared = prepare(rb_path, options=options, flag_vars=[], profile=profile, config_path=config,
                                audit_dir=audit_dir, require_variables=False)
             # The run goes on with its own values; secrets (masked in the log) come from the configuration.
