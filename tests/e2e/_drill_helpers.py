@@ -8,8 +8,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +65,22 @@ def start(*args: str | Path, env: dict[str, str], cwd: Path | None = None) -> su
     """`python -m hybridops ARGS` in the background (outputs to pipes read at the end)."""
     return subprocess.Popen(command(*args), env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8")
+
+
+def signal_when(proc: subprocess.Popen[str], at: Callable[[], Any], sig: int = signal.SIGKILL,
+                delay: float = 0.0) -> tuple[Any, subprocess.CompletedProcess[str]]:
+    """Send `proc` `sig` `delay` seconds after `at()` is truthy; (what `at` returned, the finished process).
+    The process never outlives the call."""
+    try:
+        value = at()
+        time.sleep(delay)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return value, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def lines(p: subprocess.CompletedProcess[str] | str) -> list[str]:

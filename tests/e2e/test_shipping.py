@@ -23,6 +23,7 @@ from _drill_helpers import (
     lines,
     new_log,
     only_log,
+    signal_when,
     start,
 )
 from testsupport import wait_for
@@ -122,15 +123,13 @@ def test_a_killed_and_resumed_run_has_every_record_in_its_stream(ship_sandbox: S
     env = clean_env(tmp_path, audit, **ship_sandbox.env, **ship_sandbox.notify_env, HYBRIDOPS_AUDIT_LOG_GROUP=group)
     ship_sandbox.set_scenario(SCENARIO)
     proc = start("incident", RUNBOOK, "--yes", "--time-scale", str(SCALE), env=env)
-    try:
+
+    def forty_records() -> Path:
         log = wait_for(lambda: new_log(audit, set()), timeout=30, what="the audit log")
         wait_for(lambda: complete_lines(log) >= 40 or proc.poll() is not None, timeout=30)
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        return log
+
+    log, _ = signal_when(proc, forty_records)
     assert proc.returncode == -signal.SIGKILL
     p = hybridops("resume", log.stem, "--yes", env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr
