@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, ValidationError
 
+from hybridops.engine.clock import SIMULATED_CLOCK_ENV
 from hybridops.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
@@ -126,6 +127,8 @@ class Settings:
     audit_dir: Value
     cloudwatch_log_group: Value
     cloudwatch_region: Value
+    # A sandbox's simulated clock (`hybridops sandbox --simulated-time` exports it): waits jump.
+    simulated_clock: Value = field(default_factory=_unset)
     # Variables the profile sets by an `env:NAME` reference whose variable is unset: absent from
     # `variables` (never silently replaced by the runbook default), kept here to explain why.
     unresolved: dict[str, Value] = field(default_factory=dict)
@@ -151,6 +154,8 @@ class Settings:
                      "pagerduty_routing_key", "pagerduty_url", "audit_dir", "cloudwatch_log_group",
                      "cloudwatch_region"):
             rows.append(_row(name, getattr(self, name)))
+        if self.simulated_clock.is_set:
+            rows.append(_row("simulated_clock", self.simulated_clock))
         for name, v in {**self.variables, **self.unresolved}.items():
             rows.append(_row(f"var {name}", v))
         return rows
@@ -558,6 +563,7 @@ def resolve_settings(
         audit_dir=audit_dir,
         cloudwatch_log_group=log_group,
         cloudwatch_region=cw_region,
+        simulated_clock=from_env(SIMULATED_CLOCK_ENV) or _unset(),
         unresolved=unresolved,
         profile_source=profile_source,
         config_source=config_source,

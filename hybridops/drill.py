@@ -1,83 +1,323 @@
-"""The drill report: did the simulated system recover, how fast, and each step against its budget."""
+"""Drills: an incident's runbook against a sandbox on one simulated clock, and what the drill showed.
+
+`rehearse` (cli/rehearse.py) wires a drill together; this module holds what does not depend on a
+terminal: the seeded fault plan, the observer that follows the run as the sandbox sees it, the
+report (JSON-ready and Markdown) and the Mermaid chart of steps against budgets.
+
+All times in a drill are simulated seconds: waits and polls jump, and what really takes time (the
+tool's processing, the requests, a person at a prompt) counts once, unscaled.
+"""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from hybridops.durations import format_duration
 
-def drill_report(result: Any, *, incident: str, scenario: str, sandbox_status: dict[str, Any],
-                 run_offset_s: float = 0.0) -> dict[str, Any]:
-    """A JSON-ready report from a RunResult and the sandbox's final status.
+REPORT_FORMAT = 2  # 1 had scaled and "real-world" figures side by side
+COMPONENTS = ("direct-bedrock", "mcp-router")
 
-    The sandbox times mitigation from the scenario's start; the response clock starts with the run,
-    `run_offset_s` later (tool start-up, preflight), so that offset is taken off. Durations are given
-    as measured (scaled) and as the real-world time they stand for.
-    """
-    scale = result.time_scale
-    mitigated = sandbox_status.get("mitigated_at")
-    if mitigated is not None:
-        mitigated = max(0.0, mitigated - run_offset_s)
-    steps = [
-        {
+
+# --- faults ------------------------------------------------------------------------------------------------
+
+
+def plan_faults(seed: int, incident: str) -> list[dict[str, Any]]:
+    """The faults a `--faults` drill injects, drawn from `seed` (and the incident, so that one seed
+    gives each runbook of `--all` its own plan). Each is a `/_sandbox/fault` body: request faults
+    hit the n-th request to their API, a component outage starts at a simulated second."""
+    rng = random.Random(f"hybridops-faults/{incident}/{seed}")
+    kinds = ["http-503", "slow", "aws-throttle", "component-down"]
+    chosen = [k for k in kinds if rng.random() < 0.7] or [rng.choice(kinds)]
+    plan: list[dict[str, Any]] = []
+    for kind in chosen:
+        if kind == "http-503":
+            plan.append({"kind": kind, "count": rng.randint(1, 3), "on_request": rng.randint(1, 6)})
+        elif kind == "slow":
+            # some within the default 30 s call timeout, some past it (an answer that never comes in time)
+            plan.append({"kind": kind, "seconds": rng.choice((4, 12, 25, 45)), "count": 1,
+                         "on_request": rng.randint(1, 8)})
+        elif kind == "aws-throttle":
+            # from the 2nd AWS call: the 1st is the preflight identity check
+            plan.append({"kind": kind, "count": rng.randint(1, 2), "on_request": rng.randint(2, 8)})
+        else:
+            plan.append({"kind": kind, "component": rng.choice(COMPONENTS), "at_s": float(rng.randint(30, 600)),
+                         "for_s": float(rng.randint(30, 180))})
+    return plan
+
+
+# --- following the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class DrillObserver:
+    """A sink of the run's events that also tells the sandbox which step is acting (for its fault log
+    and its record of what mitigated what), and when the run started on the world's clock."""
+
+    sim_now: Any = None  # () -> simulated seconds since the scenario started
+    wall_now: Any = None  # () -> the simulated time of day
+    current: str | None = None
+    started_at: float | None = None  # world seconds at run_started
+    started_wall: float | None = None
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def __call__(self, event: str, fields: dict[str, Any]) -> None:
+        self.events.append((event, fields))
+        if event == "run_started":
+            self.started_at = self.sim_now() if self.sim_now is not None else None
+            self.started_wall = self.wall_now() if self.wall_now is not None else None
+        elif event == "step_started":
+            self.current = fields.get("step_id")
+        elif event == "step_finished":
+            self.current = None
+
+    def step(self) -> str | None:
+        return self.current
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [f for e, f in self.events if e == name]
+
+
+# --- the report -------------------------------------------------------------------------------------------
+
+
+def drill_report(result: Any, *, incident: str, scenario: str, seed: int, faults: bool,
+                 sandbox_status: Mapping[str, Any], observer: DrillObserver) -> dict[str, Any]:
+    """A JSON-ready report from the RunResult, the sandbox's final status and the run's events."""
+    offset = observer.started_at or 0.0
+    started = {f["step_id"]: f for f in observer.of("step_started")}
+    finished = observer.of("step_finished")
+    requests = observer.of("request")
+    responses = observer.of("response")
+    steps = []
+    for s, fin in zip(result.steps, finished, strict=False):
+        sent = [r for r in requests if r.get("step_id") == s.step_id and not r.get("dry_run")]
+        steps.append({
             "id": s.step_id,
             "phase": s.phase,
             "title": s.title,
             "status": s.status,
+            "started_s": (started.get(s.step_id) or {}).get("at_s", fin.get("at_s", 0.0) - s.duration_s),
             "duration_s": round(s.duration_s, 3),
             "budget_s": round(s.budget_s, 3),
-            "world_duration_s": round(s.duration_s * scale, 1),
-            "world_budget_s": round(s.budget_s * scale, 1),
             "over_budget": s.over_budget,
             "mutating": s.mutating,
+            "requests": len(sent),
+            "failed_requests": len([r for r in responses if r.get("step_id") == s.step_id and not r.get("ok")]),
             **({"error": s.error} if s.error else {}),
-        }
-        for s in result.steps
-    ]
-    return {
+        })
+    mitigated = sandbox_status.get("mitigated_at")
+    ttm = None if mitigated is None else round(max(0.0, mitigated - offset), 3)
+    health = [{**h, "t": round(h["t"] - offset, 3)} for h in sandbox_status.get("history") or []]
+    system_recovered = bool(sandbox_status.get("recovered"))
+    recovered = system_recovered and result.status == "completed"
+    injected = [_fault_outcome({**f, "t": round(f["t"] - offset, 3)}, steps, health)
+                for f in sandbox_status.get("faults") or []]
+    report = {
+        "format": REPORT_FORMAT,
         "incident": incident,
         "scenario": scenario,
+        "seed": seed,
+        "faults_enabled": faults,
+        "clock": "simulated",
         "run_id": result.run_id,
         "run_status": result.status,
-        "recovered": bool(sandbox_status.get("recovered")) and result.status == "completed",
-        "system_recovered": bool(sandbox_status.get("recovered")),
+        "recovered": recovered,
+        "system_recovered": system_recovered,
         "final_health": (sandbox_status.get("health") or {}).get("status"),
-        "time_scale": scale,
-        "time_to_mitigation_s": None if mitigated is None else round(mitigated, 3),
-        "time_to_mitigation_world_s": None if mitigated is None else round(mitigated * scale, 1),
+        "mitigation": _mitigation(health, ttm),
+        "time_to_mitigation_s": ttm,
         "first_mitigation_step_s": None if result.time_to_mitigation_s is None
         else round(result.time_to_mitigation_s, 3),
         "duration_s": round(result.duration_s, 3),
-        "world_duration_s": round(result.duration_s * scale, 1),
+        "started_wall": observer.started_wall,
         "steps": steps,
         "skipped": [s["id"] for s in steps if s["status"] in ("skipped", "declined")],
         "failed": [s["id"] for s in steps if s["status"] == "failed"],
         "over_budget": [s["id"] for s in steps if s["over_budget"]],
+        "health": health,
+        "faults": injected,
         "error": result.error,
     }
+    report["why"] = _why(report, sandbox_status)
+    return report
 
 
-def report_markdown(report: dict[str, Any]) -> str:
-    from hybridops.durations import format_duration as fd
+def _mitigation(health: list[dict[str, Any]], ttm: float | None) -> dict[str, Any] | None:
+    """The operator action that made the system healthy and kept the credit: the last change to
+    healthy by an action, at the time the world credits."""
+    if ttm is None:
+        return None
+    for h in reversed(health):
+        if h["cause"] == "action" and h["status"] == "healthy" and abs(h["t"] - ttm) < 0.01:
+            return {"step": h.get("by"), "what": h["what"], "at_s": h["t"]}
+    return {"step": None, "what": None, "at_s": ttm}
 
+
+def _why(report: dict[str, Any], status: Mapping[str, Any]) -> str:
+    """Recovered or not, and why, in one sentence."""
+    m = report["mitigation"]
+    if report["recovered"]:
+        by = f"step {m['step']}" if m and m.get("step") else "the runbook's actions"
+        return (f"recovered: {by} ({m['what'] if m else 'an operator action'}) brought health to healthy "
+                f"{format_duration(report['time_to_mitigation_s'])} into the run")
+    if report["run_status"] != "completed":
+        return f"not recovered: the run {report['run_status']}: {report['error']}"
+    final = report["final_health"]
+    if final != "healthy":
+        bad = [c for c, v in ((status.get("health") or {}).get("components") or {}).items()
+               if v.get("status") != "healthy"]
+        down = ", ".join(f"{c} down by an injected fault" for c in (status.get("injected") or {}))
+        return (f"not recovered: final health {final}" + (f" ({', '.join(bad)} not healthy)" if bad else "")
+                + (f"; {down}" if down else ""))
+    healed = next((h for h in reversed(report["health"]) if h["cause"] == "self"), None)
+    if healed is not None:
+        return (f"not recovered by the runbook: {healed['what'].lower()} by itself "
+                f"{format_duration(max(0.0, healed['t']))} into the run; no operator action mitigated it first")
+    return "not recovered: healthy at the end, but no operator action of the runbook mitigated the fault"
+
+
+def _fault_outcome(fault: dict[str, Any], steps: list[dict[str, Any]],
+                   health: list[dict[str, Any]]) -> dict[str, Any]:
+    """A fault from the sandbox's log with what the runbook did about it."""
+    step = next((s for s in steps if s["id"] == fault.get("step")), None)
+    if fault["kind"] in ("component-down", "component-up"):
+        end = fault["t"] + _for_s(fault["what"])
+        during = [s for s in steps if s["started_s"] + s["duration_s"] >= fault["t"] and s["started_s"] <= end]
+        changes = [h for h in health if h["cause"] == "fault" and fault["t"] - 0.01 <= h["t"] <= end + 0.01]
+        seen = ", ".join(f"{h['status']} at {format_duration(max(0.0, h['t']))}" for h in changes)
+        ran = ", ".join(f"{s['id']} {s['status']}" for s in during) or "no step ran"
+        response = f"health {seen}; meanwhile: {ran}" if seen else f"meanwhile: {ran}"
+    elif step is None:
+        response = "outside any step (preflight or notification)" if fault.get("step") is None \
+            else f"step {fault['step']}"
+    else:
+        retried = step["requests"] > 1
+        if step["status"] == "ok":
+            response = (f"{step['id']} retried and ok after {step['requests']} attempts" if retried
+                        else f"{step['id']} ok")
+        else:
+            response = f"{step['id']} {step['status']}" + (f": {step['error']}" if step.get("error") else "")
+    return {**fault, "response": response}
+
+
+def _for_s(what: str) -> float:
+    """The length of an injected outage from its description ("mcp-router down for 90s")."""
+    if " for " in what and what.endswith("s"):
+        try:
+            return float(what.rsplit(" for ", 1)[1][:-1])
+        except ValueError:
+            return 0.0
+    return 0.0
+
+
+# --- Markdown -------------------------------------------------------------------------------------------
+
+
+def report_markdown(report: Mapping[str, Any]) -> str:
+    fd = format_duration
     ttm = report["time_to_mitigation_s"]
     lines = [
         f"# Drill report: {report['incident']} (scenario {report['scenario']})",
         "",
         f"- **Recovered:** {'yes' if report['recovered'] else 'NO'} (final health: {report['final_health']})",
+        f"- **Why:** {report['why']}",
         f"- **Run:** `{report['run_id']}`, {report['run_status']}",
-        f"- **Time scale:** {report['time_scale']:g}",
-        "- **Time to mitigation:** " + ("n/a" if ttm is None else
-                                        f"{fd(ttm)} (≈{fd(report['time_to_mitigation_world_s'])} real-world)"),
-        f"- **Duration:** {fd(report['duration_s'])} (≈{fd(report['world_duration_s'])} real-world)",
-        "",
-        "| step | status | duration | real-world | budget (real-world) | |",
-        "|---|---|---|---|---|---|",
+        f"- **Seed:** {report['seed']}" + (" (with injected faults)" if report["faults_enabled"] else ""),
+        "- **Time to mitigation:** " + ("n/a" if ttm is None else fd(ttm)) + " (simulated, from the run's start)",
+        f"- **Duration:** {fd(report['duration_s'])} (simulated)",
     ]
+    for label, key in (("Over budget", "over_budget"), ("Failed", "failed"), ("Skipped", "skipped")):
+        if report[key]:
+            lines.append(f"- **{label}:** " + ", ".join(f"`{s}`" for s in report[key]))
+    lines += ["", "## Steps against budget", "", "| step | status | started | duration | budget | |",
+              "|---|---|---|---|---|---|"]
     for s in report["steps"]:
         flag = "**OVER BUDGET**" if s["over_budget"] else ""
-        lines.append(f"| {s['id']} | {s['status']} | {fd(s['duration_s'])} | {fd(s['world_duration_s'])} | "
-                     f"{fd(s['world_budget_s'])} | {flag} |")
-    for label, key in (("Skipped", "skipped"), ("Failed", "failed")):
-        if report[key]:
-            lines += ["", f"{label}: " + ", ".join(report[key])]
+        lines.append(f"| {s['id']} | {s['status']} | {fd(s['started_s'])} | {fd(s['duration_s'])} | "
+                     f"{fd(s['budget_s'])} | {flag} |")
+    lines += ["", "```mermaid", *gantt(report["steps"], title=f"{report['incident']} drill (simulated time)",
+                                       start_wall=report.get("started_wall")), "```"]
+    lines += ["", "## Health over time", "", "| at | status | cause | what | step |", "|---|---|---|---|---|"]
+    for h in report["health"]:
+        lines.append(f"| {_at(h['t'])} | {h['status']} | {h['cause']} | {_cell(h['what'])} | {h.get('by') or ''} |")
+    if not report["health"]:
+        lines.append("| | | | no change | |")
+    if report["faults_enabled"] or report["faults"]:
+        lines += ["", "## Injected faults", "", "| at | fault | hit | during | what the runbook did |",
+                  "|---|---|---|---|---|"]
+        for f in report["faults"]:
+            lines.append(f"| {_at(f['t'])} | {f['kind']}: {_cell(f['what'])} | {_cell(f.get('hit') or '')} | "
+                         f"{f.get('step') or ''} | {_cell(f['response'])} |")
+        if not report["faults"]:
+            lines.append("| | | | | none took effect before the run ended |")
+    return "\n".join(lines) + "\n"
+
+
+def _at(t: float) -> str:
+    return f"-{format_duration(-t)}" if t < 0 else format_duration(t)
+
+
+def _cell(text: str) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def gantt(steps: Iterable[Mapping[str, Any]], *, title: str, start_wall: float | None = None) -> list[str]:
+    """A Mermaid `gantt` chart of steps against their budgets: per phase, each step's budget as a
+    bar and what it took as another (`crit` when it failed or went over budget).
+
+    Times are seconds since the epoch (`dateFormat X`), from the run's start wall time; the axis shows
+    the time of day (the renderer's time zone)."""
+    base = int(start_wall or 0)
+    out = ["gantt", f"    title {_label(title)}", "    dateFormat X", "    axisFormat %H:%M:%S"]
+    phase = None
+    for i, s in enumerate(steps):
+        if s["phase"] != phase:
+            phase = s["phase"]
+            out.append(f"    section {_label(str(phase))}")
+        start = base + float(s["started_s"])
+        budget_end = start + max(float(s["budget_s"]), 1.0)
+        took_end = start + max(float(s["duration_s"]), 1.0)  # a bar under a second would not show
+        bad = s["status"] in ("failed", "aborted", "interrupted") or s["over_budget"]
+        out.append(f"    {_label(s['id'])} budget {_label(format_duration(float(s['budget_s'])))} "
+                   f":b{i}, {int(start)}, {int(budget_end)}")
+        took = _label(format_duration(float(s["duration_s"])))
+        out.append(f"    {_label(s['id'])} {_label(str(s['status']))} {took} "
+                   f":{'crit' if bad else 'done'}, s{i}, {int(start)}, {int(round(took_end))}")
+    return out
+
+
+def _label(text: str) -> str:
+    """Mermaid gantt text: no `:`, `#` or `;` (they end or comment a task line)."""
+    return "".join(c if c not in ":#;" else " " for c in text).strip() or "-"
+
+
+# --- several drills -------------------------------------------------------------------------------------
+
+
+def summary_row(report: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "incident": report["incident"],
+        "scenario": report["scenario"],
+        "recovered": report["recovered"],
+        "time_to_mitigation_s": report["time_to_mitigation_s"],
+        "over_budget": list(report["over_budget"]),
+        "failed": list(report["failed"]),
+        "faults": len(report["faults"]),
+        "run_id": report["run_id"],
+        "why": report["why"],
+    }
+
+
+def summary_markdown(rows: list[Mapping[str, Any]], *, seed: int, faults: bool) -> str:
+    lines = [f"# Drill matrix (seed {seed}{', with injected faults' if faults else ''})", "",
+             "| incident | scenario | recovered | time to mitigation | over budget | failed | faults | why |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        ttm = r["time_to_mitigation_s"]
+        lines.append(f"| {r['incident']} | {r['scenario']} | {'yes' if r['recovered'] else '**NO**'} | "
+                     f"{'n/a' if ttm is None else format_duration(ttm)} | {', '.join(r['over_budget']) or '-'} | "
+                     f"{', '.join(r['failed']) or '-'} | {r['faults']} | {_cell(r['why'])} |")
     return "\n".join(lines) + "\n"

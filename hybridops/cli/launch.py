@@ -42,6 +42,8 @@ class TerminalClock:
     """The real clock, whose sleeps end early when the operator presses Enter: a wait is cut
     short, a poll checks again at once. Only used when a person is at the terminal."""
 
+    simulated = False
+
     def __init__(self) -> None:
         from hybridops.engine.clock import RealClock
 
@@ -76,7 +78,9 @@ class Prepared:
 
 def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], profile: str | None,
             config_path: Path | None, audit_dir: Path | None, require_variables: bool = True,
-            env: dict[str, str] | None = None) -> Prepared:
+            env: dict[str, str] | None = None, loaded: Any = None) -> Prepared:
+    """The runbook (loaded from `runbook_path`, unless the caller already has it), validated, with its
+    settings and variables resolved."""
     from hybridops.config import parse_assignments, resolve_settings
     from hybridops.engine.incident import resolve_variables
     from hybridops.engine.steps.http import check_url_allowed
@@ -84,7 +88,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     from hybridops.runbook.load import load_runbook
     from hybridops.runbook.validate import validate_runbook
 
-    loaded = load_runbook(runbook_path)
+    loaded = loaded or load_runbook(runbook_path)
     problems = validate_runbook(loaded)
     if problems:
         raise RunbookInvalid(problems)
@@ -100,23 +104,55 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     problem = check_url_allowed(settings.admin_url.value, insecure=options.insecure)
     if problem:
         raise ConfigError(f"admin URL: {problem}")
+    if settings.simulated_clock.is_set:
+        check_simulated_clock(settings.simulated_clock.value, settings.admin_url.value, options.time_scale)
     return Prepared(loaded, settings, variables)
 
 
+def check_simulated_clock(clock_url: str, admin_url: str, time_scale: float) -> None:
+    """A simulated clock skips every wait: it is only taken from the sandbox that also serves the
+    admin API of the run, never next to a real one."""
+    from urllib.parse import urlsplit
+
+    from hybridops.engine.clock import CLOCK_PATH, SIMULATED_CLOCK_ENV
+    from hybridops.engine.steps.http import is_loopback
+    from hybridops.errors import ConfigError, UsageError
+
+    clock, admin = urlsplit(clock_url), urlsplit(admin_url)
+    if not is_loopback(clock_url) or (clock.scheme, clock.netloc) != (admin.scheme, admin.netloc) \
+            or clock.path.rstrip("/") != admin.path.rstrip("/") + CLOCK_PATH:
+        raise ConfigError(f"{SIMULATED_CLOCK_ENV} must be the {CLOCK_PATH} of the sandbox serving the admin URL "
+                          f"on this machine, not {clock_url}")
+    if time_scale != 1:
+        raise UsageError(f"--time-scale has no meaning on a sandbox's simulated clock ({SIMULATED_CLOCK_ENV} is "
+                         "set): its waits pass at once")
+
+
 def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
-            resumed: dict[str, Any] | None = None, earlier_records: list[dict[str, Any]] | None = None) -> Any:
-    """Run (or continue) the incident with real runners, the chosen display and the audit log."""
+            resumed: dict[str, Any] | None = None, earlier_records: list[dict[str, Any]] | None = None,
+            clock: Any = None) -> Any:
+    """Run (or continue) the incident with real runners, the chosen display and the audit log.
+
+    `clock`: a drill's simulated clock; otherwise the sandbox's (when the settings name one), the
+    terminal's (Enter ends a wait) or the real one."""
     from hybridops.cli import console
     from hybridops.cli.prompts import RichPrompter
     from hybridops.cli.render import TextRenderer, json_sink, summary_table
+    from hybridops.engine.clock import RealClock, RemoteClock
     from hybridops.engine.incident import run_incident
     from hybridops.engine.steps.aws import AwsRunner
     from hybridops.engine.steps.http import HttpRunner
     from hybridops.engine.steps.notify import NotifyTargets
 
     s = prepared.settings
-    renderer = TextRenderer(console.out()) if output == "text" else None
-    sinks = [*watchers, renderer if renderer is not None else json_sink]
+    if clock is None:
+        if s.simulated_clock.is_set:
+            clock = RemoteClock(s.simulated_clock.value)
+        else:
+            clock = TerminalClock() if options.interactive else RealClock()
+    renderer = TextRenderer(console.out(), clock) if output == "text" else None
+    display = {"text": [renderer], "json": [json_sink], "none": []}[output]  # none: a drill of --all
+    sinks = [*watchers, *display]
     region = s.aws_region.value
     holder: dict[str, Any] = {}
 
@@ -142,7 +178,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             aws_region=region,
             ui=sinks,
             prompter=RichPrompter(console.out(), renderer) if options.interactive else None,
-            clock=TerminalClock() if options.interactive else None,
+            clock=clock,
             state=state,
             extra_started=resumed,
         )

@@ -24,12 +24,11 @@ def describe_request(f: dict[str, Any]) -> str:
 
 
 class _Elapsed:
-    """A status line whose elapsed timer rich re-renders on every refresh (a live step timer)."""
+    """A status line whose elapsed timer rich re-renders on every refresh (a live step timer), on the
+    run's own clock (a drill's is simulated)."""
 
-    def __init__(self, budget_s: float) -> None:
-        import time
-
-        self._clock = time.monotonic
+    def __init__(self, budget_s: float, clock: Any) -> None:
+        self._clock = clock.monotonic
         self.t0 = self._clock()
         self.budget_s = budget_s
         self.text = ""
@@ -45,8 +44,11 @@ class TextRenderer:
     """The human view of a run. On a terminal each step shows a live elapsed timer against its budget,
     which waits and polls extend with their countdown or latest value."""
 
-    def __init__(self, console) -> None:
+    def __init__(self, console, clock: Any = None) -> None:
+        from hybridops.engine.clock import RealClock
+
         self.c = console
+        self.clock = clock or RealClock()
         self.tty = console.is_terminal
         self.status = None
         self.timer: _Elapsed | None = None
@@ -81,7 +83,9 @@ class TextRenderer:
         self.c.print(f"impact: {rb.get('impact')}")
         for s in rb.get("symptoms", []):
             self.c.print(f"  symptom: {s}")
-        if f.get("time_scale", 1) != 1:
+        if f.get("clock") == "simulated":
+            self.c.print("simulated time: waits and polls pass at once; every time shown is simulated")
+        elif f.get("time_scale", 1) != 1:
             self.c.print(f"time scale: every wait, interval, timeout and budget divided by {f['time_scale']:g}")
         self.c.print(f"audit log run id: {f.get('run_id', '')}".rstrip())
 
@@ -93,7 +97,7 @@ class TextRenderer:
         mark = " [bold yellow]\\[MUTATING][/]" if f.get("mutating") else ""
         self.c.print(f"\n[bold]▶ {f['step_id']}[/] {f['title']}{mark}  [dim](budget "
                      f"{format_duration(f['budget_s'])}, {f['phase']})[/]")
-        self.timer = _Elapsed(f["budget_s"])
+        self.timer = _Elapsed(f["budget_s"], self.clock)
         self._status("")
 
     def on_request(self, f: dict[str, Any]) -> None:
@@ -139,7 +143,8 @@ class TextRenderer:
 
     def on_budget_warning(self, f: dict[str, Any]) -> None:
         self._stop_status()
-        self.c.print(f"  [yellow]⚠ {f['step_id']}: 80% of its budget used "
+        what = "over its budget" if f.get("over") else "80% of its budget used"
+        self.c.print(f"  [yellow]⚠ {f['step_id']}: {what} "
                      f"({format_duration(f['elapsed_s'])} of {format_duration(f['budget_s'])})[/]")
 
     def on_step_finished(self, f: dict[str, Any]) -> None:

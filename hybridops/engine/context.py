@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hybridops.engine.clock import RealClock
+from hybridops.engine.clock import Clock, RealClock
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,7 @@ class RunOptions:
     skip_preflight: bool = False
     drill: bool = False
     scenario: str | None = None
+    seed: int | None = None  # a drill's seed: backoff jitter (and the world) repeat with it
     argv: tuple[str, ...] = ()
 
 
@@ -105,7 +106,7 @@ class Emitter:
 class Context:
     options: RunOptions
     emit: Emitter
-    clock: Any = field(default_factory=RealClock)
+    clock: Clock = field(default_factory=RealClock)
     prompter: Prompter = field(default_factory=NoPrompter)
     aws: Any = None  # AwsRunner
     http: Any = None  # HttpRunner

@@ -115,7 +115,7 @@ def run_incident(
                   aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region)
     state = state or RunState(variables=dict(values))
     if extra_started is None:
-        _started(emitter, loaded, options, values, pre, http)
+        _started(emitter, loaded, options, values, pre, http, simulated=ctx.clock.simulated)
         if failure is not None:
             emitter("run_finished", status="failed", duration_s=0.0, time_to_mitigation_s=None,
                     error=str(failure), steps_run=0)
@@ -130,7 +130,7 @@ def run_incident(
 
 
 def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: Mapping[str, Any],
-             pre: Preflight, http) -> None:
+             pre: Preflight, http, *, simulated: bool) -> None:
     rb = loaded.runbook
     emit(
         "run_started",
@@ -150,5 +150,7 @@ def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: 
         drill=options.drill,
         scenario=options.scenario,
         time_scale=options.time_scale,
+        clock="simulated" if simulated else "wall",
+        seed=options.seed,
         answers=dict(options.answers),
     )

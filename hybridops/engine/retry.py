@@ -10,6 +10,7 @@ from hybridops.runbook.model import Retries, Step
 # A read is retried by default; a mutation only when the runbook asks (and never blindly, see run.py).
 DEFAULT_READ_RETRIES = Retries(attempts=2, backoff=1.0, max_backoff=10.0)
 NO_RETRIES = Retries(attempts=0)
+DEFAULT_CALL_TIMEOUT_S = 30.0  # each AWS or admin call, unless its step sets `timeout`
 
 
 def retries_for(step: Step) -> Retries:

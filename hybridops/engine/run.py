@@ -1,12 +1,13 @@
 """The step loop: render, gate, execute, record, branch.
 
 Every action is announced to the audit log (write-ahead) before it is taken and its outcome recorded
-after. Time comes from the context's clock and is divided by the time scale, so drills and tests
-run a 10-minute wait in seconds.
+after. Time comes from the context's clock: the wall clock (divided by `--time-scale` against a
+wall-clock sandbox), or a drill's simulated clock, on which a 10-minute wait passes at once.
 """
 
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 import jmespath
 
 from hybridops.engine.context import Context
-from hybridops.engine.retry import CallFailure, backoff_delay, retries_for
+from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, backoff_delay, retries_for
 from hybridops.engine.steps import logs as logsteps
 from hybridops.engine.steps import notify as notifier
 from hybridops.errors import Interrupted, NeedsAnswer, OperatorAborted, StepFailed
@@ -24,6 +25,7 @@ from hybridops.runbook.model import END, AwsCall, HttpCall, Phase, Runbook, Step
 
 _STEP_REF = re.compile(r"""steps\[\s*['"]([^'"]+)['"]\s*\]""")  # steps['id'] in a condition
 MAX_STEP_VISITS = 500  # go-to loops end here instead of running forever
+NOTIFY_TIMEOUT_S = 10.0
 TICK = 1.0
 # A watch that lasts exactly its budget (monitor 10 minutes, budget 10 minutes) ends a few
 # milliseconds past it; that is clock granularity, not an overrun worth flagging.
@@ -103,6 +105,9 @@ class Runner:
         self.index = {s.id: i for i, (_, s) in enumerate(self.order)}
         self.reports: list[StepReport] = []
         self.scale = max(self.opt.time_scale, 1e-9)
+        # Backoff jitter: seeded in a drill, so the same seed gives the same run.
+        self.rng = random.Random(self.opt.seed) if self.opt.seed is not None else random.Random()
+        self.run_start = self.clock.monotonic()
         if self.opt.dry_run:
             self._seed_placeholders()
 
@@ -154,7 +159,7 @@ class Runner:
     # --- the loop ------------------------------------------------------------------------------------
 
     def run(self) -> RunResult:
-        start = self.clock.monotonic()
+        start = self.run_start
         status, error = "completed", None
         try:
             while self.state.position < len(self.order):
@@ -173,14 +178,11 @@ class Runner:
                 else:
                     self.state.position += 1
         except _Abort as exc:
-            status, error = "failed", str(exc.error)
-            if isinstance(exc.error, OperatorAborted):
-                status = "failed"
-            result = self._finish(start, status, error)
+            exc.error.result = self._finish(start, "failed", str(exc.error))  # type: ignore[attr-defined]
             raise exc.error from None
         except (StepFailed, NeedsAnswer, OperatorAborted) as exc:
-            status, error = "failed", str(exc)
-            self._finish(start, status, error)
+            # the run's record goes with the error: a drill still reports on a run that stopped
+            exc.result = self._finish(start, "failed", str(exc))  # type: ignore[attr-defined]
             raise
         except (KeyboardInterrupt, Interrupted):
             self._finish(start, "interrupted", "interrupted by the operator (Ctrl-C or SIGTERM)")
@@ -214,9 +216,10 @@ class Runner:
 
     def run_step(self, phase: Phase, step: Step, run_start: float) -> StepOutcome:
         budget = self.scaled(step.budget)
-        self.emit("step_started", step_id=step.id, phase=phase.id, title=step.title, kind=step.kind,
-                  budget_s=round(budget, 3), budget_world_s=step.budget, mutating=step.is_mutating)
         t0 = self.clock.monotonic()
+        self.emit("step_started", step_id=step.id, phase=phase.id, title=step.title, kind=step.kind,
+                  budget_s=round(budget, 3), budget_world_s=step.budget, mutating=step.is_mutating,
+                  at_s=self.at(t0))
         self._budget = (step, t0, budget)
         self._warned = False
         try:
@@ -246,7 +249,8 @@ class Runner:
         if outcome.status == "failed" and target is None and _policy(step) == "abort":
             target = "abort"
         self.emit("step_finished", step_id=step.id, phase=phase.id, title=step.title, status=outcome.status,
-                  duration_s=round(duration, 3), budget_s=round(budget, 3), budget_world_s=step.budget,
+                  at_s=self.at(t0 + duration), duration_s=round(duration, 3), budget_s=round(budget, 3),
+                  budget_world_s=step.budget,
                   over_budget=over, mitigation=step.is_mitigation and outcome.status == "ok",
                   mutating=step.is_mutating, captures=_plain(outcome.captures),
                   result=_plain(outcome.result), error=outcome.error, reason=outcome.reason,
@@ -254,14 +258,19 @@ class Runner:
         self.reports.append(StepReport(step.id, phase.id, step.title, outcome.status, duration, budget, over,
                                        step.is_mutating, outcome.error))
 
+    def at(self, monotonic: float) -> float:
+        """Seconds into the run (on its clock, earlier sessions of a resumed run included)."""
+        return round(self.state.elapsed_before_s + monotonic - self.run_start, 3)
+
     def check_budget(self) -> str | None:
         """During long steps: warn at 80 % of the budget; past it, ask (interactive) or flag."""
         step, t0, budget = self._budget
         elapsed = self.clock.monotonic() - t0
         if not self._warned and elapsed >= 0.8 * budget:
+            # One warning per budget: "80 % used" or, when the first look comes late, "over budget".
             self._warned = True
-            self.emit("budget_warning", audit=False, step_id=step.id, elapsed_s=round(elapsed, 1),
-                      budget_s=round(budget, 1))
+            self.emit("budget_warning", audit=False, step_id=step.id, elapsed_s=round(elapsed, 3),
+                      budget_s=round(budget, 3), over=elapsed > budget)
         if elapsed > budget and self.opt.interactive and not self.opt.yes:
             choice = self.ctx.prompter.over_budget(step.title, budget, elapsed)
             self.emit("prompt", step_id=step.id, question=f"{step.title} is over budget: extend, skip or abort?",
@@ -368,6 +377,7 @@ class Runner:
             t0 = self.clock.monotonic()
             try:
                 _, status, payload = send()
+                self._within_timeout(step, shown, self.clock.monotonic() - t0)
             except CallFailure as exc:
                 self.emit("response", step_id=step.id, ok=False, status=exc.status, error=str(exc),
                           duration_s=round(self.clock.monotonic() - t0, 3), unknown_outcome=exc.unknown_outcome)
@@ -375,11 +385,23 @@ class Runner:
                     raise
                 if exc.unknown_outcome and step.is_mutating and not self.confirm_resend(step, exc):
                     raise
-                self.clock.sleep(self.scaled(backoff_delay(policy, attempt)))
+                self.clock.sleep(self.scaled(backoff_delay(policy, attempt, self.rng)))
                 continue
             self.emit("response", step_id=step.id, ok=True, status=status, summary=_summary(payload),
                       duration_s=round(self.clock.monotonic() - t0, 3))
             return status, payload
+
+    def _within_timeout(self, step: Step, shown: dict[str, Any], took: float) -> None:
+        """On a simulated clock a slow answer takes no real time, so no client timeout fires: an answer
+        that took longer than the call's timeout is treated as the timeout it would have been."""
+        if not self.clock.simulated:
+            return
+        limit = step.timeout or (NOTIFY_TIMEOUT_S if step.kind == "notify" else DEFAULT_CALL_TIMEOUT_S)
+        if took > limit:
+            what = (f"aws {shown.get('service')} {shown.get('operation')}" if shown.get("target") == "aws"
+                    else f"{shown.get('method', 'POST')} {shown.get('path') or shown.get('target')}")
+            raise CallFailure(f"{what}: timed out after {limit:g}s (no answer within the call's timeout); "
+                              "the request may have been applied", retryable=True, unknown_outcome=True)
 
     def confirm_resend(self, step: Step, exc: CallFailure) -> bool:
         question = f"The outcome of mutating step {step.id} is unknown ({exc}). Send it again?"
@@ -623,7 +645,8 @@ class Runner:
             # that were skipped.
             return StepOutcome("skipped", reason="--read-only: notification not sent", result={"would_send": shown})
         try:
-            status, _ = self.send(step, shown, lambda: (True, *notifier.send(self.ctx.http, spec.via, url, body, 10.0)))
+            status, _ = self.send(step, shown, lambda: (True, *notifier.send(self.ctx.http, spec.via, url, body,
+                                                                          NOTIFY_TIMEOUT_S)))
         except CallFailure as exc:
             return StepOutcome("failed", error=str(exc), reason="notification not sent")
         return StepOutcome("ok", result={"status": status})

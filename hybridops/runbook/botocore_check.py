@@ -34,6 +34,26 @@ def _session() -> Any:
     return botocore.session.get_session()
 
 
+def data_loader() -> Any:
+    """botocore's loader of service models, one per process: it keeps each model it decoded, so the
+    validator and every run (a drill matrix runs several) decode a service's JSON once."""
+    return _session().get_component("data_loader")
+
+
+def shared_boto3_session(profile: str | None = None, region: str | None = None) -> Any:
+    """A boto3 Session over a botocore session that uses the process's one loader."""
+    import boto3.session
+    import botocore.session
+
+    core = botocore.session.get_session()
+    loader = data_loader()
+    core.register_component("data_loader", loader)
+    session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region)
+    # every boto3 Session appends its data path to the loader's list; once is enough
+    loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
+    return session
+
+
 @cache
 def service_model(name: str) -> ServiceModel | None:
     """botocore's model of a service, or None when botocore has no such service."""

@@ -10,74 +10,22 @@ from __future__ import annotations
 import hmac
 import http.server
 import json
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import jsonschema
 
+from hybridops.engine.clock import CLOCK_PATH
 from hybridops.sandbox import spec
+from hybridops.sandbox.faults import Faults
 from hybridops.sandbox.record import Recorder
 from hybridops.sandbox.serving import TrackingThreadingMixIn
 from hybridops.sandbox.world import COMPONENTS, CRITICAL, World
 
-FAULT_KINDS = ("http-503", "slow", "component-down", "component-up")
-
-
-@dataclass
-class Faults:
-    """Injected misbehaviour of the admin API itself: 503 bursts and slow answers, consumed per request."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    unavailable: int = 0  # the next N answers are 503
-    slow: list[float] = field(default_factory=list)  # the next answers each wait this many seconds
-    stopping: threading.Event = field(default_factory=threading.Event)  # cuts slow answers short on stop
-
-    def add(self, fault: dict[str, Any], world: World) -> str:
-        """Apply one /_sandbox/fault body; ValueError with a message when it makes no sense."""
-        kind = fault.get("kind")
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        count = fault.get("count", 1)
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-            raise ValueError("count must be a positive integer")
-        if kind == "http-503":
-            with self.lock:
-                self.unavailable += count
-            return f"next {count} admin answers are 503"
-        if kind == "slow":
-            seconds = fault.get("seconds", 1)
-            if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not 0 <= seconds <= 60:
-                raise ValueError("seconds must be a number from 0 to 60")
-            with self.lock:
-                self.slow += [float(seconds)] * count
-            return f"next {count} admin answers wait {seconds}s"
-        component = fault.get("component")
-        if component not in COMPONENTS:
-            raise ValueError(f"component must be one of {', '.join(COMPONENTS)}")
-        if kind == "component-down":
-            world.component_down(component)
-        else:
-            world.component_up(component)
-        return f"{component} {kind.split('-')[1]}"
-
-    def take(self) -> tuple[float, bool]:
-        """(seconds to wait, answer 503?) for the request being served now."""
-        with self.lock:
-            delay = self.slow.pop(0) if self.slow else 0.0
-            unavailable = self.unavailable > 0
-            if unavailable:
-                self.unavailable -= 1
-            return delay, unavailable
-
-    def clear(self) -> None:
-        with self.lock:
-            self.unavailable = 0
-            self.slow.clear()
-
+if TYPE_CHECKING:
+    from hybridops.engine.clock import SimClock
 
 @dataclass
 class AdminContext:
@@ -89,6 +37,7 @@ class AdminContext:
     faults: Faults
     set_scenario: Callable[[str], None]
     state: Callable[[], dict[str, Any]]
+    clock: SimClock | None = None  # a drill's simulated clock, shared with the engine
 
 
 Answer = tuple[int, Any]
@@ -132,10 +81,10 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
         parsed, bad_json = _parse(raw)
         record = ctx.recorder.add({"api": "admin", "method": method, "path": path,
                                    "body": parsed if not bad_json else raw.decode("utf-8", "replace"),
-                                   "status": None, "ts": time.time()})
-        delay, unavailable = ctx.faults.take()
+                                   "status": None, "ts": ctx.world.wall_now()})
+        delay, unavailable = ctx.faults.take_admin(f"{method} {path}")
         if delay:
-            ctx.faults.stopping.wait(delay)  # outside every lock: other requests keep being served
+            ctx.faults.wait(delay)
         if unavailable:
             status, body = 503, {"error": "service unavailable (injected fault)"}
         else:
@@ -247,7 +196,7 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             if via not in ("slack", "pagerduty"):
                 return 404, {"error": f"no such notifier: {via}"}
             ctx.recorder.add({"api": "notify", "via": via, "path": path, "body": body, "status": 200,
-                              "ts": time.time()})
+                              "ts": ctx.world.wall_now()})
             if via == "pagerduty":
                 if not isinstance(body, dict) or body.get("event_action") not in ("trigger", "acknowledge", "resolve"):
                     return 400, {"status": "invalid event", "message": "event_action is required"}
@@ -255,11 +204,27 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             return 200, {"ok": True}
         if (method, path) == ("POST", "/_sandbox/fault"):
             try:
-                message = ctx.faults.add(body if isinstance(body, dict) else {}, ctx.world)
+                message = ctx.faults.add(body)
             except ValueError as exc:
                 return 400, {"error": str(exc)}
             return 200, {"ok": True, "message": message}
+        if path == CLOCK_PATH and method in ("GET", "POST"):
+            return self._clock(method, body)
         return 404, {"error": f"no such control path: {method} {path}"}
+
+
+    def _clock(self, method: str, body: Any) -> Answer:
+        """The simulated clock of a sandbox started with one: read it, or jump it forward (a run in
+        another process sleeping on it)."""
+        clock = self.server.ctx.clock
+        if clock is None:
+            return 404, {"error": "this sandbox runs on the wall clock (start it with --simulated-time)"}
+        if method == "POST":
+            advance = body.get("advance") if isinstance(body, dict) else None
+            if not isinstance(advance, int | float) or isinstance(advance, bool) or not 0 <= advance < 10**9:
+                return 400, {"error": "advance must be a number of seconds, 0 or more"}
+            clock.advance(float(advance))
+        return 200, {"now": clock.now(), "monotonic": clock.monotonic()}
 
 
 NOTIFY_PREFIX = "/_sandbox/notify/"

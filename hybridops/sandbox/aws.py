@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import sys
-import time
 import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,6 +20,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer
 
 from hybridops.sandbox import aws_extras, seed
+from hybridops.sandbox.faults import Faults
 from hybridops.sandbox.record import Recorder
 from hybridops.sandbox.serving import TrackingThreadingMixIn
 from hybridops.sandbox.world import World
@@ -78,10 +78,11 @@ def _json_or_text(body: bytes) -> Any:
 class AwsApp:
     """The WSGI app of the AWS port."""
 
-    def __init__(self, world: World, seeded: seed.Seeded, recorder: Recorder) -> None:
+    def __init__(self, world: World, seeded: seed.Seeded, recorder: Recorder, faults: Faults) -> None:
         self.world = world
         self.seeded = seeded
         self.recorder = recorder
+        self.faults = faults
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -96,7 +97,10 @@ class AwsApp:
                             b'{"error": "use the admin port\'s /_sandbox/ control paths"}')
         service, operation, params = describe_call(environ, body)
         self.recorder.add({"api": "aws", "service": service, "operation": operation, "params": params,
-                           "ts": time.time()})
+                           "ts": self.world.wall_now()})
+        throttled = self.faults.take_aws(f"aws {service} {operation}", environ.get("CONTENT_TYPE", ""), service)
+        if throttled is not None:
+            return _respond(start_response, throttled.status, throttled.headers, throttled.body)
         try:
             with self.world.lock:
                 self.world.advance()
@@ -149,7 +153,7 @@ class AwsApp:
 
 def _respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]],
              body: bytes) -> list[bytes]:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error",
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
               501: "Not Implemented", 503: "Service Unavailable"}.get(status, "Error")
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]

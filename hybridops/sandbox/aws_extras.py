@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -121,7 +120,7 @@ def bedrock_events(world: World) -> list[dict[str, Any]]:
         "eventTypeCategory": "issue",
         "region": "eu-central-1",
         "startTime": start,
-        "lastUpdatedTime": time.time(),
+        "lastUpdatedTime": world.wall_now(),
         "statusCode": "open" if open_ else "closed",
         "eventScopeCode": "PUBLIC",
     }

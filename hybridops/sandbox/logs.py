@@ -127,7 +127,7 @@ def minute_events(world: World, ts: float) -> dict[str, list[tuple[float, str]]]
     routing += [(ts, error_line(0, kind, rng, world.timeout_ms)) for kind in errors]
     routing += [(ts, info_line(0, rng)) for _ in range(2)]
     routing += [(ts, decision(rng, _situation_now(world))) for _ in range(3)]
-    mcp = [(ts, mcp_line(0, rng, world.mcp_broken or world.routing_broken)) for _ in range(2)]
+    mcp = [(ts, mcp_line(0, rng, world.mcp_down or world.routing_broken)) for _ in range(2)]
     return {ROUTING_GROUP: _dated(routing), MCP_GROUP: _dated(mcp)}
 
 
@@ -143,7 +143,7 @@ def _situation_now(world: World) -> str:
         return "forced"
     if not world.direct_ok:
         return "bedrock-down"
-    if world.mcp_broken:
+    if world.mcp_down:
         return "mcp-down"
     return "drifted" if world.efficiency() < 85 else "normal"
 

@@ -8,7 +8,6 @@ account, so each Sandbox gets its own account id and never sees another Sandbox'
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -110,7 +109,7 @@ def forget_account(account_id: str) -> None:
 def seed_scenario(s: Seeded, world: World) -> None:
     """ECS, ALB, SQS, logs and metrics as the world's scenario starts (called under the world's lock)."""
     acct = s.account_id
-    now = time.time()
+    now = world.wall_now()
     _seed_alb(s)
     _seed_ecs(s, world)
     sqs = sqs_backends[acct][REGION]
@@ -183,7 +182,7 @@ def _seed_ecs(s: Seeded, world: World) -> None:
         dep.update(runningCount=running, pendingCount=desired - running, rolloutState="COMPLETED",
                    rolloutStateReason=f"ECS deployment {dep['id']} completed.")
         if running < desired:
-            svc.events = [{"id": "e1", "createdAt": datetime.now(UTC),
+            svc.events = [{"id": "e1", "createdAt": datetime.fromtimestamp(world.wall_now(), UTC),
                            "message": f"(service {service}) has tasks that failed the load balancer health "
                                       f"checks in (target-group {s.target_group_arn})"}]
         s.tasks[service] = _run_tasks(s, service, dep["id"], running)
@@ -243,8 +242,11 @@ def _watch_target_health(s: Seeded, world: World) -> None:
 
 
 def _put(logs_backend: Any, group: str, stream: str, events: list[tuple[float, str]]) -> None:
+    # Straight to the group: moto's backend drops events over 2 hours ahead of the real clock, and a
+    # drill's simulated clock runs ahead of it by every wait it skipped.
     if events:
-        logs_backend.put_log_events(group, stream, [{"timestamp": int(ts * 1000), "message": m} for ts, m in events])
+        logs_backend.groups[group].put_log_events(
+            stream, [{"timestamp": int(ts * 1000), "message": m} for ts, m in events])
 
 
 def _set_queue_depth(acct: str, depth: int, world: World) -> None:
@@ -268,14 +270,14 @@ def _set_queue_depth(acct: str, depth: int, world: World) -> None:
 def sync(s: Seeded, world: World) -> None:
     """Bring moto's resources in step with the world (called under the world's lock, before each call)."""
     acct = s.account_id
-    now = time.time()
+    now = world.wall_now()
     for service in SERVICES:
         for dep in world.deployments.get(service, []):
             if dep.id not in s.applied_deployments:
-                _start_deployment(s, service, dep.id)
+                _start_deployment(s, service, dep.id, now)
                 s.applied_deployments.add(dep.id)
             if dep.done and f"{dep.id}/done" not in s.applied_deployments:
-                _finish_deployment(s, service, dep.id)
+                _finish_deployment(s, service, dep.id, now)
                 s.applied_deployments.add(f"{dep.id}/done")
     _set_queue_depth(acct, int(world.queue_depth), world)
     logs_backend = logs_backends[acct][REGION]
@@ -292,11 +294,11 @@ def sync(s: Seeded, world: World) -> None:
         s.metric_put_at, s.metric_status = now, status
 
 
-def _start_deployment(s: Seeded, service: str, dep_id: str) -> None:
+def _start_deployment(s: Seeded, service: str, dep_id: str, wall: float) -> None:
     """A forced deployment as ECS shows it while the new tasks start: PRIMARY in progress, old ACTIVE."""
     cluster, _, desired, *_ = SERVICES[service]
     svc = ecs_backends[s.account_id][REGION].services[f"{cluster}:{service}"]
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(wall, UTC)
     old = [dict(d, status="ACTIVE") for d in svc.deployments if d["status"] == "PRIMARY"]
     primary = dict(svc.deployments[0], id=dep_id, status="PRIMARY", createdAt=now, updatedAt=now,
                    runningCount=0, pendingCount=desired, desiredCount=desired, rolloutState="IN_PROGRESS",
@@ -305,7 +307,7 @@ def _start_deployment(s: Seeded, service: str, dep_id: str) -> None:
     svc.pending_count = desired
 
 
-def _finish_deployment(s: Seeded, service: str, dep_id: str) -> None:
+def _finish_deployment(s: Seeded, service: str, dep_id: str, wall: float) -> None:
     """The new tasks run; the old ones are stopped and, for the routing service, swapped in the ALB."""
     cluster, _, desired, *_ = SERVICES[service]
     ecs = ecs_backends[s.account_id][REGION]
@@ -313,7 +315,7 @@ def _finish_deployment(s: Seeded, service: str, dep_id: str) -> None:
     for arn in s.tasks.get(service, []):
         ecs.stop_task(cluster, arn, f"Task stopped by deployment {dep_id}")
     s.tasks[service] = _run_tasks(s, service, dep_id, desired)
-    now = datetime.now(UTC)
+    now = datetime.fromtimestamp(wall, UTC)
     primary = next((d for d in svc.deployments if d["id"] == dep_id), svc.deployments[0])
     primary.update(runningCount=desired, pendingCount=0, updatedAt=now, rolloutState="COMPLETED",
                    rolloutStateReason=f"ECS deployment {dep_id} completed.")

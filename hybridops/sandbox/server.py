@@ -10,13 +10,16 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from hybridops.engine.clock import CLOCK_PATH, SIMULATED_CLOCK_ENV
 from hybridops.errors import SandboxError
 from hybridops.sandbox.record import Recorder
 from hybridops.sandbox.scenarios import check_scenario
 
 if TYPE_CHECKING:
-    from hybridops.sandbox.admin import AdminServer, Faults
+    from hybridops.engine.clock import SimClock
+    from hybridops.sandbox.admin import AdminServer
     from hybridops.sandbox.aws import AwsServer
+    from hybridops.sandbox.faults import Faults
     from hybridops.sandbox.seed import Seeded
     from hybridops.sandbox.world import World
 
@@ -39,6 +42,9 @@ class Sandbox:
     """A local world of AWS (moto) and the routing admin API, in one of SCENARIOS.
 
     Several Sandboxes may run in one process: each has its own moto account, ports and world.
+    Time is the wall clock times `time_scale`, or, given a `clock` (a SimClock), simulated: shared
+    with a drill's engine in this process, or with a run in another one through `/_sandbox/clock`.
+    `seed` varies the world's random details (log lines, ids); the same seed gives the same world.
     """
 
     def __init__(
@@ -49,10 +55,16 @@ class Sandbox:
         token: str | None = None,
         time_scale: float = 1.0,
         host: str = "127.0.0.1",
+        clock: SimClock | None = None,
+        seed: int | None = None,
     ) -> None:
         self.scenario = check_scenario(scenario)
         if not time_scale > 0:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
+        if clock is not None and time_scale != 1:
+            raise ValueError("a simulated clock runs at time_scale 1: it skips waits instead of scaling them")
+        self.clock = clock
+        self.seed = seed
         self.token = token or secrets.token_urlsafe(24)
         self.time_scale = float(time_scale)
         self.host = host
@@ -73,20 +85,29 @@ class Sandbox:
         if self._world is not None:
             raise SandboxError("this sandbox is already started")
         # moto, werkzeug and jsonschema load here, never when hybridops.sandbox is imported
+        from hybridops.sandbox.motoload import import_moto
+
+        import_moto()
         from hybridops.sandbox import seed
-        from hybridops.sandbox.admin import AdminContext, AdminServer, Faults
+        from hybridops.sandbox.admin import AdminContext, AdminServer
         from hybridops.sandbox.aws import AwsApp, AwsServer
+        from hybridops.sandbox.faults import Faults
         from hybridops.sandbox.world import World
 
         try:
-            self._world = World(self.scenario, time_scale=self.time_scale)
+            if self.clock is None:
+                self._world = World(self.scenario, time_scale=self.time_scale, seed=self.seed)
+            else:
+                self._world = World(self.scenario, clock=self.clock.monotonic, wall=self.clock.now, seed=self.seed)
             self._seeded = seed.seed_network(self.account_id)
             with self._world.lock:
                 seed.seed_scenario(self._seeded, self._world)
-            self._faults = Faults()
+            self._faults = Faults(self._world, self.clock)
             ctx = AdminContext(world=self._world, recorder=self.recorder, token=self.token,
-                               faults=self._faults, set_scenario=self.set_scenario, state=self.status)
-            self._aws = AwsServer(self.host, self._ports[0], AwsApp(self._world, self._seeded, self.recorder))
+                               faults=self._faults, set_scenario=self.set_scenario, state=self.status,
+                               clock=self.clock)
+            self._aws = AwsServer(self.host, self._ports[0],
+                                  AwsApp(self._world, self._seeded, self.recorder, self._faults))
             self._admin = AdminServer(self.host, self._ports[1], ctx)
         except OSError as exc:
             self.stop()
@@ -131,9 +152,10 @@ class Sandbox:
     # ---- what tests and drills use -----------------------------------------------------------
     @property
     def env(self) -> dict[str, str]:
-        """The environment that points boto3, the aws CLI and hybridops at this sandbox."""
+        """The environment that points boto3, the aws CLI and hybridops at this sandbox (and, when its
+        time is simulated, hybridops at its clock)."""
         self._started()
-        return {
+        env = {
             "AWS_ENDPOINT_URL": self.aws_url,
             "AWS_ACCESS_KEY_ID": "sandbox",
             "AWS_SECRET_ACCESS_KEY": "sandbox",
@@ -141,6 +163,20 @@ class Sandbox:
             "HYBRIDOPS_ADMIN_URL": self.admin_url,
             "HYBRIDOPS_ADMIN_TOKEN": self.token,
         }
+        if self.clock is not None:
+            env[SIMULATED_CLOCK_ENV] = self.clock_url
+        return env
+
+    @property
+    def clock_url(self) -> str:
+        return self.admin_url + CLOCK_PATH
+
+    @property
+    def faults(self) -> Faults:
+        """The sandbox's injected faults (what `POST /_sandbox/fault` adds to)."""
+        self._started()
+        assert self._faults is not None
+        return self._faults
 
     @property
     def notify_env(self) -> dict[str, str]:

@@ -2,8 +2,14 @@
 
 Pure Python (no moto, no HTTP): the admin server and the AWS wrapper both read and change one `World`.
 Time is lazy: nothing runs in the background; every call first `advance()`s the simulation to now,
-applying the timed events (a deployment finishing, Bedrock coming back, a force-MCP period ending) in
-order, so the answer is the same whether a drill polls every 10 ms or once a minute.
+applying the timed events (a deployment finishing, Bedrock coming back, a force-MCP period ending, an
+injected outage ending) in order, so the answer is the same whether a drill polls every 10 ms or once a
+minute. The clock is either the wall clock times `time_scale` (`hybridops sandbox`, for a person to
+watch) or a drill's simulated clock (`time_scale` 1, shared with the engine).
+
+Injected faults (`component_down`) are kept apart from the scenario's own fault: the operator earns
+the credit for a recovery by what their actions do to the scenario, and a fault that a drill injects
+on top of it neither earns nor takes that credit; the final health still has to be healthy.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Deployment:
     done_at: float
     done: bool = False
     created_wall: float = field(default_factory=time.time)
+    by: str | None = None  # who asked for it (a drill's step), for the record of what mitigated what
 
 
 def iso(ts: float) -> str:
@@ -66,6 +73,7 @@ class World:
         time_scale: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
+        seed: int | None = None,
     ) -> None:
         if not time_scale > 0:
             raise ValueError(f"time_scale must be positive, not {time_scale}")
@@ -73,6 +81,9 @@ class World:
         self.time_scale = float(time_scale)
         self._clock = clock
         self._wall = wall
+        self.seed = seed
+        # Who is acting right now (a drill sets it to the engine's current step), for the fault log.
+        self.observer: Callable[[], str | None] = lambda: None
         self.generation = 0  # bumped by every reset; the AWS side re-seeds when it changes
         self.reset(scenario)
 
@@ -83,12 +94,17 @@ class World:
             self.scenario = check_scenario(scenario)
             self._t0 = self._clock()
             self.wall0 = self._wall()
-            self.rng = random.Random(f"hybridops-sandbox/{scenario}")
+            self.rng = random.Random(f"hybridops-sandbox/{scenario}" + ("" if self.seed is None
+                                                                        else f"/{self.seed}"))
             self._now = 0.0  # simulated seconds processed so far
             s = scenario
             self.bedrock_down = s == "bedrock-down"
             self.bedrock_back_at: float | None = BEDROCK_OUTAGE_S if s == "bedrock-down" else None
             self.bedrock_forced_down = False  # a component-down fault, lifted only by component-up
+            self.mcp_forced_down = False  # a component-down fault; component-up or a redeploy lifts it
+            self.injected_until: dict[str, float] = {}  # component -> when its injected outage ends
+            self.outages_pending: list[tuple[float, str, str, float | None]] = []  # (at, kind, component, for_s)
+            self.fault_log: list[dict[str, Any]] = []  # every injected fault as it took effect
             self.bedrock_back_wall: float | None = None  # when bedrock-down's outage ended
             self.mcp_broken = s == "mcp-down"
             self.routing_broken = s == "outage"
@@ -108,6 +124,7 @@ class World:
             self._log_minute = 0  # simulated minutes whose log events were handed out
             self.history: list[dict[str, Any]] = []
             self._status = self._overall()
+            self._fault_free_status = self._status
             self.generation += 1
 
     # ---- clock -----------------------------------------------------------------------------
@@ -117,6 +134,10 @@ class World:
 
     def real_elapsed(self, sim: float) -> float:
         return sim / self.time_scale
+
+    def wall_now(self) -> float:
+        """The world's wall-clock time: real time, or the drill's simulated time of day."""
+        return self._wall()
 
     def wall_at(self, sim: float) -> float:
         """The wall-clock time at which simulated second `sim` happens (or happened)."""
@@ -146,6 +167,12 @@ class World:
             events.append((self.bedrock_back_at, "bedrock-back", None))
         if self.force_mcp_until is not None and self.force_mcp_until <= now:
             events.append((self.force_mcp_until, "force-mcp-expired", None))
+        for component, until in self.injected_until.items():
+            if until <= now:
+                events.append((until, "component-back", component))
+        for outage in self.outages_pending:
+            if outage[0] <= now:
+                events.append((outage[0], "injected", outage))
         return min(events, key=lambda e: e[0]) if events else None
 
     def _apply_timed(self, kind: str, arg: Any, at: float) -> None:
@@ -153,13 +180,13 @@ class World:
             service, dep = arg
             dep.done = True
             if service == MCP_SERVICE:
-                self.mcp_broken = False
+                self.mcp_broken = self.mcp_forced_down = False
             elif service == ROUTING_SERVICE:
                 self.routing_broken = False
                 if self.breakers == "half-open":  # a reset while broken: the trial requests now succeed
                     self.breakers = "closed"
             # the operator asked for this deployment, so what it fixes is theirs
-            self._settle("action", at, f"deployment {dep.id} of {service} completed")
+            self._settle("action", at, f"deployment {dep.id} of {service} completed", by=dep.by)
         elif kind == "bedrock-back":
             self.bedrock_back_at = None
             self.bedrock_down = False
@@ -169,28 +196,53 @@ class World:
             self.force_mcp_until = None
             self.force_mcp_reason = None
             self._settle("expiry", at, "force-MCP period ended")
+        elif kind == "component-back":
+            self._lift(arg, at)
+            self._settle("fault", at, f"{arg} back up (injected outage ended)")
+        elif kind == "injected":
+            self.outages_pending.remove(arg)
+            _, fault_kind, component, for_s = arg
+            what = self._inject(fault_kind, component, for_s, at)
+            self.note_fault(fault_kind, what, None, at=at)
+            self._settle("fault", at, what)
 
     def _integrate(self, until: float) -> None:
         """Queue depth between the last processed moment and `until`, under the current state."""
         dt_min = max(0.0, until - self._now) / 60.0
         if dt_min:
-            if self.mcp_broken:
+            if self.mcp_down:
                 self.queue_depth = min(QUEUE_CAP, self.queue_depth + QUEUE_GROWTH_PER_MIN * dt_min)
             elif self.queue_depth > QUEUE_BASELINE:
                 self.queue_depth = max(QUEUE_BASELINE, self.queue_depth - QUEUE_DRAIN_PER_MIN * dt_min)
         self._now = max(self._now, until)
 
-    def _settle(self, cause: str, at: float, what: str) -> None:
-        """Re-evaluate the overall status after a change; track the operator's mitigation."""
+    def _settle(self, cause: str, at: float, what: str, *, by: str | None = None) -> None:
+        """Re-evaluate the overall status after a change; track the operator's mitigation.
+
+        The credit follows the status the system would have without injected faults: an injected
+        outage does not take away a mitigation that holds, and its end is no one's mitigation.
+        """
         new = self._overall()
-        if new != HEALTHY:
-            # a wrong action (or a new fault) undoes the credit: a later recovery must be earned again
+        fault_free = self._without_injected(self._overall)
+        if fault_free != HEALTHY:
+            # a wrong action (or the scenario coming back) undoes the credit: it must be earned again
             self.mitigated_at = None
-        elif self._status != HEALTHY and cause == "action" and self._fault_still_active(at):
+        elif self._fault_free_status != HEALTHY and cause == "action" and self._fault_still_active(at):
             self.mitigated_at = self.real_elapsed(at)
         self.history.append({"t": round(self.real_elapsed(at), 3), "cause": cause, "what": what,
-                             "status": new})
+                             "status": new, "by": by if by is not None or cause != "action" else self.observer(),
+                             "mitigated": self.mitigated_at is not None})
         self._status = new
+        self._fault_free_status = fault_free
+
+    def _without_injected(self, read: Callable[[], Any]) -> Any:
+        """What `read()` gives with every injected outage lifted (the state is put back after)."""
+        saved = self.bedrock_forced_down, self.mcp_forced_down
+        self.bedrock_forced_down = self.mcp_forced_down = False
+        try:
+            return read()
+        finally:
+            self.bedrock_forced_down, self.mcp_forced_down = saved
 
     def _fault_still_active(self, at: float) -> bool:
         """False once the scenario's fault has gone by itself (only Bedrock's outage ends alone)."""
@@ -200,6 +252,11 @@ class World:
     @property
     def direct_ok(self) -> bool:
         return not self.bedrock_down and not self.bedrock_forced_down
+
+    @property
+    def mcp_down(self) -> bool:
+        """The MCP router fails: the scenario's fault or an injected one."""
+        return self.mcp_broken or self.mcp_forced_down
 
     @property
     def force_mcp_active(self) -> bool:
@@ -239,7 +296,7 @@ class World:
         if not self.direct_ok:
             # pinned at 100 % the service stops falling back; otherwise only the first tries fail
             rate += 45.0 if share >= 1 else 3.0 * share
-        if self.mcp_broken:
+        if self.mcp_down:
             rate += 60.0 if self.force_mcp_active else 4.0
         return round(min(rate, 100.0), 2)
 
@@ -248,7 +305,7 @@ class World:
         rate = 3.0 + 30.0 * (93.0 - self.efficiency()) / 35.0
         if not self.direct_ok and share < 1:
             rate += 95.0 * share
-        if self.mcp_broken and not self.force_mcp_active:
+        if self.mcp_down and not self.force_mcp_active:
             rate += 90.0 * (1 - share)
         return round(min(rate, 100.0), 1)
 
@@ -256,14 +313,14 @@ class World:
         if self.routing_broken or self.breakers == "open":
             return CRITICAL
         share = self.direct_share()
-        if not self.direct_ok and (self.mcp_broken or share >= 100):
+        if not self.direct_ok and (self.mcp_down or share >= 100):
             return CRITICAL
-        if self.mcp_broken and self.force_mcp_active:
+        if self.mcp_down and self.force_mcp_active:
             return CRITICAL
         err = self.error_rate()
         if err >= CRITICAL_ERROR_RATE:
             return CRITICAL
-        if (not self.direct_ok and share > 0) or self.mcp_broken:
+        if (not self.direct_ok and share > 0) or self.mcp_down:
             return DEGRADED
         if err >= DEGRADED_ERROR_RATE or self.efficiency() < HEALTHY_EFFICIENCY:
             return DEGRADED
@@ -281,7 +338,7 @@ class World:
                     "latencyMs": 8600.0 if self.scenario == "error-spike" else 1180.0,
                     "errorRate": round(BASE_ERROR_RATE + self.timeout_error_rate(), 2), "checkedAt": checked}
         if name == "mcp-router":
-            if self.routing_broken or self.mcp_broken:
+            if self.routing_broken or self.mcp_down:
                 return {"component": name, "status": CRITICAL, "latencyMs": 30000.0, "errorRate": 100.0,
                         "checkedAt": checked}
             return {"component": name, "status": HEALTHY, "latencyMs": 2350.0,
@@ -335,6 +392,10 @@ class World:
                 "time_scale": self.time_scale,
                 "queue_depth": int(self.queue_depth),
                 "history": list(self.history),
+                "faults": list(self.fault_log),
+                "injected": {c: (None if c not in self.injected_until else round(self.injected_until[c], 3))
+                             for c in COMPONENTS if (c == "mcp-router" and self.mcp_forced_down)
+                             or (c == "direct-bedrock" and self.bedrock_forced_down)},
             }
 
     # ---- operator actions (admin API and ECS) -------------------------------------------------
@@ -395,41 +456,69 @@ class World:
         with self.lock:
             now = self.advance()
             dep = Deployment(id=f"ecs-svc/{self.rng.randrange(10**18, 10**19)}", started=now,
-                             done_at=now + TASK_START_S, created_wall=self._wall())
+                             done_at=now + TASK_START_S, created_wall=self._wall(), by=self.observer())
             self.deployments.setdefault(service, []).append(dep)
             self._settle("action", now, f"forced new deployment {dep.id} of {service}")
             return dep
 
     # ---- faults (the /_sandbox/fault control path) ---------------------------------------------
-    def component_down(self, component: str) -> None:
-        def change(now: float) -> None:
-            if component == "mcp-router":
-                self.mcp_broken = True
-            else:
-                self.bedrock_forced_down = True
-
-        self._fault(f"{component} down", change)
+    def component_down(self, component: str, for_s: float | None = None) -> None:
+        """An injected outage of `component`, for `for_s` simulated seconds (None: until component_up)."""
+        self._fault(component, lambda now: self._inject("component-down", component, for_s, now))
 
     def component_up(self, component: str) -> None:
-        def change(now: float) -> None:
+        """The end of an injected outage; for direct-bedrock also the end of bedrock-down's own outage
+        (a person at the sandbox saying "Bedrock is back")."""
+        self._fault(component, lambda now: self._inject("component-up", component, None, now))
+
+    def schedule_component(self, kind: str, component: str, at: float, for_s: float | None = None) -> None:
+        """`component_down` / `component_up` at simulated second `at` (a drill's planned fault)."""
+        if component not in COMPONENTS:
+            raise KeyError(component)
+        with self.lock:
+            self.outages_pending.append((at, kind, component, for_s))
+
+    def _inject(self, kind: str, component: str, for_s: float | None, now: float) -> str:
+        """Apply a component fault at `now`; what happened, in words."""
+        if kind == "component-up":
+            self._lift(component, now)
             if component == "mcp-router":
                 self.mcp_broken = False
-            else:
-                self.bedrock_forced_down = False
-                if self.bedrock_down:
-                    self.bedrock_down = False
-                    self.bedrock_back_at = None
-                    self.bedrock_back_wall = self._wall()
+            elif self.bedrock_down:
+                self.bedrock_down = False
+                self.bedrock_back_at = None
+                self.bedrock_back_wall = self.wall_at(now)
+            return f"{component} up"
+        if component == "mcp-router":
+            self.mcp_forced_down = True
+        else:
+            self.bedrock_forced_down = True
+        if for_s is None:
+            self.injected_until.pop(component, None)
+        else:
+            self.injected_until[component] = now + for_s
+        return f"{component} down" + ("" if for_s is None else f" for {for_s:g}s")
 
-        self._fault(f"{component} up", change)
+    def note_fault(self, kind: str, what: str, hit: str | None, *, at: float | None = None) -> None:
+        """Log a fault as it takes effect: when, what, the request it hit and who was acting."""
+        with self.lock:
+            t = self.sim_now() if at is None else at
+            self.fault_log.append({"t": round(self.real_elapsed(t), 3), "kind": kind, "what": what,
+                                   "hit": hit, "step": self.observer()})
 
-    def _fault(self, what: str, change: Callable[[float], None]) -> None:
-        if what.split()[0] not in COMPONENTS:
-            raise KeyError(what.split()[0])
+    def _lift(self, component: str, at: float) -> None:
+        self.injected_until.pop(component, None)
+        if component == "mcp-router":
+            self.mcp_forced_down = False
+        else:
+            self.bedrock_forced_down = False
+
+    def _fault(self, component: str, change: Callable[[float], str]) -> None:
+        if component not in COMPONENTS:
+            raise KeyError(component)
         with self.lock:
             now = self.advance()
-            change(now)
-            self._settle("fault", now, what)
+            self._settle("fault", now, change(now))
 
     # ---- what the AWS side shows ---------------------------------------------------------------
     def take_log_minutes(self, limit: int = 5) -> list[int]:

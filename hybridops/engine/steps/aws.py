@@ -12,7 +12,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from hybridops.engine.retry import CallFailure, one_line
+from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, one_line
 
 _THROTTLING = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
@@ -52,7 +52,7 @@ def jsonable(value: Any) -> Any:
 class AwsRunner:
     """Makes AWS calls for one run."""
 
-    def __init__(self, *, profile: str | None, region: str, timeout: float = 30.0) -> None:
+    def __init__(self, *, profile: str | None, region: str, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
         self._profile = profile
         self._region = region
         self._timeout = timeout
@@ -61,11 +61,12 @@ class AwsRunner:
 
     def _get_session(self):
         if self._session is None:
-            import boto3
             import botocore.exceptions
 
+            from hybridops.runbook.botocore_check import shared_boto3_session
+
             try:
-                self._session = boto3.session.Session(profile_name=self._profile, region_name=self._region)
+                self._session = shared_boto3_session(self._profile, self._region)
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CallFailure(f"AWS profile not found: {exc.kwargs.get('profile')} "
                                   "(check --profile / AWS_PROFILE and ~/.aws/config)") from None

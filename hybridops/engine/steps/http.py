@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from hybridops.engine.retry import CallFailure, one_line
+from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, one_line
 
 
 def is_loopback(url: str) -> bool:
@@ -39,7 +39,7 @@ def redact_url(url: str) -> str:
 
 
 class HttpRunner:
-    def __init__(self, *, base_url: str, token: str | None, timeout: float = 30.0) -> None:
+    def __init__(self, *, base_url: str, token: str | None, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout

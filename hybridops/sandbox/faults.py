@@ -1,0 +1,216 @@
+"""Injected misbehaviour: 503 bursts and slow answers of the admin API, AWS throttling, components
+going down, now or at a later moment of the simulation.
+
+Each fault is one JSON object, as `POST /_sandbox/fault` takes it and a drill's `--faults` plan holds:
+
+    {"kind": "http-503", "count": 2}                     the next 2 admin answers are 503
+    {"kind": "slow", "seconds": 40}                      the next admin answer comes 40 s late
+    {"kind": "aws-throttle", "count": 1}                 the next AWS call is throttled
+    {"kind": "component-down", "component": "mcp-router", "for_s": 120}
+    {"kind": "component-up", "component": "direct-bedrock"}
+
+Any of them may say when: `"at_s": 300` (simulated seconds since the scenario started) or
+`"on_request": 4` (the 4th request to the API the fault is about, counted since the scenario started;
+not for component faults). Every fault that takes effect is written to the world's fault log.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from hybridops.sandbox.world import COMPONENTS, World
+
+if TYPE_CHECKING:
+    from hybridops.engine.clock import SimClock
+
+FAULT_KINDS = ("http-503", "slow", "aws-throttle", "component-down", "component-up")
+REQUEST_FAULTS = {"http-503": "admin", "slow": "admin", "aws-throttle": "aws"}
+MAX_SLOW_S = 600.0
+
+
+@dataclass(frozen=True)
+class AwsFailure:
+    """A throttling answer in the wire format of the request's protocol."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def check_fault(fault: Any) -> dict[str, Any]:
+    """The fault, normalised; ValueError with a message when it makes no sense."""
+    if not isinstance(fault, dict):
+        raise ValueError("a fault is a JSON object")
+    kind = fault.get("kind")
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
+    out: dict[str, Any] = {"kind": kind}
+    if kind in REQUEST_FAULTS:
+        out["count"] = fault.get("count", 1)
+        if not _is_int(out["count"]) or out["count"] < 1:
+            raise ValueError("count must be a positive integer")
+    if kind == "slow":
+        seconds = fault.get("seconds", 1)
+        if not _is_number(seconds) or not 0 <= seconds <= MAX_SLOW_S:
+            raise ValueError(f"seconds must be a number from 0 to {MAX_SLOW_S:g}")
+        out["seconds"] = float(seconds)
+    if kind.startswith("component-"):
+        if fault.get("component") not in COMPONENTS:
+            raise ValueError(f"component must be one of {', '.join(COMPONENTS)}")
+        out["component"] = fault["component"]
+        if "for_s" in fault:
+            if kind != "component-down" or not _is_number(fault["for_s"]) or not fault["for_s"] > 0:
+                raise ValueError("for_s must be a positive number of seconds (component-down only)")
+            out["for_s"] = float(fault["for_s"])
+    if "at_s" in fault and "on_request" in fault:
+        raise ValueError("give at_s or on_request, not both")
+    if "at_s" in fault:
+        if not _is_number(fault["at_s"]) or fault["at_s"] < 0:
+            raise ValueError("at_s must be a number of seconds, 0 or more")
+        out["at_s"] = float(fault["at_s"])
+    if "on_request" in fault:
+        if kind not in REQUEST_FAULTS or not _is_int(fault["on_request"]) or fault["on_request"] < 1:
+            raise ValueError("on_request must be a positive integer (request faults only)")
+        out["on_request"] = fault["on_request"]
+    return out
+
+
+def describe_fault(fault: dict[str, Any]) -> str:
+    kind = fault["kind"]
+    if kind == "http-503":
+        return f"{fault['count']} admin answer(s) 503"
+    if kind == "slow":
+        return f"{fault['count']} admin answer(s) {fault['seconds']:g}s late"
+    if kind == "aws-throttle":
+        return f"{fault['count']} AWS call(s) throttled"
+    what = f"{fault['component']} {kind.split('-')[1]}"
+    return what + (f" for {fault['for_s']:g}s" if "for_s" in fault else "")
+
+
+@dataclass
+class Faults:
+    """The faults of one sandbox: armed ones are consumed request by request, pending ones wait for
+    their moment. With a simulated `clock` a slow answer takes its time on it, at once."""
+
+    world: World
+    clock: SimClock | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stopping: threading.Event = field(default_factory=threading.Event)  # cuts slow answers short on stop
+    unavailable: int = 0  # the next N admin answers are 503
+    slow: list[float] = field(default_factory=list)  # the next admin answers each wait this many seconds
+    throttled: int = 0  # the next N AWS calls are throttled
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    requests: dict[str, int] = field(default_factory=lambda: {"admin": 0, "aws": 0})
+
+    def add(self, fault: Any) -> str:
+        """Apply (or schedule) one fault; ValueError when it makes no sense."""
+        fault = check_fault(fault)
+        if fault["kind"].startswith("component-") and "at_s" in fault:
+            # at its exact moment, as the world's own timed events are, not at the next request
+            self.world.schedule_component(fault["kind"], fault["component"], fault["at_s"], fault.get("for_s"))
+            return f"scheduled: {describe_fault(fault)} at {fault['at_s']:g}s"
+        if "at_s" in fault or "on_request" in fault:
+            with self.lock:
+                self.pending.append(fault)
+            self._arm_due()
+            return f"scheduled: {describe_fault(fault)}"
+        self._apply(fault)
+        return describe_fault(fault)
+
+    def _apply(self, fault: dict[str, Any], hit: str | None = None) -> None:
+        kind = fault["kind"]
+        world = self.world
+        if kind.startswith("component-"):
+            if kind == "component-down":
+                world.component_down(fault["component"], fault.get("for_s"))
+            else:
+                world.component_up(fault["component"])
+            world.note_fault(kind, describe_fault(fault), hit)
+            return
+        with self.lock:
+            if kind == "http-503":
+                self.unavailable += fault["count"]
+            elif kind == "slow":
+                self.slow += [fault["seconds"]] * fault["count"]
+            else:
+                self.throttled += fault["count"]
+
+    def _arm_due(self, api: str | None = None) -> None:
+        """Apply the scheduled faults whose moment has come; `api`: a request to it is being served."""
+        now = self.world.advance()
+        with self.lock:
+            if api is not None:
+                self.requests[api] += 1
+            due = [f for f in self.pending
+                   if f.get("at_s", float("inf")) <= now
+                   or ("on_request" in f and REQUEST_FAULTS[f["kind"]] == api
+                       and self.requests[api] >= f["on_request"])]
+            self.pending = [f for f in self.pending if f not in due]
+        for fault in due:
+            self._apply(fault)
+
+    def take_admin(self, what: str) -> tuple[float, bool]:
+        """(seconds to wait, answer 503?) for the admin request `what` being served now."""
+        self._arm_due("admin")
+        with self.lock:
+            delay = self.slow.pop(0) if self.slow else 0.0
+            unavailable = self.unavailable > 0
+            if unavailable:
+                self.unavailable -= 1
+        if delay:
+            self.world.note_fault("slow", f"answer {delay:g}s late", what)
+        if unavailable:
+            self.world.note_fault("http-503", "answered 503", what)
+        return delay, unavailable
+
+    def take_aws(self, what: str, content_type: str, service: str) -> AwsFailure | None:
+        """A throttling answer for the AWS call `what`, if one is armed."""
+        self._arm_due("aws")
+        with self.lock:
+            if self.throttled <= 0:
+                return None
+            self.throttled -= 1
+        self.world.note_fault("aws-throttle", "throttled", what)
+        return throttling_answer(content_type, service)
+
+    def wait(self, seconds: float) -> None:
+        """A slow answer's delay, outside every lock: other requests keep being served."""
+        if self.clock is not None:
+            self.clock.advance(seconds)
+        else:
+            self.stopping.wait(seconds)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.unavailable = self.throttled = 0
+            self.slow.clear()
+            self.pending.clear()
+            self.requests = {"admin": 0, "aws": 0}
+
+
+def throttling_answer(content_type: str, service: str) -> AwsFailure:
+    """What AWS answers a throttled call, in the request's protocol (botocore parses each differently)."""
+    request_id = str(uuid.uuid4())
+    if "x-www-form-urlencoded" in content_type:
+        if service == "ec2":
+            body = ("<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit "
+                    f"exceeded.</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+            return AwsFailure(503, [("Content-Type", "text/xml")], body.encode())
+        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
+                f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        return AwsFailure(400, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode())
+    ctype = content_type if content_type.startswith("application/x-amz-json") else "application/json"
+    return AwsFailure(400, [("Content-Type", ctype), ("x-amzn-ErrorType", "ThrottlingException"),
+                            ("x-amzn-RequestId", request_id)],
+                      b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v == v and v not in (float("inf"),)
