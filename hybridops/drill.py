@@ -11,11 +11,12 @@ tool's processing, the requests, a person at a prompt) counts once, unscaled.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from hybridops.durations import format_duration
+from hybridops.gantt import GanttStep, gantt
 
 REPORT_FORMAT = 2  # 1 had scaled and "real-world" figures side by side
 COMPONENTS = ("direct-bedrock", "mcp-router")
@@ -98,6 +99,7 @@ def drill_report(result: Any, *, incident: str, scenario: str, seed: int, faults
             "id": s.step_id,
             "phase": s.phase,
             "title": s.title,
+            "kind": (started.get(s.step_id) or {}).get("kind"),
             "status": s.status,
             "started_s": (started.get(s.step_id) or {}).get("at_s", fin.get("at_s", 0.0) - s.duration_s),
             "duration_s": round(s.duration_s, 3),
@@ -194,12 +196,16 @@ def _fault_outcome(fault: dict[str, Any], steps: list[dict[str, Any]],
         response = "outside any step (preflight or notification)" if fault.get("step") is None \
             else f"step {fault['step']}"
     else:
-        retried = step["requests"] > 1
-        if step["status"] == "ok":
-            response = (f"{step['id']} retried and ok after {step['requests']} attempts" if retried
+        failed = step["failed_requests"]
+        if step.get("kind") == "poll":  # a poll asks again by design: say how its checks went
+            response = f"{step['id']} {step['status']} after {step['requests']} checks ({failed} failed)"
+        elif step["status"] == "ok":
+            response = (f"{step['id']} retried and ok after {step['requests']} attempts" if failed
                         else f"{step['id']} ok")
         else:
-            response = f"{step['id']} {step['status']}" + (f": {step['error']}" if step.get("error") else "")
+            response = f"{step['id']} {step['status']}"
+        if step["status"] != "ok" and step.get("error"):
+            response += f": {step['error']}"
     return {**fault, "response": response}
 
 
@@ -238,7 +244,9 @@ def report_markdown(report: Mapping[str, Any]) -> str:
         flag = "**OVER BUDGET**" if s["over_budget"] else ""
         lines.append(f"| {s['id']} | {s['status']} | {fd(s['started_s'])} | {fd(s['duration_s'])} | "
                      f"{fd(s['budget_s'])} | {flag} |")
-    lines += ["", "```mermaid", *gantt(report["steps"], title=f"{report['incident']} drill (simulated time)",
+    bars = [GanttStep(s["id"], s["phase"], s["status"], s["started_s"], s["duration_s"], s["budget_s"],
+                      s["over_budget"]) for s in report["steps"]]
+    lines += ["", "```mermaid", *gantt(bars, title=f"{report['incident']} drill (simulated time)",
                                        start_wall=report.get("started_wall")), "```"]
     lines += ["", "## Health over time", "", "| at | status | cause | what | step |", "|---|---|---|---|---|"]
     for h in report["health"]:
@@ -262,36 +270,6 @@ def _at(t: float) -> str:
 
 def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def gantt(steps: Iterable[Mapping[str, Any]], *, title: str, start_wall: float | None = None) -> list[str]:
-    """A Mermaid `gantt` chart of steps against their budgets: per phase, each step's budget as a
-    bar and what it took as another (`crit` when it failed or went over budget).
-
-    Times are seconds since the epoch (`dateFormat X`), from the run's start wall time; the axis shows
-    the time of day (the renderer's time zone)."""
-    base = int(start_wall or 0)
-    out = ["gantt", f"    title {_label(title)}", "    dateFormat X", "    axisFormat %H:%M:%S"]
-    phase = None
-    for i, s in enumerate(steps):
-        if s["phase"] != phase:
-            phase = s["phase"]
-            out.append(f"    section {_label(str(phase))}")
-        start = base + float(s["started_s"])
-        budget_end = start + max(float(s["budget_s"]), 1.0)
-        took_end = start + max(float(s["duration_s"]), 1.0)  # a bar under a second would not show
-        bad = s["status"] in ("failed", "aborted", "interrupted") or s["over_budget"]
-        out.append(f"    {_label(s['id'])} budget {_label(format_duration(float(s['budget_s'])))} "
-                   f":b{i}, {int(start)}, {int(budget_end)}")
-        took = _label(format_duration(float(s["duration_s"])))
-        out.append(f"    {_label(s['id'])} {_label(str(s['status']))} {took} "
-                   f":{'crit' if bad else 'done'}, s{i}, {int(start)}, {int(round(took_end))}")
-    return out
-
-
-def _label(text: str) -> str:
-    """Mermaid gantt text: no `:`, `#` or `;` (they end or comment a task line)."""
-    return "".join(c if c not in ":#;" else " " for c in text).strip() or "-"
 
 
 # --- several drills -------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from hybridops.audit.log import (
 )
 from hybridops.durations import format_duration
 from hybridops.errors import AuditError
+from hybridops.gantt import GanttStep, gantt
 
 TIMELINE_VERSION = 1
 LIST_VERSION = 1
@@ -85,7 +86,10 @@ def _mode(started: Mapping[str, Any]) -> str:
     if started.get("read_only"):
         parts.append("read-only")
     scale = _num(started.get("time_scale"))
-    if scale and scale != 1:
+    if started.get("clock") == "simulated":
+        # durations and budgets are simulated; the record times are when the records were written
+        parts.append("simulated time" + (f", seed {started['seed']}" if started.get("seed") is not None else ""))
+    elif scale and scale != 1:
         parts.append(f"time scale {scale:g}")
     return ", ".join(parts) or "live"
 
@@ -252,6 +256,8 @@ class StepRow:
     over_budget: bool
     over_by_s: float | None
     mitigation: bool
+    phase: str | None = None
+    at_s: float | None = None  # seconds into the run at its start, on the run's clock
 
 
 @dataclass(frozen=True)
@@ -479,15 +485,17 @@ def build_timeline(read: LogRead) -> Timeline:
     for sid, rec in open_steps.items():
         steps.append(
             StepRow(
-                sid,
-                titles.get(sid),
-                "unfinished",
-                _dt(rec),
-                None,
-                _num(rec.get("budget_s")),
-                False,
-                None,
-                bool(rec.get("mutating")),
+                step_id=sid,
+                title=titles.get(sid),
+                status="unfinished",
+                started=_dt(rec),
+                duration_s=None,
+                budget_s=_num(rec.get("budget_s")),
+                over_budget=False,
+                over_by_s=None,
+                mitigation=False,  # it never finished, so it mitigated nothing
+                phase=_str(rec.get("phase")),
+                at_s=_num(rec.get("at_s")),
             )
         )
 
@@ -546,6 +554,8 @@ def _step_row(rec: Mapping[str, Any], titles: Mapping[str, str], started: Mappin
         over_budget=over,
         over_by_s=over_by,
         mitigation=bool(rec.get("mitigation")),
+        phase=_str(rec.get("phase")) or (_str(started.get("phase")) if started else None),
+        at_s=_num(started.get("at_s")) if started else None,
     )
 
 
@@ -655,9 +665,23 @@ def render_markdown(tl: Timeline) -> str:
             lines.append(
                 f"| {_cell(s.step_id)}{mark} | {_cell(s.status)} | {_dur(s.duration_s)} | {_dur(s.budget_s)} | {over} |"
             )
+        lines += ["", "```mermaid", *gantt(_bars(tl), title=f"{name} - steps against budget",
+                                           start_wall=tl.started.timestamp() if tl.started else None), "```"]
     else:
         lines.append("No steps ran.")
     return "\n".join(lines) + "\n"
+
+
+def _bars(tl: Timeline) -> list[GanttStep]:
+    """Each step's start in seconds into the run: from the log's `at_s` (the run's own clock, simulated
+    in a drill), else from the record's time."""
+    bars = []
+    for s in tl.steps:
+        at = s.at_s
+        if at is None:
+            at = (s.started - tl.started).total_seconds() if s.started and tl.started else 0.0
+        bars.append(GanttStep(s.step_id, s.phase, s.status, at, s.duration_s, s.budget_s, s.over_budget))
+    return bars
 
 
 def timeline_json(tl: Timeline) -> dict[str, Any]:

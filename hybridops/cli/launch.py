@@ -51,18 +51,19 @@ class TerminalClock:
         self.now = self._real.now
         self.monotonic = self._real.monotonic
         self.wake = self._real.wake
+        self.sync = self._real.sync
 
     def sleep(self, seconds: float) -> bool:
-        import select
+        from hybridops.cli.terminal import LINES
 
         if seconds <= 0:
             return False
         try:
-            ready, _, _ = select.select([sys.stdin], [], [], seconds)
+            ready = LINES.ready(seconds)
         except (OSError, ValueError):  # no selectable stdin after all
             return self._real.sleep(seconds)
         if ready:
-            sys.stdin.readline()
+            LINES.readline()
             return True
         return False
 

@@ -1,6 +1,12 @@
-"""Asking the operator, through rich prompts on the terminal."""
+"""Asking the operator, through rich prompts on the terminal (read so that Ctrl-C always lands)."""
 
 from __future__ import annotations
+
+from typing import TextIO, cast
+
+from hybridops.cli.terminal import LINES
+
+_STDIN = cast(TextIO, LINES)  # rich only calls its readline()
 
 
 class RichPrompter:
@@ -16,7 +22,8 @@ class RichPrompter:
         self._pause()
         from rich.prompt import Confirm
 
-        return Confirm.ask(question, console=self.c, default=False if default is None else default)
+        return Confirm.ask(question, console=self.c, stream=_STDIN,
+                           default=False if default is None else default)
 
     def choose(self, question: str, options: list[tuple[str, str]], *, default: str | None) -> str:
         self._pause()
@@ -24,7 +31,8 @@ class RichPrompter:
 
         for value, label in options:
             self.c.print(f"  [bold]{value}[/]: {label}")
-        return Prompt.ask(question, console=self.c, choices=[v for v, _ in options], default=default)
+        return Prompt.ask(question, console=self.c, stream=_STDIN, choices=[v for v, _ in options],
+                          default=default)
 
     def checklist(self, instructions: str, items: list[str]) -> dict[str, bool]:
         self._pause()
@@ -33,13 +41,14 @@ class RichPrompter:
         if instructions:
             self.c.print(f"  {instructions}")
         if not items:
-            Confirm.ask("Done?", console=self.c, default=True)
+            Confirm.ask("Done?", console=self.c, stream=_STDIN, default=True)
             return {}
-        return {item: Confirm.ask(f"  [ ] {item} — done?", console=self.c, default=True) for item in items}
+        return {item: Confirm.ask(f"  [ ] {item} — done?", console=self.c, stream=_STDIN, default=True)
+                for item in items}
 
     def over_budget(self, title: str, budget_s: float, elapsed_s: float) -> str:
         self._pause()
         from rich.prompt import Prompt
 
-        return Prompt.ask(f"{title} is over its budget: extend, skip or abort?", console=self.c,
+        return Prompt.ask(f"{title} is over its budget: extend, skip or abort?", console=self.c, stream=_STDIN,
                           choices=["extend", "skip", "abort"], default="extend")

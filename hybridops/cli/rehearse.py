@@ -205,13 +205,13 @@ def _matrix(rows: list[dict[str, Any]], *, seed: int, faults: bool) -> None:
     table = Table(title=f"drills (seed {seed}{', with injected faults' if faults else ''}, simulated time)",
                   title_justify="left", show_edge=out.is_terminal)
     for h in ("incident", "scenario", "recovered", "time to mitigation", "over budget", "failed", "faults"):
-        table.add_column(h)
+        table.add_column(h, overflow="fold")  # never cut a name off: they are what the reader looks for
     for r in rows:
         ttm = r["time_to_mitigation_s"]
         table.add_row(r["incident"], r["scenario"], "yes" if r["recovered"] else "NO",
                       "n/a" if ttm is None else format_duration(ttm), ", ".join(r["over_budget"]) or "-",
                       ", ".join(r["failed"]) or "-", str(r["faults"]))
-    out.print(table)
+    out.print(table, width=None if out.is_terminal else 250)  # a log or a pipe: no folded names
     for r in rows:
         if not r["recovered"]:
             out.print(f"{r['incident']}: {r['why']}", markup=False, highlight=False)

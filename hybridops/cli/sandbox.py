@@ -18,6 +18,10 @@ def register(app: typer.Typer) -> None:
                                          "$HYBRIDOPS_ADMIN_TOKEN, else a generated one)."),
         time_scale: float = typer.Option(1.0, "--time-scale",
                                          help="Divide every simulated delay by this (120: a minute in 0.5 s)."),
+        simulated_time: bool = typer.Option(False, "--simulated-time",
+                                            help="Run on a simulated clock instead: `hybridops incident` in the "
+                                                 "exported environment skips its waits on it (for CI)."),
+        seed: int | None = typer.Option(None, "--seed", help="Seed of the world's random details."),
     ) -> int:
         """Serve a local world of AWS and the routing admin API; print its environment as export lines."""
         # everything heavy (moto, werkzeug, boto3) loads here, never for `hybridops --help`
@@ -34,10 +38,13 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"unknown scenario {scenario!r} (choose from: {', '.join(SCENARIOS)})")
         if not time_scale > 0:
             raise UsageError("--time-scale must be greater than 0")
+        if simulated_time and time_scale != 1:
+            raise UsageError("--simulated-time and --time-scale do not go together: simulated waits pass at once")
         for name, port in (("--aws-port", aws_port), ("--admin-port", admin_port)):
             if not 0 <= port <= 65535:
                 raise UsageError(f"{name} must be from 0 to 65535")
 
+        from hybridops.engine.clock import SimClock
         from hybridops.sandbox import Sandbox
 
         stop = threading.Event()
@@ -46,13 +53,15 @@ def register(app: typer.Typer) -> None:
         except ValueError:  # not the main thread (an embedding caller): it stops us some other way
             previous = None
         sb = Sandbox(scenario=scenario, aws_port=aws_port, admin_port=admin_port,
-                     token=token or os.environ.get("HYBRIDOPS_ADMIN_TOKEN") or None, time_scale=time_scale)
+                     token=token or os.environ.get("HYBRIDOPS_ADMIN_TOKEN") or None, time_scale=time_scale,
+                     clock=SimClock() if simulated_time else None, seed=seed)
         try:
             sb.start()
             # the one place the token is shown: the operator needs it to call the admin API
             lines = [f"export {k}={shlex.quote(v)}" for k, v in sb.env.items()]
             print("\n".join(lines), flush=True)
-            print(f"# hybridops sandbox: scenario {scenario}, time scale {time_scale:g}; "
+            clock = "simulated time" if simulated_time else f"time scale {time_scale:g}"
+            print(f"# hybridops sandbox: scenario {scenario}, {clock}; "
                   "Ctrl-C or SIGTERM stops it", file=sys.stderr, flush=True)
             while not stop.wait(0.2):  # a timed wait lets Ctrl-C's KeyboardInterrupt through
                 pass

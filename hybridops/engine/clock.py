@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 # The control path of a sandbox's simulated clock, relative to its admin URL, and the variable that
 # a sandbox on simulated time exports so that `hybridops incident` takes its clock from there.
@@ -36,6 +36,10 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> bool: ...
 
     def wake(self) -> None: ...
+
+    def sync(self) -> None:
+        """Catch up with time that passed elsewhere (a remote sandbox's slow answer); after a request."""
+        ...
 
 
 class RealClock:
@@ -62,6 +66,9 @@ class RealClock:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def sync(self) -> None:
+        pass
 
 
 class SimClock:
@@ -101,6 +108,9 @@ class SimClock:
     def wake(self) -> None:
         pass
 
+    def sync(self) -> None:
+        pass
+
     @property
     def jumped(self) -> float:
         """Simulated seconds skipped by sleeps (the rest of `monotonic()` was real)."""
@@ -111,36 +121,62 @@ class SimClock:
 class RemoteClock:
     """The simulated clock of a sandbox in another process, over its control path.
 
-    Every reading asks the sandbox (a loopback GET, well under a millisecond), so time the sandbox
-    itself spends (a slow answer, injected as a fault) shows on the engine's side too.
+    Between two exchanges with the sandbox its time passes as real time does, so readings are
+    computed here from the last exchange: a jump (`sleep`) and `sync()` (after each request, to see
+    time the sandbox spent itself, such as a slow answer injected as a fault) ask the sandbox.
     """
 
     simulated = True
 
-    def __init__(self, url: str, timeout: float = 10.0) -> None:
-        self.url = url
-        self._timeout = timeout
+    def __init__(self, url: str, timeout: float = 10.0, real: Callable[[], float] = time.monotonic) -> None:
+        from urllib.parse import urlsplit
 
-    def _ask(self, advance: float | None = None) -> dict[str, float]:
-        import urllib.request
+        self.url = url
+        parts = urlsplit(url)
+        self._host, self._port, self._path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self._timeout = timeout
+        self._real = real
+        self._conn: Any = None
+        self._lock = threading.Lock()  # the live display reads the clock from its own thread
+        self._base: tuple[float, float, float] | None = None  # (remote now, remote monotonic, local real)
+
+    def _ask(self, advance: float | None = None) -> None:
+        import http.client
 
         from hybridops.errors import ConfigError
 
-        data = None if advance is None else json.dumps({"advance": advance}).encode()
-        request = urllib.request.Request(self.url, data=data, method="GET" if data is None else "POST",
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310 (loopback only)
-                answer = json.loads(response.read())
-            return {"now": float(answer["now"]), "monotonic": float(answer["monotonic"])}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"the sandbox's simulated clock at {self.url} does not answer ({exc})") from None
+        body = None if advance is None else json.dumps({"advance": advance})
+        with self._lock:
+            for attempt in (1, 2):  # a kept-alive connection the server closed: once more on a new one
+                try:
+                    if self._conn is None:
+                        self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self._timeout)
+                    self._conn.request("GET" if body is None else "POST", self._path, body=body,
+                                       headers={"Content-Type": "application/json"})
+                    answer = json.loads(self._conn.getresponse().read())
+                    self._base = (float(answer["now"]), float(answer["monotonic"]), self._real())
+                    return
+                except (OSError, http.client.HTTPException, ValueError, KeyError, TypeError) as exc:
+                    if self._conn is not None:
+                        self._conn.close()
+                    self._conn = None
+                    if attempt == 2 or advance is not None:  # a jump is never sent twice
+                        raise ConfigError(f"the sandbox's simulated clock at {self.url} does not answer "
+                                          f"({exc})") from None
+
+    def _reading(self) -> tuple[float, float]:
+        if self._base is None:
+            self._ask()
+        assert self._base is not None
+        now, mono, at = self._base
+        elapsed = self._real() - at
+        return now + elapsed, mono + elapsed
 
     def now(self) -> float:
-        return self._ask()["now"]
+        return self._reading()[0]
 
     def monotonic(self) -> float:
-        return self._ask()["monotonic"]
+        return self._reading()[1]
 
     def sleep(self, seconds: float) -> bool:
         if seconds > 0:
@@ -149,6 +185,9 @@ class RemoteClock:
 
     def wake(self) -> None:
         pass
+
+    def sync(self) -> None:
+        self._ask()
 
 
 class FakeClock:
@@ -178,4 +217,7 @@ class FakeClock:
         return False
 
     def wake(self) -> None:
+        pass
+
+    def sync(self) -> None:
         pass

@@ -135,7 +135,7 @@ def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: 
     emit(
         "run_started",
         runbook={"id": rb.id, "title": rb.title, "severity": rb.severity, "response_time": rb.response_time,
-                 "impact": rb.impact, "symptoms": list(rb.symptoms), "path": str(loaded.path),
+                 "impact": rb.impact, "symptoms": list(rb.symptoms), "path": str(loaded.path.resolve()),
                  "sha256": loaded.sha256, "version": rb.version},
         tool_version=__version__,
         operator=pre.operator,

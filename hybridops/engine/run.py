@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jmespath
+import jmespath.exceptions
 
 from hybridops.engine.context import Context
-from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, backoff_delay, retries_for
+from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, backoff_delay, one_line, retries_for
 from hybridops.engine.steps import logs as logsteps
 from hybridops.engine.steps import notify as notifier
 from hybridops.errors import Interrupted, NeedsAnswer, OperatorAborted, StepFailed
@@ -258,6 +259,17 @@ class Runner:
         self.reports.append(StepReport(step.id, phase.id, step.title, outcome.status, duration, budget, over,
                                        step.is_mutating, outcome.error))
 
+    def tick(self) -> float:
+        """How long a wait or a poll sleeps before it looks at its budget again: a second on a real
+        clock (the live countdown); on a simulated one, up to the budget's next mark (its 80 % warning,
+        its end), in one jump."""
+        if not self.clock.simulated:
+            return TICK
+        step, t0, budget = self._budget
+        elapsed = self.clock.monotonic() - t0
+        marks = [m for m in (0.8 * budget, budget) if m > elapsed]
+        return marks[0] - elapsed + 1e-3 if marks else float("inf")
+
     def at(self, monotonic: float) -> float:
         """Seconds into the run (on its clock, earlier sessions of a resumed run included)."""
         return round(self.state.elapsed_before_s + monotonic - self.run_start, 3)
@@ -376,7 +388,10 @@ class Runner:
             self.emit("request", step_id=step.id, mutating=step.is_mutating, attempt=attempt, **shown)
             t0 = self.clock.monotonic()
             try:
-                _, status, payload = send()
+                try:
+                    _, status, payload = send()
+                finally:
+                    self.clock.sync()  # a remote sandbox's slow answer took its time there
                 self._within_timeout(step, shown, self.clock.monotonic() - t0)
             except CallFailure as exc:
                 self.emit("response", step_id=step.id, ok=False, status=exc.status, error=str(exc),
@@ -415,7 +430,14 @@ class Runner:
         return ok
 
     def captures(self, call: AwsCall | HttpCall, status: Any, payload: Any) -> dict[str, Any]:
-        out = {name: jmespath.search(expr, payload) for name, expr in call.capture.items()}
+        out: dict[str, Any] = {}
+        for name, expr in call.capture.items():
+            try:
+                out[name] = jmespath.search(expr, payload)
+            except jmespath.exceptions.JMESPathError as exc:
+                # an answer of another shape than the runbook expects (an error page, a null field)
+                raise CallFailure(f"capture {name} ({expr}): {one_line(exc)}; the answer was: "
+                                  f"{one_line(Exception(_summary(payload, 200)))}") from None
         if isinstance(call, HttpCall) and call.capture_status:
             out[call.capture_status] = status
         return out
@@ -452,7 +474,8 @@ class Runner:
             attempts += 1
             shown, send = self.shown_call(call, step.timeout)
             try:
-                status, payload = self.send(step, shown, send, retries=False)
+                # a throttled or failed read is no observation: it is retried like any read first
+                status, payload = self.send(step, shown, send, retries=not step.is_mutating)
                 captured = self.captures(call, status, payload)
                 self.state.captures.update(captured)
                 holds = bool(evaluate(cond, self.template_context()))  # type: ignore[arg-type]
@@ -476,7 +499,7 @@ class Runner:
                                    error=f"not met within {poll.timeout:g}s: {cond} (latest: {latest})")
             if self.check_budget() == "skip":
                 return StepOutcome("skipped", captures=captured, reason="skipped by the operator (over budget)")
-            self.clock.sleep(min(every, max(0.0, deadline - now)))
+            self.clock.sleep(min(every, max(0.0, deadline - now), self.tick()))
 
     # --- people -------------------------------------------------------------------------------------
 
@@ -563,7 +586,7 @@ class Runner:
             self.emit("wait_tick", audit=False, step_id=step.id, remaining_s=round(remaining, 1))
             if self.check_budget() == "skip":
                 return StepOutcome("skipped", reason="skipped by the operator (over budget)")
-            if self.clock.sleep(min(TICK, remaining)):
+            if self.clock.sleep(min(self.tick(), remaining)):
                 self.emit("prompt", step_id=step.id, question="wait", answer="cut short", source="operator")
                 return StepOutcome("ok", reason="cut short by the operator",
                                    result={"waited_s": round(seconds - max(0.0, remaining), 3)})

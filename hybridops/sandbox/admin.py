@@ -208,6 +208,8 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             except ValueError as exc:
                 return 400, {"error": str(exc)}
             return 200, {"ok": True, "message": message}
+        if (method, path) == ("POST", "/_sandbox/release"):
+            return 200, {"ok": True, "released": ctx.faults.release()}
         if path == CLOCK_PATH and method in ("GET", "POST"):
             return self._clock(method, body)
         return 404, {"error": f"no such control path: {method} {path}"}

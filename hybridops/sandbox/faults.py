@@ -6,6 +6,7 @@ Each fault is one JSON object, as `POST /_sandbox/fault` takes it and a drill's 
     {"kind": "http-503", "count": 2}                     the next 2 admin answers are 503
     {"kind": "slow", "seconds": 40}                      the next admin answer comes 40 s late
     {"kind": "aws-throttle", "count": 1}                 the next AWS call is throttled
+    {"kind": "hold", "count": 1}                         the next admin answer waits for POST /_sandbox/release
     {"kind": "component-down", "component": "mcp-router", "for_s": 120}
     {"kind": "component-up", "component": "direct-bedrock"}
 
@@ -26,8 +27,8 @@ from hybridops.sandbox.world import COMPONENTS, World
 if TYPE_CHECKING:
     from hybridops.engine.clock import SimClock
 
-FAULT_KINDS = ("http-503", "slow", "aws-throttle", "component-down", "component-up")
-REQUEST_FAULTS = {"http-503": "admin", "slow": "admin", "aws-throttle": "aws"}
+FAULT_KINDS = ("http-503", "slow", "hold", "aws-throttle", "component-down", "component-up")
+REQUEST_FAULTS = {"http-503": "admin", "slow": "admin", "hold": "admin", "aws-throttle": "aws"}
 MAX_SLOW_S = 600.0
 
 
@@ -86,6 +87,8 @@ def describe_fault(fault: dict[str, Any]) -> str:
         return f"{fault['count']} admin answer(s) {fault['seconds']:g}s late"
     if kind == "aws-throttle":
         return f"{fault['count']} AWS call(s) throttled"
+    if kind == "hold":
+        return f"{fault['count']} admin answer(s) held until released"
     what = f"{fault['component']} {kind.split('-')[1]}"
     return what + (f" for {fault['for_s']:g}s" if "for_s" in fault else "")
 
@@ -102,6 +105,8 @@ class Faults:
     unavailable: int = 0  # the next N admin answers are 503
     slow: list[float] = field(default_factory=list)  # the next admin answers each wait this many seconds
     throttled: int = 0  # the next N AWS calls are throttled
+    held: int = 0  # the next N admin answers wait until release()
+    _holding: list[threading.Event] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=lambda: {"admin": 0, "aws": 0})
 
@@ -135,6 +140,8 @@ class Faults:
                 self.unavailable += fault["count"]
             elif kind == "slow":
                 self.slow += [fault["seconds"]] * fault["count"]
+            elif kind == "hold":
+                self.held += fault["count"]
             else:
                 self.throttled += fault["count"]
 
@@ -153,13 +160,23 @@ class Faults:
             self._apply(fault)
 
     def take_admin(self, what: str) -> tuple[float, bool]:
-        """(seconds to wait, answer 503?) for the admin request `what` being served now."""
+        """(seconds to wait, answer 503?) for the admin request `what` being served now; a held
+        answer first waits here for `release()` (a hung server: an explicit event for tests)."""
         self._arm_due("admin")
+        gate = None
         with self.lock:
             delay = self.slow.pop(0) if self.slow else 0.0
             unavailable = self.unavailable > 0
             if unavailable:
                 self.unavailable -= 1
+            if self.held > 0:
+                self.held -= 1
+                gate = threading.Event()
+                self._holding.append(gate)
+        if gate is not None:
+            self.world.note_fault("hold", "answer held", what)
+            while not gate.wait(0.05) and not self.stopping.is_set():
+                pass
         if delay:
             self.world.note_fault("slow", f"answer {delay:g}s late", what)
         if unavailable:
@@ -183,9 +200,18 @@ class Faults:
         else:
             self.stopping.wait(seconds)
 
-    def clear(self) -> None:
+    def release(self) -> int:
+        """Let every held answer go; how many there were."""
         with self.lock:
-            self.unavailable = self.throttled = 0
+            gates, self._holding = self._holding, []
+        for gate in gates:
+            gate.set()
+        return len(gates)
+
+    def clear(self) -> None:
+        self.release()
+        with self.lock:
+            self.unavailable = self.throttled = self.held = 0
             self.slow.clear()
             self.pending.clear()
             self.requests = {"admin": 0, "aws": 0}

@@ -55,10 +55,11 @@ def command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "hybridops", *map(str, args)]
 
 
-def hybridops(*args: str | Path, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def hybridops(*args: str | Path, env: dict[str, str], timeout: float = 90,
+              cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """`python -m hybridops ARGS`, stdin not a terminal; exit code and both outputs."""
-    return subprocess.run(command(*args), env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          encoding="utf-8", timeout=timeout)
+    return subprocess.run(command(*args), env=env, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, encoding="utf-8", timeout=timeout)
 
 
 def start(*args: str | Path, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen[str]:

@@ -13,21 +13,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from e2e_support import BEDROCK_WORLD_SCALE, PLANTED, TIME_SCALE, CliResult, Receiver, run_cli, sandbox_env
+from e2e_support import PLANTED, CliResult, Receiver, run_cli, sandbox_env
 
+from hybridops.engine.clock import SimClock
 from hybridops.sandbox import Sandbox
 
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(scenario="healthy", time_scale=TIME_SCALE, token=PLANTED.admin_token) as sb:
-        yield sb
-
-
-@pytest.fixture(scope="session")
-def bedrock_sandbox() -> Iterator[Sandbox]:
-    """A world slow enough for Bedrock's outage to outlast a run's way to force-MCP (see e2e_support)."""
-    with Sandbox(scenario="bedrock-down", time_scale=BEDROCK_WORLD_SCALE, token=PLANTED.admin_token) as sb:
+    """On simulated time: its environment points each `hybridops incident` at its clock, so a run's
+    waits and polls pass at once and no outcome depends on how fast or loaded the machine is."""
+    with Sandbox(scenario="healthy", clock=SimClock(), token=PLANTED.admin_token) as sb:
         yield sb
 
 
@@ -46,18 +42,6 @@ def scenario(sandbox: Sandbox, receiver: Receiver) -> Callable[[str], Sandbox]:
         sandbox.set_scenario(name)
         receiver.clear()
         return sandbox
-
-    return use
-
-
-@pytest.fixture
-def bedrock_scenario(bedrock_sandbox: Sandbox, receiver: Receiver) -> Callable[[], Sandbox]:
-    """The bedrock sandbox back at the start of bedrock-down."""
-
-    def use() -> Sandbox:
-        bedrock_sandbox.set_scenario("bedrock-down")
-        receiver.clear()
-        return bedrock_sandbox
 
     return use
 

@@ -18,19 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from hybridops.audit.log import verify_log
+from hybridops.engine.clock import SIMULATED_CLOCK_ENV
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "hybridops" / "runbooks"
-# Every wait, poll interval, timeout and budget divided by this; the sandbox's world runs at the same
-# speed, so a forced ECS deployment's tasks start 0.1 s after UpdateService and Bedrock's 20-minute
-# outage lasts 2 s.
-TIME_SCALE = 600.0
-# bedrock-down is the one fault that ends by itself (after 20 simulated minutes), and only a force-MCP
-# sent while it lasts counts as the operator's mitigation. At 600 that is 2 s after the scenario starts,
-# about when a run gets to force-MCP: its runs get a slower world (5 s of outage) and a CLI scale that
-# still gives "test Bedrock until it answers" (30 minutes) 4 s, more than the outage can have left
-# once the run gets there.
-BEDROCK_WORLD_SCALE = 240.0
-BEDROCK_TIME_SCALE = 450.0
 ZERO = "0" * 64
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
@@ -76,6 +66,12 @@ class CliResult:
 
     def stderr_lines(self) -> list[str]:
         return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def wall_clock(env: dict[str, str]) -> dict[str, str]:
+    """`env` without the sandbox's simulated clock: the run waits on the wall clock (a test of a real
+    wait, or of a run against an admin URL that is not the sandbox's)."""
+    return {k: v for k, v in env.items() if k != SIMULATED_CLOCK_ENV}
 
 
 def run_cli(args: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 60) -> CliResult:

@@ -1,22 +1,23 @@
-"""`hybridops rehearse`: each of the five incidents, rehearsed with --auto at the default time scale,
-recovers its sandbox and says so in a JSON and a Markdown report and in an audit log marked as a drill;
-a runbook without its key action does not recover; the drill's post-incident timeline.
+"""`hybridops rehearse` on simulated time: the drill matrix of the five incidents recovers and reports in
+simulated time; the same seed gives the same drill; seeded faults are injected and reported with what
+the runbook did; runbooks without their key action do not recover; the drill's post-incident timeline.
 
-All drills run once, side by side, as real subprocesses (they spend most of their time in scaled
-waits); the tests then read what they left.
+Each drill is a real subprocess (`python -m hybridops rehearse ...`) from a directory without
+./runbooks (the packaged runbooks, as after an install). Nothing here depends on the machine's
+speed: a drill's waits are simulated, so its outcome follows from the runbook, the scenario and the
+seed alone.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import subprocess
-import time
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from _drill_helpers import (
     INCIDENTS,
     REPO_RUNBOOKS,
@@ -27,14 +28,12 @@ from _drill_helpers import (
     lines,
     only_log,
     posts_to,
-    start,
     without_steps,
 )
 
+from hybridops.drill import plan_faults
 from hybridops.runbook.catalog import PACKAGED
 
-PARALLEL = 3
-DEFAULT_SCALE = 120.0  # `rehearse`'s default --time-scale; the drills below never pass one
 SCENARIO = {
     "outage": "outage",
     "bedrock-failure": "bedrock-down",
@@ -42,231 +41,289 @@ SCENARIO = {
     "high-error-rate": "error-spike",
     "routing-efficiency": "efficiency-drop",
 }
-BROKEN = {
-    # the runbook, what is taken out of it, and the request that must then never be sent
-    "bedrock-without-force-mcp": ("bedrock-failure", "/admin/routing/force-mcp"),
-    "outage-without-breaker-reset": ("outage", "/admin/circuit-breaker/reset"),
+# The operator action each incident's recovery is credited to, and the request it sends.
+MITIGATION = {
+    "outage": ("restart-routing-service", "deployment"),
+    "bedrock-failure": ("force-mcp", "force-MCP for 3600s"),
+    "mcp-failure": ("restart-mcp-router", "deployment"),
+    "high-error-rate": ("increase-timeout", "timeout 15000ms"),
+    "routing-efficiency": ("update-routing-thresholds", "routing thresholds"),
 }
+FAULT_SEED = 5
 
 
 @dataclass
-class Drill:
-    name: str
-    args: list[str]
-    audit_dir: Path
-    report: Path
+class Ran:
+    code: int
+    stdout: str
+    stderr: str
+    dir: Path
     env: dict[str, str]
-    proc: subprocess.Popen[str] | None = None
-    started: float = 0.0
-    wall_s: float = 0.0
-    code: int | None = None
-    stdout: str = ""
-    stderr: str = ""
 
-    def data(self) -> dict[str, Any]:
-        assert self.report.is_file(), f"{self.name}: no report at {self.report}; stderr: {self.stderr[-2000:]}"
-        return json.loads(self.report.read_text(encoding="utf-8"))
-
-    def log(self) -> Path:
-        return only_log(self.audit_dir)
+    def report(self, name: str) -> dict[str, Any]:
+        return json.loads((self.dir / "reports" / f"{name}.json").read_text(encoding="utf-8"))
 
     def why(self) -> str:
-        return f"{self.name}: exit {self.code}\nstdout:\n{self.stdout[-3000:]}\nstderr:\n{self.stderr[-3000:]}"
+        return f"exit {self.code}\nstdout:\n{self.stdout[-4000:]}\nstderr:\n{self.stderr[-3000:]}"
+
+
+def _rehearse(base: Path, name: str, *args: str) -> Ran:
+    d = base / name
+    d.mkdir()
+    env = clean_env(d, d / "audit")
+    p = hybridops("rehearse", *args, env=env, timeout=180, cwd=d)  # no ./runbooks there: the packaged ones
+    return Ran(p.returncode, p.stdout, p.stderr, d, env)
 
 
 @pytest.fixture(scope="module")
-def drills(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Drill]:
-    base = tmp_path_factory.mktemp("drills")
-    broken_dir = base / "broken-runbooks"
-    dropped = {
-        "bedrock-without-force-mcp": without_steps(
-            REPO_RUNBOOKS / "bedrock-failure.yaml", broken_dir / "bedrock", posts_to("/admin/routing/force-mcp"),
-            redirect={"rollback-to-mcp": "notify-rollback"}),
-        "outage-without-breaker-reset": without_steps(
-            REPO_RUNBOOKS / "outage.yaml", broken_dir / "outage", posts_to("/admin/circuit-breaker/reset")),
-    }
-    assert dropped == {"bedrock-without-force-mcp": ["force-mcp", "rollback-to-mcp"],
-                       "outage-without-breaker-reset": ["reset-circuit-breakers"]}
-
-    def drill(name: str, *args: str, report: str) -> Drill:
-        d = base / name
-        d.mkdir()
-        return Drill(name, list(args), d / "audit", d / report, clean_env(d, d / "audit"))
-
-    todo = [drill(i, "rehearse", i, "--auto", "--report", str(base / i / "report.json"), report="report.json")
-            for i in INCIDENTS]
-    md = drill("md", "rehearse", "routing-efficiency", "--auto", "--report", str(base / "md" / "report.md"),
-               "--audit-dir", str(base / "md" / "audit"), report="report.md")
-    md.env["HYBRIDOPS_AUDIT_DIR"] = str(base / "md" / "not-here")  # --audit-dir wins over the environment
-    todo.append(md)
-    for name, (incident, _) in BROKEN.items():
-        todo.append(drill(name, "rehearse", incident, "--auto", "--runbooks", str(broken_dir / incident.split("-")[0]),
-                          "--report", str(base / name / "report.json"), report="report.json"))
-    # Longest first, a few at a time: on two cores, eight drills starting at once spend their first
-    # seconds fighting over the CPU while their sandboxes' clocks already run at 120x.
-    queue = sorted(todo, key=lambda d: d.args[1] != "bedrock-failure")
-    running: list[Drill] = []
-    while queue or running:
-        while queue and len(running) < PARALLEL:
-            d = queue.pop(0)
-            d.started = time.monotonic()
-            d.proc = start(*d.args, env=d.env, cwd=d.audit_dir.parent)  # no ./runbooks: the packaged ones
-            running.append(d)
-        time.sleep(0.05)
-        for d in list(running):
-            assert d.proc is not None
-            if d.proc.poll() is not None:
-                d.wall_s = time.monotonic() - d.started
-                d.stdout, d.stderr = d.proc.communicate()
-                d.code = d.proc.returncode
-                running.remove(d)
-            elif time.monotonic() - d.started > 180:
-                d.proc.kill()
-                raise AssertionError(f"drill {d.name} still running after 180s")
-    print(f"\ndrill wall times ({PARALLEL} at a time, default time scale):")
-    for d in todo:
-        print(f"  {d.name:<30} exit {d.code}  {d.wall_s:5.1f}s")
-    return {d.name: d for d in todo}
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("drills")
 
 
-def _close(a: float, b: float, tol: float) -> bool:
-    return math.isclose(a, b, abs_tol=tol)
+@pytest.fixture(scope="module")
+def matrix(base: Path) -> Ran:
+    """`rehearse --all --auto --report DIR`: the five drills, one after another, in one process."""
+    return _rehearse(base, "matrix", "--all", "--auto", "--report", str(base / "matrix" / "reports"))
+
+
+@pytest.fixture(scope="module")
+def faulted(base: Path) -> Ran:
+    return _rehearse(base, "faults", "--all", "--auto", "--faults", "--seed", str(FAULT_SEED),
+                     "--report", str(base / "faults" / "reports"))
+
+
+def _logs(ran: Ran) -> dict[str, Path]:
+    """incident -> its drill's audit log."""
+    out = {}
+    for log in sorted((ran.dir / "audit").glob("*.jsonl")):
+        records, _ = chained(log)
+        out[records[0]["runbook"]["id"]] = log
+    return out
+
+
+def test_the_drill_matrix_recovers_all_five_and_prints_one_table(matrix: Ran) -> None:
+    assert matrix.code == 0, matrix.why()
+    assert matrix.stderr == ""
+    for incident in INCIDENTS:
+        assert f"drill {incident} in scenario {SCENARIO[incident]}: RECOVERED" in matrix.stdout
+        row = next(line for line in matrix.stdout.splitlines() if line.strip().startswith(incident + " "))
+        assert re.search(rf"\b{SCENARIO[incident]}\b.*\byes\b", row), row  # names never cut off
+    summary = json.loads((matrix.dir / "reports" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["recovered"] is True and summary["seed"] == 0 and summary["faults"] is False
+    assert sorted(d["incident"] for d in summary["drills"]) == sorted(INCIDENTS)
+    md = (matrix.dir / "reports" / "summary.md").read_text(encoding="utf-8")
+    assert md.startswith("# Drill matrix (seed 0)\n")
+    assert all(f"| {i} | {SCENARIO[i]} | yes |" in md for i in INCIDENTS), md
+    assert sorted(_logs(matrix)) == sorted(INCIDENTS)
 
 
 @pytest.mark.parametrize("incident", INCIDENTS)
-def test_rehearse_auto_recovers_and_reports(drills: dict[str, Drill], incident: str) -> None:
-    d = drills[incident]
-    assert d.code == 0, d.why()
-    report = d.data()
-    print(f"{incident}: {d.wall_s:.1f}s wall, run {report['duration_s']}s "
-          f"(≈{report['world_duration_s']}s real-world), time to mitigation {report['time_to_mitigation_s']}s "
-          f"(≈{report['time_to_mitigation_world_s']}s real-world), over budget {report['over_budget']}")
-    assert report["incident"] == incident
-    assert report["scenario"] == SCENARIO[incident]  # the scenario matching the incident, by default
-    assert report["recovered"] is True
-    assert report["run_status"] == "completed"
-    assert report["time_scale"] == DEFAULT_SCALE
+def test_each_drill_reports_in_simulated_time_what_mitigated_it(matrix: Ran, incident: str) -> None:
+    report = matrix.report(incident)
+    assert (report["incident"], report["scenario"], report["recovered"]) == (incident, SCENARIO[incident], True)
+    assert (report["format"], report["clock"], report["seed"], report["faults_enabled"]) == (2, "simulated", 0, False)
+    assert not [k for k in report if "world" in k or k == "time_scale"]  # one set of times: simulated
+    step, what = MITIGATION[incident]
+    assert report["mitigation"]["step"] == step and what in report["mitigation"]["what"], report["mitigation"]
+    assert report["why"].startswith(f"recovered: step {step} (")
     ttm = report["time_to_mitigation_s"]
-    assert isinstance(ttm, int | float) and not isinstance(ttm, bool) and ttm > 0
-    assert _close(report["time_to_mitigation_world_s"], ttm * DEFAULT_SCALE, 0.1 + 0.0005 * DEFAULT_SCALE)
-    assert f"drill {incident} in scenario {SCENARIO[incident]}: RECOVERED" in d.stdout
+    assert isinstance(ttm, float) and 0 < ttm < report["duration_s"]
+    assert report["final_health"] == "healthy" and report["health"][-1]["status"] == "healthy"
+    assert report["faults"] == []
 
-    # Every step the log says ran is in the report, in order, with its duration and budget both as
-    # measured (scaled) and as the real-world time they stand for.
-    records, torn = chained(d.log())
+    # Every step the log says ran is in the report, in order, with the log's own figures.
+    records, torn = chained(_logs(matrix)[incident])
     assert torn == b""
     finished = events(records, "step_finished")
-    steps = report["steps"]
-    assert [s["id"] for s in steps] == [r["step_id"] for r in finished]
-    assert steps, "a drill that ran no step"
-    for s, r in zip(steps, finished, strict=True):
-        for key in ("duration_s", "budget_s", "world_duration_s", "world_budget_s"):
-            assert isinstance(s[key], int | float) and s[key] >= 0, (s["id"], key, s[key])
-        assert s["status"] == r["status"]
-        assert s["duration_s"] == r["duration_s"] and s["budget_s"] == r["budget_s"]
-        assert s["world_budget_s"] == r["budget_world_s"], s["id"]  # the runbook's own budget
-        assert _close(s["world_duration_s"], s["duration_s"] * DEFAULT_SCALE, 0.1 + 0.0005 * DEFAULT_SCALE)
-        assert _close(s["budget_s"] * DEFAULT_SCALE, s["world_budget_s"], 0.0005 * DEFAULT_SCALE + 1e-6)
-        assert s["over_budget"] is r["over_budget"]
-    assert report["over_budget"] == [s["id"] for s in steps if s["over_budget"]]
-    assert report["failed"] == [s["id"] for s in steps if s["status"] == "failed"]
-    assert report["skipped"] == [s["id"] for s in steps if s["status"] in ("skipped", "declined")]
+    started = {r["step_id"]: r for r in events(records, "step_started")}
+    assert [s["id"] for s in report["steps"]] == [r["step_id"] for r in finished]
+    for s, r in zip(report["steps"], finished, strict=True):
+        assert (s["status"], s["duration_s"], s["budget_s"], s["over_budget"]) == \
+            (r["status"], r["duration_s"], r["budget_s"], r["over_budget"])
+        assert s["started_s"] == started[s["id"]]["at_s"] <= r["at_s"]
+        assert s["budget_s"] == r["budget_world_s"]  # budgets are the runbook's own: nothing is scaled
+    assert report["over_budget"] == [s["id"] for s in report["steps"] if s["over_budget"]]
+    assert report["failed"] == [s["id"] for s in report["steps"] if s["status"] == "failed"]
+    # Waits and polls took their simulated time, however fast the process ran.
+    runbook = yaml.safe_load((PACKAGED / f"{incident}.yaml").read_text(encoding="utf-8"))
+    waits = {st["id"]: st["wait"]["duration"] for ph in runbook["phases"] for st in ph["steps"] if "wait" in st}
+    for s in report["steps"]:
+        if s["id"] in waits and s["status"] == "ok":
+            assert s["duration_s"] >= _seconds(waits[s["id"]]), s
+    assert report["duration_s"] >= sum(s["duration_s"] for s in report["steps"]) - 1
+
+
+def _seconds(text: str) -> float:
+    from hybridops.durations import parse_duration
+
+    return parse_duration(text)
 
 
 @pytest.mark.parametrize("incident", INCIDENTS)
-def test_drill_is_audited_as_a_drill(drills: dict[str, Drill], incident: str) -> None:
-    d = drills[incident]
-    log = d.log()
+def test_each_drill_is_audited_as_a_drill_on_simulated_time(matrix: Ran, incident: str) -> None:
+    log = _logs(matrix)[incident]
     records, _ = chained(log)
-    started, last = records[0], records[-1]
-    assert started["event"] == "run_started"
-    assert started["drill"] is True and started["scenario"] == SCENARIO[incident]
-    assert started["runbook"]["id"] == incident and started["yes"] is True
-    assert Path(started["runbook"]["path"]).parent == PACKAGED  # what a fresh install finds, from any directory
-    assert started["time_scale"] == DEFAULT_SCALE
-    assert log.stem == d.data()["run_id"]
+    first, last = records[0], records[-1]
+    assert (first["drill"], first["scenario"], first["clock"], first["seed"]) == (True, SCENARIO[incident],
+                                                                                  "simulated", 0)
+    assert Path(first["runbook"]["path"]).parent == PACKAGED
     assert (last["event"], last["status"]) == ("run_finished", "completed")
-    verify = hybridops("audit", "verify", log.stem, env=d.env)
+    assert last["duration_s"] == matrix.report(incident)["duration_s"]
+    assert log.stem == matrix.report(incident)["run_id"]
+    verify = hybridops("audit", "verify", log.stem, env=matrix.env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    listed = hybridops("audit", "list", "--format", "json", env=d.env)
-    assert listed.returncode == 0, listed.stderr
-    assert '"drill": true' in listed.stdout and log.stem in listed.stdout
 
 
-def test_markdown_report_renders(drills: dict[str, Drill]) -> None:
-    d = drills["md"]
-    assert d.code == 0, d.why()
-    text = d.report.read_text(encoding="utf-8")
-    assert text.startswith("# Drill report: routing-efficiency (scenario efficiency-drop)\n")
-    assert "- **Recovered:** yes" in text
-    assert "- **Time to mitigation:** n/a" not in text and "real-world)" in text
-    assert not Path(d.env["HYBRIDOPS_AUDIT_DIR"]).exists()
-    records, _ = chained(d.log())
-    assert f"`{d.log().stem}`, completed" in text
-    table = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| step |")]
-    assert [row.split(" | ")[0].removeprefix("| ") for row in table] == \
-        [r["step_id"] for r in events(records, "step_finished")]
-    assert all(row.count("|") == 7 for row in table), table
+def test_the_markdown_report_has_a_gantt_chart_health_and_budgets(matrix: Ran) -> None:
+    md = (matrix.dir / "reports" / "mcp-failure.md").read_text(encoding="utf-8")
+    report = matrix.report("mcp-failure")
+    assert md.startswith("# Drill report: mcp-failure (scenario mcp-down)\n")
+    assert "- **Recovered:** yes (final health: healthy)" in md
+    assert f"- **Why:** {report['why']}" in md and "- **Seed:** 0" in md
+    chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0].splitlines()
+    assert chart[:4] == ["gantt", "    title mcp-failure drill (simulated time)", "    dateFormat X",
+                         "    axisFormat %H:%M:%S"]
+    bars = [line.strip() for line in chart if re.match(r"\s+\S.* :(done|crit|b\d+)", line)]
+    assert len(bars) == 2 * len(report["steps"])  # a budget bar and a bar of what it took, per step
+    for i, s in enumerate(report["steps"]):
+        start = int(report["started_wall"] + s["started_s"])
+        assert bars[2 * i].startswith(f"{s['id']} budget ") and bars[2 * i].endswith(
+            f":b{i}, {start}, {start + max(1, round(s['budget_s']))}")
+        assert f"{s['id']} {s['status']} " in bars[2 * i + 1] and f", s{i}, {start}, " in bars[2 * i + 1]
+    health = md.split("## Health over time", 1)[1]
+    assert "| restart-mcp-router |" in health and "| healthy | action | deployment" in health
 
 
-@pytest.mark.parametrize("name", BROKEN)
-def test_runbook_without_its_key_action_does_not_recover(drills: dict[str, Drill], name: str) -> None:
-    d = drills[name]
-    incident, path = BROKEN[name]
-    report = d.data()
-    print(f"{name}: {d.wall_s:.1f}s wall, final health {report['final_health']}, failed {report['failed']}")
-    assert d.code == 1, d.why()
-    assert report["incident"] == incident and report["scenario"] == SCENARIO[incident]
-    assert report["recovered"] is False and report["system_recovered"] is False
-    # The runbook ran to its end: the verdict is about the system, not a crash of the run.
-    assert report["run_status"] == "completed", report["error"]
-    assert f"drill {incident} in scenario {SCENARIO[incident]}: NOT RECOVERED" in d.stdout
-    records, _ = chained(d.log())
-    assert records[0]["drill"] is True
-    assert [r for r in events(records, "request") if r.get("path") == path] == []
-    assert events(records, "run_finished")[-1]["status"] == "completed"
+def test_the_same_seed_gives_the_same_drill_and_another_seed_other_faults(base: Path) -> None:
+    args = ("mcp-failure", "--auto", "--faults", "--seed", "11")
+    one, two = (_rehearse(base, f"seeded-{n}", *args, "--report", str(base / f"seeded-{n}" / "r.json"))
+                for n in (1, 2))
+    a, b = (json.loads((r.dir / "r.json").read_text(encoding="utf-8")) for r in (one, two))
+    assert (one.code, two.code) == (0 if a["recovered"] else 1, 0 if b["recovered"] else 1)
+    assert a["seed"] == b["seed"] == 11
+    assert [(s["id"], s["status"], s["requests"]) for s in a["steps"]] == \
+        [(s["id"], s["status"], s["requests"]) for s in b["steps"]]
+    assert [(f["kind"], f["what"], f["hit"], f["step"]) for f in a["faults"]] == \
+        [(f["kind"], f["what"], f["hit"], f["step"]) for f in b["faults"]]
+    assert a["faults"], "seed 11 injects faults into mcp-failure"
+    assert (a["recovered"], a["mitigation"]["step"] if a["mitigation"] else None) == \
+        (b["recovered"], b["mitigation"]["step"] if b["mitigation"] else None)
+    # Timings agree within the few simulated seconds real processing adds.
+    for x, y in zip(a["steps"], b["steps"], strict=True):
+        assert abs(x["started_s"] - y["started_s"]) < 5 and abs(x["duration_s"] - y["duration_s"]) < 5, (x, y)
+    assert plan_faults(11, "mcp-failure") != plan_faults(12, "mcp-failure")
 
 
-def test_timeline_of_a_completed_drill(drills: dict[str, Drill]) -> None:
-    d = drills["bedrock-failure"]
-    log = d.log()
+def test_the_fault_matrix_reports_every_fault_and_the_outcome_of_each_drill(faulted: Ran) -> None:
+    summary = json.loads((faulted.dir / "reports" / "summary.json").read_text(encoding="utf-8"))
+    assert (summary["seed"], summary["faults"]) == (FAULT_SEED, True)
+    assert faulted.code == (0 if all(d["recovered"] for d in summary["drills"]) else 1), faulted.why()
+    assert f"drills (seed {FAULT_SEED}, with injected faults, simulated time)" in faulted.stdout
+    injected = 0
+    for incident in INCIDENTS:
+        report = faulted.report(incident)
+        assert report["faults_enabled"] is True and report["seed"] == FAULT_SEED
+        planned = {f["kind"] for f in plan_faults(FAULT_SEED, incident)}
+        for f in report["faults"]:
+            assert f["kind"] in planned, (incident, f)
+            assert isinstance(f["t"], float) and f["response"], f
+            if f["kind"] in ("http-503", "slow", "aws-throttle"):
+                assert f["hit"] and f["step"] in {s["id"] for s in report["steps"]} | {None}, f
+                if f["step"] is not None:
+                    assert f["response"].startswith(f["step"] + " "), f
+        injected += len(report["faults"])
+        row = next(d for d in summary["drills"] if d["incident"] == incident)
+        assert (row["recovered"], row["faults"]) == (report["recovered"], len(report["faults"]))
+        if not report["recovered"]:
+            assert f"{incident}: {report['why']}" in faulted.stdout
+        md = (faulted.dir / "reports" / f"{incident}.md").read_text(encoding="utf-8")
+        assert "## Injected faults" in md
+    assert injected >= 5, "the seed injects faults into the drills"
+
+
+@pytest.fixture(scope="module")
+def broken(base: Path) -> Ran:
+    """Two runbooks without their key action, drilled as a matrix of their own."""
+    d = base / "broken-runbooks"
+    dropped = [
+        without_steps(REPO_RUNBOOKS / "bedrock-failure.yaml", d, posts_to("/admin/routing/force-mcp"),
+                      redirect={"rollback-to-mcp": "notify-rollback"}),
+        without_steps(REPO_RUNBOOKS / "outage.yaml", d, posts_to("/admin/circuit-breaker/reset")),
+    ]
+    assert dropped == [["force-mcp", "rollback-to-mcp"], ["reset-circuit-breakers"]]
+    return _rehearse(base, "broken", "--all", "--auto", "--runbooks", str(d), "--report",
+                     str(base / "broken" / "reports"))
+
+
+def test_runbooks_without_their_key_action_do_not_recover(broken: Ran) -> None:
+    assert broken.code == 1, broken.why()
+    bedrock, outage = broken.report("bedrock-failure"), broken.report("outage")
+    for report in (bedrock, outage):
+        assert report["recovered"] is False and report["system_recovered"] is False
+        assert report["run_status"] == "completed", report["error"]  # a verdict on the system, not a crash
+        assert f"drill {report['incident']} in scenario {report['scenario']}: NOT RECOVERED" in broken.stdout
+    # Bedrock came back by itself after 20 simulated minutes: that is no one's mitigation.
+    assert bedrock["final_health"] == "healthy" and bedrock["mitigation"] is None
+    assert bedrock["why"].startswith("not recovered by the runbook: bedrock answers again by itself 19m")
+    assert outage["why"].startswith("not recovered: final health critical")
+    logs = _logs(broken)
+    for incident, path in (("bedrock-failure", "/admin/routing/force-mcp"),
+                           ("outage", "/admin/circuit-breaker/reset")):
+        records, _ = chained(logs[incident])
+        assert [r for r in events(records, "request") if r.get("path") == path] == []
+
+
+def test_timeline_of_a_drill_has_its_gantt_chart(matrix: Ran) -> None:
+    log = _logs(matrix)["bedrock-failure"]
     records, _ = chained(log)
-    p = hybridops("audit", "timeline", log.stem, "--format", "md", env=d.env)
+    p = hybridops("audit", "timeline", log.stem, "--format", "md", env=matrix.env)
     assert p.returncode == 0, p.stderr
     md = p.stdout
     assert md.startswith("# Incident timeline: Bedrock Client Failure\n")
-    assert "- **Mode:** drill (scenario bedrock-down), time scale 120" in md
-    # The force-MCP change, as the action it was, with its decision and result.
-    change = [line for line in md.splitlines() if "| force-mcp |" in line and "Change:" in line]
-    assert change == [next(line for line in md.splitlines()
-                           if line.endswith('| force-mcp | Change: `POST /admin/routing/force-mcp '
-                                            '{"reason":"Bedrock unavailable","duration":3600}` |'))]
-    assert any("| force-mcp | Decision: Run mutating step force-mcp? -> yes (--yes) |" in line
-               for line in md.splitlines())
-    # Time to mitigation: the first mitigation step, as the log's run_finished has it.
-    ttm = events(records, "run_finished")[-1]["time_to_mitigation_s"]
-    assert isinstance(ttm, int | float) and ttm > 0
-    ttm_line = next(line for line in md.splitlines() if line.startswith("- **Time to mitigation:**"))
-    assert ttm_line.endswith("(`force-mcp`)"), ttm_line
-    # Over-budget steps named in the summary and marked in the budget table; none marked otherwise.
-    over = [r["step_id"] for r in events(records, "step_finished") if r["over_budget"]]
-    summary = [line for line in md.splitlines() if line.startswith("- **Over budget:**")]
-    budget_rows = md.split("## Steps against budget", 1)[1].splitlines()
-    marked = [row.split(" | ")[0].removeprefix("| ").removesuffix(" (mitigation)")
-              for row in budget_rows if row.startswith("| ") and row.rstrip().endswith("** |")]
-    assert marked == over
-    if over:
-        assert all(f"`{s}`" in summary[0] for s in over), summary
-    else:
-        assert summary == []
+    assert "- **Mode:** drill (scenario bedrock-down), simulated time, seed 0" in md
     assert "| force-mcp (mitigation) | ok |" in md
+    chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert chart.startswith("gantt\n    title Bedrock Client Failure - steps against budget\n")
+    for r in events(records, "step_finished"):
+        assert f"    {r['step_id']} {r['status']} " in chart, r["step_id"]
     assert lines(p) == []
 
 
-def test_a_drill_is_not_resumed(drills: dict[str, Drill]) -> None:
-    d = drills["outage-without-breaker-reset"]
-    kept = d.log().read_bytes()
-    p = hybridops("resume", d.log().stem, "--yes", env=d.env)
+def test_a_drill_is_not_resumed(matrix: Ran) -> None:
+    log = _logs(matrix)["outage"]
+    kept = log.read_bytes()
+    p = hybridops("resume", log.stem, "--yes", env=matrix.env)
     assert p.returncode == 1
     assert lines(p) == ["error: a drill's sandbox ended with it; start the drill again with `hybridops rehearse`"]
-    assert d.log().read_bytes() == kept
+    assert log.read_bytes() == kept
+
+
+def test_one_drill_with_json_output_and_a_markdown_report(base: Path) -> None:
+    ran = _rehearse(base, "one", "routing-efficiency", "--auto", "--output", "json", "--report",
+                    str(base / "one" / "r.md"))
+    assert ran.code == 0, ran.why()
+    last = json.loads(ran.stdout.splitlines()[-1])
+    assert last["event"] == "drill_report" and last["recovered"] is True and last["incident"] == "routing-efficiency"
+    assert all(json.loads(line)["event"] for line in ran.stdout.splitlines())  # one JSON object per line
+    assert (ran.dir / "r.md").read_text(encoding="utf-8").startswith("# Drill report: routing-efficiency")
+    assert only_log(ran.dir / "audit").stem == last["run_id"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--all", "outage"], "error: give a runbook id, or --all"),
+    ([], "error: give a runbook id, or --all"),
+    (["--all", "--scenario", "outage"],
+     "error: --scenario does not go with --all: each runbook is drilled in its own scenario"),
+    (["--all", "--report", "x.json"],
+     "error: with --all, --report names a directory (one report per drill, and a summary)"),
+    (["outage", "--report", "x.txt"], "error: --report must end in .json or .md"),
+    (["outage", "--time-scale", "120"], None),
+])
+def test_rehearse_usage_errors(base: Path, tmp_path: Path, args: list[str], message: str | None) -> None:
+    p = hybridops("rehearse", *args, env=clean_env(tmp_path, tmp_path / "audit"))
+    assert p.returncode == 2, p.stderr
+    if message is not None:
+        assert lines(p) == [message]
+    else:  # drills have no time scale any more: their time is simulated
+        assert "--time-scale" in p.stderr and "Traceback" not in p.stderr
+    assert not (tmp_path / "audit").exists()

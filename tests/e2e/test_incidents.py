@@ -11,9 +11,7 @@ from typing import Any
 
 import pytest
 from e2e_support import (
-    BEDROCK_TIME_SCALE,
     PLANTED,
-    TIME_SCALE,
     CliResult,
     admin_calls,
     aws_calls,
@@ -28,7 +26,6 @@ from e2e_support import (
 
 from hybridops.sandbox import SCENARIO_FOR_INCIDENT, Sandbox
 
-SCALE = ["--time-scale", f"{TIME_SCALE:g}"]
 INCIDENTS = sorted(SCENARIO_FOR_INCIDENT)
 FORCE_MCP = {"reason": "Bedrock unavailable", "duration": 3600}
 THRESHOLDS = {"directBedrockLatencyThreshold": 8000, "mcpLatencyThreshold": 25000, "fallbackAggressiveness": 0.7}
@@ -77,7 +74,7 @@ class IncidentRun:
 
 
 @pytest.fixture(scope="module")
-def incident_run(sandbox: Sandbox, bedrock_sandbox: Sandbox, receiver: Any,
+def incident_run(sandbox: Sandbox, receiver: Any,
                  tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], IncidentRun]:
     """incident_run(id): `hybridops incident ID --yes` in its scenario, run once per module and shared by
     the tests of the real run and of its dry run."""
@@ -85,13 +82,11 @@ def incident_run(sandbox: Sandbox, bedrock_sandbox: Sandbox, receiver: Any,
 
     def get(incident: str) -> IncidentRun:
         if incident not in done:
-            bedrock = incident == "bedrock-failure"
-            sb = bedrock_sandbox if bedrock else sandbox
-            scale = ["--time-scale", f"{BEDROCK_TIME_SCALE:g}"] if bedrock else SCALE
+            sb = sandbox
             sb.set_scenario(SCENARIO_FOR_INCIDENT[incident])
             receiver.clear()
             tmp = tmp_path_factory.mktemp(incident)
-            result = run_cli(["incident", incident, "--yes", *scale], sandbox_env(tmp, sb, receiver), cwd=tmp)
+            result = run_cli(["incident", incident, "--yes"], sandbox_env(tmp, sb, receiver), cwd=tmp)
             assert result.code == 0, result.stderr
             records = check_run_log(result.log(), runbook=incident, status="completed")
             calls, received, status = sb.requests(), receiver.received(), sb.status()
@@ -295,7 +290,7 @@ def test_dry_run_sends_nothing_and_shows_every_request(incident: str, incident_r
     # no credentials of any kind: no AWS keys, no admin token
     env = {k: v for k, v in cli_env.items()
            if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HYBRIDOPS_ADMIN_TOKEN")}
-    result = run(["incident", incident, "--dry-run", *SCALE], env=env)
+    result = run(["incident", incident, "--dry-run"], env=env)
     assert result.code == 0, result.stderr
     assert result.stderr == ""
     assert sb.requests() == []  # nothing at all, not even STS
@@ -322,7 +317,7 @@ def test_dry_run_sends_nothing_and_shows_every_request(incident: str, incident_r
 
 def test_json_output_is_one_event_per_line_matching_the_audit_log(scenario: Callable[[str], Sandbox], run: Any):
     scenario("efficiency-drop")
-    result = run(["incident", "routing-efficiency", "--yes", "--output", "json", *SCALE])
+    result = run(["incident", "routing-efficiency", "--yes", "--output", "json"])
     assert result.code == 0, result.stderr
     assert result.stderr == ""
     assert result.stdout.endswith("\n")
@@ -367,7 +362,7 @@ def _client(sb: Sandbox, service: str) -> Any:
 
 def test_an_answer_takes_its_branch_in_a_dry_run(scenario: Callable[[str], Sandbox], run: Any):
     sb = scenario("bedrock-down")
-    result = run(["incident", "bedrock-failure", "--dry-run", "--answer", "wait-or-investigate=wait", *SCALE])
+    result = run(["incident", "bedrock-failure", "--dry-run", "--answer", "wait-or-investigate=wait"])
     assert result.code == 0, result.stderr
     records = check_run_log(result.log(), runbook="bedrock-failure", status="completed", dry_run=True)
     [prompt] = events(records, "prompt", step_id="wait-or-investigate")

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pexpect
 from e2e_support import (
-    BEDROCK_TIME_SCALE,
-    TIME_SCALE,
     UNKNOWN_OUTCOME_RUNBOOK,
     admin_calls,
     assert_no_secrets,
@@ -50,7 +48,7 @@ class Session:
     screen: str = ""  # without escape sequences
     raw: str = ""
     log: Path | None = None
-    interrupts: int = 0  # Ctrl-C presses it took to stop the run
+    interrupts: int = 0  # Ctrl-C presses it took to stop the run (always one)
 
     def answered(self, kind: str) -> list[tuple[str, str]]:
         return [(text, answer) for k, text, answer in self.asked if k == kind]
@@ -60,7 +58,7 @@ def operate(args: list[str], env: dict[str, str], cwd: Path, answer: Callable[[s
             timeout: float = 30) -> Session:
     """Run `hybridops ARGS` on a pseudo-terminal; `answer(kind, text)` gives each reply (None = Ctrl-C)."""
     child = pexpect.spawn(sys.executable, ["-m", "hybridops", *args], env=env, cwd=str(cwd), encoding="utf-8",
-                          timeout=timeout, dimensions=(50, 250))
+                          timeout=timeout, dimensions=(50, 250), searchwindowsize=4000)
     transcript = io.StringIO()
     child.logfile_read = transcript
     session = Session()
@@ -90,18 +88,12 @@ def operate(args: list[str], env: dict[str, str], cwd: Path, answer: Callable[[s
 
 
 def _interrupt(child: pexpect.spawn) -> int:
-    """Press Ctrl-C at the prompt on screen, as a person would (after reading it); the presses it took.
-
-    CPython defers a SIGINT that lands between the prompt's last write and `input()` blocking until the
-    read returns, so on a loaded machine the first press can go unnoticed, as at any Python prompt: an
-    operator presses again. One more press is allowed, never more.
-    """
-    time.sleep(0.3)
-    for presses in (1, 2):
-        child.sendintr()
-        if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=5) == 0:
-            return presses
-    raise AssertionError("Ctrl-C pressed twice at the prompt did not stop the run")
+    """Press Ctrl-C at the prompt on screen, once: the prompt reads in short select() waits, so the
+    signal is handled within 50 ms whenever it arrives (even before the read began)."""
+    child.sendintr()
+    if child.expect([pexpect.EOF, pexpect.TIMEOUT], timeout=10) != 0:
+        raise AssertionError("one Ctrl-C at the prompt did not stop the run")
+    return 1
 
 
 def _env(cli_env: dict[str, str], tmp_path: Path, name: str) -> dict[str, str]:
@@ -109,8 +101,8 @@ def _env(cli_env: dict[str, str], tmp_path: Path, name: str) -> dict[str, str]:
 
 
 def test_operator_confirms_ticks_and_chooses_through_bedrock_failure(
-        bedrock_scenario: Callable[[], Sandbox], cli_env: dict[str, str], tmp_path: Path, receiver: Any):
-    sb = bedrock_scenario()
+        scenario: Scenario, cli_env: dict[str, str], tmp_path: Path, receiver: Any):
+    sb = scenario("bedrock-down")
 
     def answer(kind: str, text: str) -> str:
         if kind == "choice":
@@ -120,7 +112,7 @@ def test_operator_confirms_ticks_and_chooses_through_bedrock_failure(
         return "extend" if kind == "over-budget" else "y"
 
     env = {**_env(cli_env, tmp_path, "audit"), **sb.env, "AWS_SECRET_ACCESS_KEY": cli_env["AWS_SECRET_ACCESS_KEY"]}
-    s = operate(["incident", "bedrock-failure", "--time-scale", f"{BEDROCK_TIME_SCALE:g}"], env, tmp_path, answer)
+    s = operate(["incident", "bedrock-failure"], env, tmp_path, answer)
     assert s.code == 0, s.screen[-2000:]
     assert "\x1b[1m" in s.raw and not COLOR.search(s.raw)  # rich at a terminal, NO_COLOR honoured
     assert s.answered("confirm") == [
@@ -181,7 +173,7 @@ def test_a_declined_mutation_never_reaches_the_sandbox(scenario: Scenario, cli_e
             return "n"
         return "extend" if kind == "over-budget" else "y"
 
-    s = operate(["incident", "routing-efficiency", "--time-scale", f"{TIME_SCALE:g}"],
+    s = operate(["incident", "routing-efficiency"],
                 _env(cli_env, tmp_path, "audit"), tmp_path, answer)
     assert s.code == 0, s.screen[-2000:]
     assert s.answered("confirm") == [("Update routing thresholds", "n")]
@@ -209,10 +201,10 @@ def test_ctrl_c_at_a_confirmation_sends_nothing_and_records_the_interruption(
     def answer(kind: str, text: str) -> str | None:
         return None if kind == "confirm" else "extend"
 
-    s = operate(["incident", "mcp-failure", "--time-scale", f"{TIME_SCALE:g}"],
+    s = operate(["incident", "mcp-failure"],
                 _env(cli_env, tmp_path, "audit"), tmp_path, answer)
     assert s.answered("confirm") == [("Restart MCP router (force new ECS deployment)", "^C")]
-    assert s.code == 130 and s.interrupts in (1, 2)
+    assert s.code == 130 and s.interrupts == 1
     assert mutations(sb.requests()) == []
     records = check_run_log(s.log, runbook="mcp-failure", status="interrupted")
     assert step_status(records)["restart-mcp-router"] == "interrupted"

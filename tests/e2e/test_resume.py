@@ -2,9 +2,8 @@
 SIGTERM or SIGINT, or cut right after a mutating request, continue to `run_finished completed` with a
 log that verifies, and no mutating request reaches the sandbox twice without a confirmation in the log.
 
-One sandbox of its own serves the module (faster than the session's: a whole run takes about two
-seconds; in this process, so its call log can be read); every test puts it back at the start of its
-scenario. Every run is a real `python -m hybridops` subprocess.
+One sandbox of its own on simulated time serves the module (in this process, so its call log can be
+read); every test puts it back at the start of its scenario. Every run is a real `python -m hybridops` subprocess.
 """
 
 from __future__ import annotations
@@ -37,21 +36,22 @@ from _drill_helpers import (
 )
 from testsupport import wait_for
 
+from hybridops.engine.clock import SimClock
 from hybridops.sandbox import Sandbox
 
-SCALE = 2400.0  # a whole run takes a second or two of its own (plus start-up)
 # Fixed so that a failure can be replayed; HYBRIDOPS_KILL_SEED explores other kill moments.
 SEED = int(os.environ.get("HYBRIDOPS_KILL_SEED", "20261125"))
-ITERATIONS = 20
+# Ten by default; HYBRIDOPS_KILL_ITERATIONS=100 is the soak (opt-in: about 5 s an iteration).
+ITERATIONS = int(os.environ.get("HYBRIDOPS_KILL_ITERATIONS", "10"))
 SCENARIO = {"mcp-failure": "mcp-down", "bedrock-failure": "bedrock-down"}
-# About how many records a complete run writes at SCALE: kill points are drawn below these.
+# About how many records a complete run writes: kill points are drawn below these.
 LOG_LINES = {"mcp-failure": 50, "bedrock-failure": 220}
 FORCE_MCP = "/admin/routing/force-mcp"
 
 
 @pytest.fixture(scope="module")
 def resume_sandbox() -> Iterator[Sandbox]:
-    with Sandbox("mcp-down", time_scale=SCALE) as sb:
+    with Sandbox("mcp-down", clock=SimClock()) as sb:
         yield sb
 
 
@@ -82,7 +82,7 @@ def audit_dir(env: dict[str, str]) -> Path:
 def run_to_end(sb: Sandbox, env: dict[str, str], runbook: str, *extra: str) -> Path:
     fresh(sb, SCENARIO[runbook])
     before = set(audit_dir(env).glob("*.jsonl"))
-    p = hybridops("incident", runbook, "--yes", "--time-scale", str(SCALE), *extra, env=env)
+    p = hybridops("incident", runbook, "--yes", *extra, env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr
     log = new_log(audit_dir(env), before)
     assert log is not None
@@ -93,7 +93,7 @@ def kill_when(sb: Sandbox, env: dict[str, str], runbook: str, ready: Callable[[P
               sig: int = signal.SIGKILL, delay: float = 0.0) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """Start a run and send it `sig` `delay` seconds after `ready(log)` holds (or once it ended)."""
     before = set(audit_dir(env).glob("*.jsonl"))
-    proc = start("incident", runbook, "--yes", "--time-scale", str(SCALE), *extra, env=env)
+    proc = start("incident", runbook, "--yes", *extra, env=env)
 
     def kill_point() -> Path:
         log = wait_for(lambda: new_log(audit_dir(env), before), timeout=30, what="the audit log")
@@ -177,19 +177,19 @@ def test_sigkill_at_random_moments_then_resume(resume_sandbox: Sandbox, env: dic
     for i in range(ITERATIONS):
         runbook = ("mcp-failure", "bedrock-failure")[i % 2]
         # Most kills land after a random number of records (plus up to 20 ms, so mid-step too); some
-        # land while force-MCP's request is on the wire, held there by a slow sandbox answer.
+        # land while force-MCP's request is on the wire, held there by the sandbox until released.
         mode = "in-flight" if runbook == "bedrock-failure" and rng.random() < 0.4 else "records"
         target, jitter, tear = rng.randint(1, LOG_LINES[runbook]), rng.uniform(0, 0.02), rng.random() < 0.3
         where = (f"seed {SEED} (HYBRIDOPS_KILL_SEED), iteration {i}: {runbook}, kill {mode}"
                  + (f" after {target} records + {jitter * 1000:.0f} ms" if mode == "records" else "")
                  + (", torn tail added" if tear else ""))
         fresh(resume_sandbox, SCENARIO[runbook])
-        if mode == "in-flight":  # the third admin call is force-mcp's POST: hold it for a second
-            fault(resume_sandbox, kind="slow", seconds=0, count=2)
-            fault(resume_sandbox, kind="slow", seconds=1.0, count=1)
+        if mode == "in-flight":  # the third admin call is force-mcp's POST: hold it until the kill
+            fault(resume_sandbox, kind="hold", on_request=3)
         t0 = time.monotonic()
         ready = has_records(target) if mode == "records" else on_the_wire(resume_sandbox, FORCE_MCP)
         log, proc = kill_when(resume_sandbox, env, runbook, ready, delay=jitter if mode == "records" else 0.0)
+        resume_sandbox.faults.release()  # the held answer goes out, to a client that is gone
         # What the kill left: every complete line parses and chains; only a last line may be torn.
         before, torn = chained(log, where)
         assert before and before[0]["event"] == "run_started", where
@@ -375,7 +375,7 @@ def test_sigkill_before_run_started_leaves_no_log_that_looks_like_a_run(
     # Kill during the preflight, as early as the audit dir shows any sign of the run.
     fresh(resume_sandbox, "mcp-down")
     directory = audit_dir(env)
-    proc = start("incident", "mcp-failure", "--yes", "--time-scale", str(SCALE), env=env)
+    proc = start("incident", "mcp-failure", "--yes", env=env)
     signal_when(proc, lambda: wait_for(lambda: directory.is_dir() and any(directory.iterdir()), timeout=30,
                                        step=0.0005, what="the audit dir to be used"))
     for log in directory.glob("*.jsonl"):  # a log that exists holds run_started and can be resumed

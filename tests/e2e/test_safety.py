@@ -17,7 +17,6 @@ import pytest
 from e2e_support import (
     PLANTED,
     SECRET_VARIABLE_RUNBOOK,
-    TIME_SCALE,
     UNKNOWN_OUTCOME_RUNBOOK,
     CliResult,
     assert_no_secrets,
@@ -29,12 +28,12 @@ from e2e_support import (
     is_mutating,
     mutations,
     step_status,
+    wall_clock,
 )
 
 from hybridops.audit.log import verify_log
 from hybridops.sandbox import SCENARIO_FOR_INCIDENT, Sandbox
 
-SCALE = ["--time-scale", f"{TIME_SCALE:g}"]
 Run = Callable[..., CliResult]
 Scenario = Callable[[str], Sandbox]
 
@@ -83,7 +82,7 @@ def one_line_error(result: CliResult) -> str:
 @pytest.mark.parametrize("incident", sorted(SKIPPED_MUTATIONS))
 def test_read_only_runs_the_reads_and_skips_every_mutation(incident: str, scenario: Scenario, run: Run):
     sb = scenario(SCENARIO_FOR_INCIDENT[incident])
-    result = run(["incident", incident, "--read-only", *SCALE])
+    result = run(["incident", incident, "--read-only"])
     assert result.code == 0, result.stderr
     calls = sb.requests()
     assert mutations(calls) == []  # no POST to the admin API's changes, no UpdateService
@@ -110,7 +109,7 @@ def test_read_only_runs_the_reads_and_skips_every_mutation(incident: str, scenar
 
 def test_mutation_without_yes_and_without_a_terminal_stops_before_sending(scenario: Scenario, run: Run):
     sb = scenario("mcp-down")
-    result = run(["incident", "mcp-failure", *SCALE])  # stdin is not a terminal, no --yes
+    result = run(["incident", "mcp-failure"])  # stdin is not a terminal, no --yes
     assert result.code == 1
     line = one_line_error(result)
     assert line == ("error: step restart-mcp-router is mutating and needs confirmation: run it in a terminal, "
@@ -131,7 +130,7 @@ def test_mutation_without_yes_and_without_a_terminal_stops_before_sending(scenar
 def test_secrets_reach_only_their_destination_and_never_output_or_log(scenario: Scenario, run: Run,
                                                                         receiver: Any):
     sb = scenario("outage")
-    result = run(["incident", "outage", "--yes", *SCALE])
+    result = run(["incident", "outage", "--yes"])
     assert result.code == 0, result.stderr
     assert_no_secrets(result.stdout, result.stderr, result.log())
     records = check_run_log(result.log(), runbook="outage", status="completed")
@@ -165,7 +164,7 @@ def test_notifications_that_fail_never_stop_the_incident_nor_show_their_secrets(
     # nothing listens on port 9 of loopback
     env = {**cli_env, "HYBRIDOPS_SLACK_WEBHOOK_URL": f"http://127.0.0.1:9/services/T/B/{PLANTED.slack_path}",
            "HYBRIDOPS_PAGERDUTY_URL": "http://127.0.0.1:9/v2/enqueue"}
-    result = run(["incident", "mcp-failure", "--yes", *SCALE], env=env)
+    result = run(["incident", "mcp-failure", "--yes"], env=env)
     assert result.code == 0, result.stderr
     records = check_run_log(result.log(), runbook="mcp-failure", status="completed")
     statuses = step_status(records)
@@ -182,7 +181,7 @@ def test_a_secret_variable_is_masked_everywhere(scenario: Scenario, run: Run, tm
     runbook.write_text(SECRET_VARIABLE_RUNBOOK, encoding="utf-8")
     secret = "e2e-var-secret-" + PLANTED.routing_key[-8:]
     for output in ("text", "json"):
-        result = run(["incident", runbook, "--yes", "--var", f"api_key={secret}", "--output", output, *SCALE])
+        result = run(["incident", runbook, "--yes", "--var", f"api_key={secret}", "--output", output])
         assert result.code == 0, result.stderr
         assert_no_secrets(result.stdout, result.stderr, result.log())
         for place in (result.stdout, result.stderr, result.log().read_text("utf-8")):
@@ -235,7 +234,7 @@ def test_no_aws_credentials_stop_the_run_in_preflight(scenario: Scenario, run: R
                                                       receiver: Any):
     sb = scenario("mcp-down")
     env = {k: v for k, v in cli_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}
-    result = run(["incident", "mcp-failure", "--yes", *SCALE], env=env)
+    result = run(["incident", "mcp-failure", "--yes"], env=env)
     assert result.code == 1
     line = one_line_error(result)
     assert "no AWS credentials found" in line and "preflight" in line and "nothing was sent" in line
@@ -248,9 +247,9 @@ def test_no_aws_credentials_stop_the_run_in_preflight(scenario: Scenario, run: R
 def test_plain_http_admin_url_is_refused_before_any_connection_unless_insecure(
         scenario: Scenario, run: Run, cli_env: dict[str, str]):
     sb = scenario("efficiency-drop")
-    env = {**cli_env, "HYBRIDOPS_ADMIN_URL": "http://example.invalid"}
+    env = {**wall_clock(cli_env), "HYBRIDOPS_ADMIN_URL": "http://example.invalid"}
     for args in (["--yes"], ["--dry-run"]):
-        result = run(["incident", "routing-efficiency", *args, *SCALE], env=env)
+        result = run(["incident", "routing-efficiency", *args], env=env)
         assert result.code == 1
         assert one_line_error(result) == (
             "error: admin URL: refusing plain http:// to example.invalid (the token would travel unencrypted); "
@@ -258,7 +257,7 @@ def test_plain_http_admin_url_is_refused_before_any_connection_unless_insecure(
         assert result.logs() == [] and result.stdout == ""
     assert sb.requests() == []  # not even STS
 
-    result = run(["incident", "routing-efficiency", "--dry-run", "--insecure", *SCALE], env=env)
+    result = run(["incident", "routing-efficiency", "--dry-run", "--insecure"], env=env)
     assert result.code == 0, result.stderr
     assert "would send GET http://example.invalid/health/metrics" in result.stdout
     assert "would send POST http://example.invalid/admin/routing/config" in result.stdout
@@ -270,7 +269,7 @@ def test_an_unwritable_audit_dir_stops_the_run_before_anything_is_sent(scenario:
     sb = scenario("mcp-down")
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
-    result = run(["incident", "mcp-failure", "--yes", "--audit-dir", blocker / "audit", *SCALE])
+    result = run(["incident", "mcp-failure", "--yes", "--audit-dir", blocker / "audit"])
     assert result.code == 1
     assert one_line_error(result) == f"error: cannot create audit dir {blocker / 'audit'}: Not a directory"
     assert sb.requests() == []
@@ -282,12 +281,12 @@ def test_an_unreachable_aws_endpoint_is_one_line_naming_step_service_and_operati
            "HYBRIDOPS_ADMIN_URL": "http://127.0.0.1:9"}
     reach = ('cannot reach the AWS endpoint (Could not connect to the endpoint URL: "http://127.0.0.1:9/"); '
              "check the network, VPN or AWS_ENDPOINT_URL")
-    result = run(["incident", "mcp-failure", "--yes", *SCALE], env=env)
+    result = run(["incident", "mcp-failure", "--yes"], env=env)
     assert result.code == 1
     assert one_line_error(result) == (f"error: preflight: aws sts GetCallerIdentity: {reach} (nothing was sent; "
                                       "--skip-preflight if STS itself is down)")
     # Without the preflight, the reads fail (and go on); the restart cannot be sent and stops the run.
-    result = run(["incident", "mcp-failure", "--yes", "--skip-preflight", *SCALE], env=env)
+    result = run(["incident", "mcp-failure", "--yes", "--skip-preflight"], env=env)
     assert result.code == 1
     assert one_line_error(result) == f"error: step restart-mcp-router failed: aws ecs UpdateService: {reach}"
     records = check_run_log(result.log(), runbook="mcp-failure", status="failed")
@@ -311,7 +310,7 @@ def test_an_unreachable_aws_endpoint_is_one_line_naming_step_service_and_operati
 ])
 def test_bad_options_are_one_clear_line(args: list[str], code: int, message: str, scenario: Scenario, run: Run):
     sb = scenario("efficiency-drop")
-    result = run(["incident", "routing-efficiency", "--yes", *args, *SCALE])
+    result = run(["incident", "routing-efficiency", "--yes", *args])
     assert result.code == code
     assert one_line_error(result) == message
     assert sb.requests() == [] and result.logs() == []
@@ -329,7 +328,7 @@ def test_unknown_runbook_is_one_clear_line(run: Run, sandbox: Sandbox):
 
 def test_a_bad_choice_answer_stops_the_run_naming_the_choices(scenario: Scenario, run: Run):
     scenario("bedrock-down")
-    result = run(["incident", "bedrock-failure", "--dry-run", "--answer", "wait-or-investigate=maybe", *SCALE])
+    result = run(["incident", "bedrock-failure", "--dry-run", "--answer", "wait-or-investigate=maybe"])
     assert result.code == 1
     assert one_line_error(result) == ("error: --answer wait-or-investigate=maybe: choose one of investigate, wait")
     check_run_log(result.log(), runbook="bedrock-failure", status="failed", dry_run=True)
@@ -341,7 +340,7 @@ def test_a_bad_choice_answer_stops_the_run_naming_the_choices(scenario: Scenario
 def test_a_read_retries_through_503s_and_the_log_shows_every_attempt(scenario: Scenario, run: Run):
     sb = scenario("efficiency-drop")
     fault(sb, kind="http-503", count=2)
-    result = run(["incident", "routing-efficiency", "--yes", *SCALE])
+    result = run(["incident", "routing-efficiency", "--yes"])
     assert result.code == 0, result.stderr
     metrics = [c["status"] for c in sb.requests() if c.get("path") == "/health/metrics"]
     assert metrics[:3] == [503, 503, 200]
@@ -361,7 +360,7 @@ def test_a_read_retries_through_503s_and_the_log_shows_every_attempt(scenario: S
 def test_a_read_that_keeps_failing_gives_up_and_its_on_failure_applies(scenario: Scenario, run: Run):
     sb = scenario("efficiency-drop")
     fault(sb, kind="http-503", count=3)
-    result = run(["incident", "routing-efficiency", "--yes", *SCALE])
+    result = run(["incident", "routing-efficiency", "--yes"])
     assert result.code == 0, result.stderr  # on_failure: continue
     records = check_run_log(result.log(), runbook="routing-efficiency", status="completed")
     assert [r["attempt"] for r in events(records, "request", step_id="read-routing-metrics")] == [1, 2, 3]
@@ -381,8 +380,9 @@ def test_interrupt_mid_wait_stops_at_once_records_it_and_says_how_to_resume(
         signum: int, scenario: Scenario, cli_env: dict[str, str], tmp_path: Path):
     sb = scenario("mcp-down")
     audit = tmp_path / "audit-interrupt"
-    env = {**cli_env, "HYBRIDOPS_AUDIT_DIR": str(audit)}
-    # Real time (scale 1): follow-mcp-logs then polls every 30 s for 2 minutes.
+    env = {**wall_clock(cli_env), "HYBRIDOPS_AUDIT_DIR": str(audit)}
+    # The wall clock (scale 1): follow-mcp-logs then polls every 30 s for 2 minutes, so the signal comes
+    # during a real wait, whenever after the first poll it is sent.
     proc = subprocess.Popen(
         [sys.executable, "-m", "hybridops", "incident", "mcp-failure", "--yes"], env=env, cwd=tmp_path,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
@@ -390,7 +390,6 @@ def test_interrupt_mid_wait_stops_at_once_records_it_and_says_how_to_resume(
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         log = _wait_for_first_poll(audit, "follow-mcp-logs", proc)
-        time.sleep(0.3)  # into the 30-second wait between two polls
         calls_before = len(sb.requests())
         sent = time.monotonic()
         proc.send_signal(signum)
@@ -429,3 +428,22 @@ def _wait_for_first_poll(audit: Path, step: str, proc: subprocess.Popen, timeout
                 return log
         time.sleep(0.05)
     raise AssertionError(f"no response to {step} within {timeout}s")
+
+
+def test_a_simulated_clock_is_only_taken_from_the_sandbox_that_serves_the_admin_api(
+        scenario: Scenario, run: Run, cli_env: dict[str, str]):
+    # Waits would pass at once against a real admin API: a clock of another sandbox (or anything
+    # else) next to it is refused before anything is sent, and --time-scale means nothing on it.
+    sb = scenario("mcp-down")
+    other = "http://127.0.0.1:9/_sandbox/clock"
+    result = run(["incident", "mcp-failure", "--yes"], env={**cli_env, "HYBRIDOPS_SIMULATED_CLOCK": other})
+    assert result.code == 1
+    assert one_line_error(result) == (
+        "error: HYBRIDOPS_SIMULATED_CLOCK must be the /_sandbox/clock of the sandbox serving the admin URL on "
+        f"this machine, not {other}")
+    result = run(["incident", "mcp-failure", "--yes", "--time-scale", "60"])
+    assert result.code == 2
+    assert one_line_error(result) == (
+        "error: --time-scale has no meaning on a sandbox's simulated clock (HYBRIDOPS_SIMULATED_CLOCK is set): "
+        "its waits pass at once")
+    assert result.logs() == [] and sb.requests() == []

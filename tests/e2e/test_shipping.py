@@ -28,9 +28,9 @@ from _drill_helpers import (
 )
 from testsupport import wait_for
 
+from hybridops.engine.clock import SimClock
 from hybridops.sandbox import Sandbox
 
-SCALE = 1200.0
 # bedrock-failure reads no CloudWatch Logs itself: redirecting the logs endpoint touches shipping only.
 RUNBOOK, SCENARIO = "bedrock-failure", "bedrock-down"
 DEAD = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
@@ -38,7 +38,7 @@ DEAD = "http://127.0.0.1:9"  # discard port: nothing listens, connections are re
 
 @pytest.fixture(scope="module")
 def ship_sandbox() -> Iterator[Sandbox]:
-    with Sandbox(SCENARIO, time_scale=SCALE) as sb:
+    with Sandbox(SCENARIO, clock=SimClock()) as sb:
         yield sb
 
 
@@ -68,7 +68,7 @@ def test_profile_ships_every_record_to_a_stream_named_after_the_run(ship_sandbox
                     HYBRIDOPS_CONFIG=str(config))
     ship_sandbox.set_scenario(SCENARIO)
     t0 = time.monotonic()
-    p = hybridops("incident", RUNBOOK, "--yes", "--time-scale", str(SCALE), "--profile", "team", env=env)
+    p = hybridops("incident", RUNBOOK, "--yes", "--profile", "team", env=env)
     print(f"run with shipping: {time.monotonic() - t0:.1f}s")
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr
     log = only_log(tmp_path / "audit")
@@ -92,7 +92,7 @@ def test_unreachable_cloudwatch_never_stops_the_incident(ship_sandbox: Sandbox, 
                     HYBRIDOPS_AUDIT_LOG_GROUP=group, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=DEAD)
     ship_sandbox.set_scenario(SCENARIO)
     t0 = time.monotonic()
-    p = hybridops("incident", RUNBOOK, "--yes", "--time-scale", str(SCALE), env=env)
+    p = hybridops("incident", RUNBOOK, "--yes", env=env)
     took = time.monotonic() - t0
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr
     log = only_log(tmp_path / "audit")
@@ -122,7 +122,7 @@ def test_a_killed_and_resumed_run_has_every_record_in_its_stream(ship_sandbox: S
     audit = tmp_path / "audit"
     env = clean_env(tmp_path, audit, **ship_sandbox.env, **ship_sandbox.notify_env, HYBRIDOPS_AUDIT_LOG_GROUP=group)
     ship_sandbox.set_scenario(SCENARIO)
-    proc = start("incident", RUNBOOK, "--yes", "--time-scale", str(SCALE), env=env)
+    proc = start("incident", RUNBOOK, "--yes", env=env)
 
     def forty_records() -> Path:
         log = wait_for(lambda: new_log(audit, set()), timeout=30, what="the audit log")
