@@ -131,11 +131,12 @@ def check_simulated_clock(clock_url: str, admin_url: str, time_scale: float) -> 
 
 def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
             resumed: dict[str, Any] | None = None, earlier_records: list[dict[str, Any]] | None = None,
-            clock: Any = None) -> Any:
+            clock: Any = None, aws: Any = None) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log.
 
     `clock`: a drill's simulated clock; otherwise the sandbox's (when the settings name one), the
-    terminal's (Enter ends a wait) or the real one."""
+    terminal's (Enter ends a wait) or the real one. `aws`: an AwsRunner to reuse (the drills of a
+    matrix share one sandbox, so one session and its clients serve them all)."""
     from hybridops.cli import console
     from hybridops.cli.prompts import RichPrompter
     from hybridops.cli.render import TextRenderer, json_sink, summary_table
@@ -172,7 +173,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             variables=prepared.variables,
             secrets=s.secrets(),
             open_audit=opened,
-            make_aws=lambda: AwsRunner(profile=s.aws_profile.value, region=region),
+            make_aws=lambda: aws or AwsRunner(profile=s.aws_profile.value, region=region),
             make_http=lambda: HttpRunner(base_url=s.admin_url.value, token=s.admin_token.value),
             notify_targets=NotifyTargets(s.slack_webhook_url.value, s.pagerduty_routing_key.value,
                                          s.pagerduty_url.value),

@@ -70,17 +70,12 @@ def register(app: typer.Typer) -> None:
 
 
 def run_drill(path: Path, *, scenario: str | None, seed: int, faults: bool, auto: bool, answers: dict[str, str],
-              flag_vars: list[str], audit_dir: Path | None, output: str) -> dict[str, Any]:
+              flag_vars: list[str], audit_dir: Path | None, output: str, shared: Any = None) -> dict[str, Any]:
     """One drill: a sandbox in `scenario` (default: the runbook's) and the engine on one simulated
-    clock; the report, also when the run stopped on a failure."""
-    import sys
-
-    from hybridops.cli import console
-    from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare
-    from hybridops.drill import DrillObserver, drill_report, plan_faults
-    from hybridops.engine.clock import SimClock
-    from hybridops.engine.context import RunOptions
-    from hybridops.errors import HybridOpsError, UsageError
+    clock; the report, also when the run stopped on a failure. `shared`: the (sandbox, env, aws
+    runner) of a matrix, put back into the drill's scenario, instead of a sandbox of its own."""
+    from hybridops.cli.launch import interrupts_stop_the_run
+    from hybridops.errors import UsageError
     from hybridops.runbook.load import load_runbook
     from hybridops.sandbox import SCENARIO_FOR_INCIDENT, SCENARIOS
 
@@ -89,31 +84,52 @@ def run_drill(path: Path, *, scenario: str | None, seed: int, faults: bool, auto
     chosen = scenario or rb.scenario or SCENARIO_FOR_INCIDENT.get(rb.id)
     if chosen not in SCENARIOS:
         raise UsageError(f"unknown scenario {chosen!r}; choose one of {', '.join(SCENARIOS)}")
+    with interrupts_stop_the_run():
+        if shared is not None:
+            return _drill_in(shared, loaded, chosen, seed=seed, faults=faults, auto=auto, answers=answers,
+                             flag_vars=flag_vars, audit_dir=audit_dir, output=output)
+        with drill_world(chosen, seed) as world:
+            return _drill_in(world, loaded, chosen, seed=seed, faults=faults, auto=auto, answers=answers,
+                             flag_vars=flag_vars, audit_dir=audit_dir, output=output)
+
+
+def _drill_in(world: tuple[Any, dict[str, str], Any], loaded: Any, scenario: str, *, seed: int, faults: bool,
+              auto: bool, answers: dict[str, str], flag_vars: list[str], audit_dir: Path | None,
+              output: str) -> dict[str, Any]:
+    import sys
+
+    from hybridops.cli import console
+    from hybridops.cli.launch import execute, interactive_terminal, new_audit, prepare
+    from hybridops.drill import DrillObserver, drill_report, plan_faults
+    from hybridops.engine.context import RunOptions
+    from hybridops.errors import HybridOpsError
+
+    sandbox, env, aws = world
+    rb = loaded.runbook
+    sandbox.set_scenario(scenario)  # fresh resources, world, faults and call log, for every drill
     options = RunOptions(
         yes=auto, interactive=interactive_terminal() and not auto and output == "text",
-        answers=answers, drill=True, scenario=chosen, seed=seed, argv=tuple(sys.argv),
+        answers=answers, drill=True, scenario=scenario, seed=seed, argv=tuple(sys.argv),
     )
-    clock = SimClock()
-    with interrupts_stop_the_run(), drill_world(chosen, clock, seed) as (sandbox, env):
-        observer = DrillObserver(sim_now=sandbox.world.sim_now, wall_now=clock.now)
-        sandbox.world.observer = observer.step
-        if faults:
-            for fault in plan_faults(seed, rb.id):
-                sandbox.faults.add(fault)
-        prepared = prepare(path, options=options, flag_vars=flag_vars, profile=None, config_path=None,
-                           audit_dir=audit_dir, env=env, loaded=loaded)
-        open_audit = new_audit(prepared.settings, rb.id)
-        try:
-            result = execute(prepared, options=options, output=output, open_audit=open_audit,
-                             watchers=[observer], clock=clock)
-        except HybridOpsError as exc:
-            result = getattr(exc, "result", None)
-            if result is None:  # it never ran (preflight): nothing to report on
-                raise
-            if output != "none":
-                console.err().print(f"error: {exc}", markup=False, highlight=False)
-        return drill_report(result, incident=rb.id, scenario=chosen, seed=seed, faults=faults,
-                            sandbox_status=sandbox.status(), observer=observer)
+    observer = DrillObserver(sim_now=sandbox.world.sim_now, wall_now=sandbox.clock.now)
+    sandbox.world.observer = observer.step
+    if faults:
+        for fault in plan_faults(seed, rb.id):
+            sandbox.faults.add(fault)
+    prepared = prepare(loaded.path, options=options, flag_vars=flag_vars, profile=None, config_path=None,
+                       audit_dir=audit_dir, env=env, loaded=loaded)
+    open_audit = new_audit(prepared.settings, rb.id)
+    try:
+        result = execute(prepared, options=options, output=output, open_audit=open_audit,
+                         watchers=[observer], clock=sandbox.clock, aws=aws)
+    except HybridOpsError as exc:
+        result = getattr(exc, "result", None)
+        if result is None:  # it never ran (preflight): nothing to report on
+            raise
+        if output != "none":
+            console.err().print(f"error: {exc}", markup=False, highlight=False)
+    return drill_report(result, incident=rb.id, scenario=scenario, seed=seed, faults=faults,
+                        sandbox_status=sandbox.status(), observer=observer)
 
 
 def _drill_all(runbooks_dir_flag: Path | None, *, seed: int, faults: bool, auto: bool, answers: dict[str, str],
@@ -122,9 +138,9 @@ def _drill_all(runbooks_dir_flag: Path | None, *, seed: int, faults: bool, auto:
     import json
 
     from hybridops.cli import console
-    from hybridops.cli.launch import interactive_terminal
-    from hybridops.drill import summary_markdown, summary_row
-    from hybridops.errors import HybridOpsError, Interrupted, RunbookNotFound
+    from hybridops.cli.launch import interactive_terminal, interrupts_stop_the_run
+    from hybridops.drill import summary_markdown
+    from hybridops.errors import RunbookNotFound
     from hybridops.runbook.catalog import runbook_files, runbooks_dir
 
     directory = runbooks_dir(runbooks_dir_flag)
@@ -134,25 +150,11 @@ def _drill_all(runbooks_dir_flag: Path | None, *, seed: int, faults: bool, auto:
     # With nobody to answer, each drill's own output would only bury the table.
     each = "text" if output == "text" and interactive_terminal() and not auto else "none"
     rows: list[dict[str, Any]] = []
-    for path in paths:
-        try:
-            data = run_drill(path, scenario=None, seed=seed, faults=faults, auto=auto, answers=answers,
-                             flag_vars=flag_vars, audit_dir=audit_dir, output=each)
-        except Interrupted:
-            raise
-        except HybridOpsError as exc:  # this drill could not start; the others still run
-            rows.append({"incident": path.stem, "scenario": "-", "recovered": False, "time_to_mitigation_s": None,
-                         "over_budget": [], "failed": [], "faults": 0, "run_id": None, "why": f"error: {exc}"})
-            continue
-        rows.append(summary_row(data))
-        if report_dir is not None:
-            _write_report(report_dir / f"{data['incident']}.json", data)
-            _write_report(report_dir / f"{data['incident']}.md", data)
-        if output == "json":
-            print(json.dumps({"event": "drill_report", **data}, separators=(",", ":")))
-        elif each == "none":
-            mark = "RECOVERED" if data["recovered"] else "NOT RECOVERED"
-            console.out().print(f"drill {data['incident']} in scenario {data['scenario']}: {mark}", markup=False)
+    with interrupts_stop_the_run(), drill_world("healthy", seed) as world:
+        for path in paths:
+            rows.append(_matrix_row(path, world, seed=seed, faults=faults, auto=auto, answers=answers,
+                                    flag_vars=flag_vars, audit_dir=audit_dir, output=output, each=each,
+                                    report_dir=report_dir))
     all_ok = bool(rows) and all(r["recovered"] for r in rows)
     summary = {"seed": seed, "faults": faults, "recovered": all_ok, "drills": rows}
     if report_dir is not None:
@@ -166,6 +168,35 @@ def _drill_all(runbooks_dir_flag: Path | None, *, seed: int, faults: bool, auto:
         if report_dir is not None:
             console.out().print(f"reports written to {report_dir}")
     return 0 if all_ok else 1
+
+
+def _matrix_row(path: Path, world: Any, *, seed: int, faults: bool, auto: bool, answers: dict[str, str],
+                flag_vars: list[str], audit_dir: Path | None, output: str, each: str,
+                report_dir: Path | None) -> dict[str, Any]:
+    """One drill of the matrix, its report written and its line printed; its row of the table."""
+    import json
+
+    from hybridops.cli import console
+    from hybridops.drill import summary_row
+    from hybridops.errors import HybridOpsError, Interrupted
+
+    try:
+        data = run_drill(path, scenario=None, seed=seed, faults=faults, auto=auto, answers=answers,
+                         flag_vars=flag_vars, audit_dir=audit_dir, output=each, shared=world)
+    except Interrupted:
+        raise
+    except HybridOpsError as exc:  # this drill could not start; the others still run
+        return {"incident": path.stem, "scenario": "-", "recovered": False, "time_to_mitigation_s": None,
+                "over_budget": [], "failed": [], "faults": 0, "run_id": None, "why": f"error: {exc}"}
+    if report_dir is not None:
+        _write_report(report_dir / f"{data['incident']}.json", data)
+        _write_report(report_dir / f"{data['incident']}.md", data)
+    if output == "json":
+        print(json.dumps({"event": "drill_report", **data}, separators=(",", ":")))
+    elif each == "none":
+        mark = "RECOVERED" if data["recovered"] else "NOT RECOVERED"
+        console.out().print(f"drill {data['incident']} in scenario {data['scenario']}: {mark}", markup=False)
+    return summary_row(data)
 
 
 def _write_report(path: Path, data: dict[str, Any]) -> None:
@@ -211,26 +242,35 @@ def _matrix(rows: list[dict[str, Any]], *, seed: int, faults: bool) -> None:
         table.add_row(r["incident"], r["scenario"], "yes" if r["recovered"] else "NO",
                       "n/a" if ttm is None else format_duration(ttm), ", ".join(r["over_budget"]) or "-",
                       ", ".join(r["failed"]) or "-", str(r["faults"]))
-    out.print(table, width=None if out.is_terminal else 250)  # a log or a pipe: no folded names
+    if out.is_terminal:
+        out.print(table)
+    else:  # a log or a pipe has no width to fit: never fold a name
+        from rich.console import Console
+
+        Console(file=out.file, width=250, force_terminal=False, no_color=True, highlight=False).print(table)
     for r in rows:
         if not r["recovered"]:
             out.print(f"{r['incident']}: {r['why']}", markup=False, highlight=False)
 
 
-def drill_world(scenario: str, clock: Any, seed: int) -> AbstractContextManager[tuple[Any, dict[str, str]]]:
-    """A started sandbox on `clock` and the environment that points a run at it, isolated from the
-    operator's own AWS and hybridops configuration (a drill must never reach a real account)."""
+def drill_world(scenario: str, seed: int) -> AbstractContextManager[tuple[Any, dict[str, str], Any]]:
+    """A started sandbox on a simulated clock, the environment that points a run at it, isolated from
+    the operator's own AWS and hybridops configuration (a drill must never reach a real account), and
+    one AWS runner for every run against it."""
     import os
     import tempfile
     from contextlib import contextmanager
 
+    from hybridops.engine.clock import SIMULATED_CLOCK_ENV, SimClock
+    from hybridops.engine.steps.aws import AwsRunner
     from hybridops.sandbox import Sandbox
+    from hybridops.sandbox.server import REGION
 
     @contextmanager
     def world():
         saved = dict(os.environ)
         with tempfile.TemporaryDirectory(prefix="hybridops-drill-") as tmp, \
-                Sandbox(scenario=scenario, clock=clock, seed=seed) as sb:
+                Sandbox(scenario=scenario, clock=SimClock(), seed=seed) as sb:
             empty = Path(tmp) / "config.toml"
             empty.write_text("", encoding="utf-8")
             for name in list(os.environ):
@@ -238,13 +278,13 @@ def drill_world(scenario: str, clock: Any, seed: int) -> AbstractContextManager[
                     del os.environ[name]
             os.environ.update(sb.env)
             # the engine shares the clock object itself; a clock URL is for runs in another process
-            os.environ.pop("HYBRIDOPS_SIMULATED_CLOCK", None)
+            os.environ.pop(SIMULATED_CLOCK_ENV, None)
             os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(Path(tmp) / "none")
             os.environ["HYBRIDOPS_CONFIG"] = str(empty)
             for key, value in sb.notify_env.items():
                 os.environ[key] = value
             try:
-                yield sb, dict(os.environ)
+                yield sb, dict(os.environ), AwsRunner(profile=None, region=REGION)
             finally:
                 os.environ.clear()
                 os.environ.update(saved)

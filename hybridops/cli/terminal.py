@@ -21,13 +21,14 @@ class TerminalLines:
 
     def __init__(self) -> None:
         self._pending = b""
+        self._eof = False
 
     def _fd(self) -> int:
         return sys.stdin.fileno()
 
     def ready(self, timeout: float) -> bool:
         """True when a line can be read without blocking, waiting up to `timeout` seconds for one."""
-        if b"\n" in self._pending:
+        if b"\n" in self._pending or self._eof:
             return True
         fd = self._fd()
         remaining = timeout
@@ -35,9 +36,9 @@ class TerminalLines:
             ready, _, _ = select.select([fd], [], [], min(_POLL_S, remaining))
             if ready:
                 chunk = os.read(fd, 4096)
-                if not chunk:  # end of input
-                    self._pending += b"\n" if self._pending else b""
-                    return bool(self._pending)
+                if not chunk:  # end of input: what is left is the last line
+                    self._eof = True
+                    return True
                 self._pending += chunk
                 if b"\n" in self._pending:
                     return True

@@ -260,11 +260,11 @@ class Runner:
                                        step.is_mutating, outcome.error))
 
     def tick(self) -> float:
-        """How long a wait or a poll sleeps before it looks at its budget again: a second on a real
-        clock (the live countdown); on a simulated one, up to the budget's next mark (its 80 % warning,
-        its end), in one jump."""
+        """How long a wait or a poll may sleep before it looks at its budget again. On a real clock a
+        wait ticks every second (the live countdown) and a poll looks between its checks; on a
+        simulated one a sleep jumps at most to the budget's next mark (its 80 % warning, its end)."""
         if not self.clock.simulated:
-            return TICK
+            return TICK if self.order[self.state.position][1].kind == "wait" else float("inf")
         step, t0, budget = self._budget
         elapsed = self.clock.monotonic() - t0
         marks = [m for m in (0.8 * budget, budget) if m > elapsed]

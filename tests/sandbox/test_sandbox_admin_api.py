@@ -143,10 +143,7 @@ def test_fault_slow_answers(scenario, anonymous) -> None:
     anonymous.post("/_sandbox/fault", json={"kind": "slow", "seconds": 0.3, "count": 1})
     t = time.monotonic()
     assert anonymous.get("/health").status_code == 200
-    assert time.monotonic() - t >= 0.3
-    t = time.monotonic()
-    anonymous.get("/health")
-    assert time.monotonic() - t < 0.2
+    assert time.monotonic() - t >= 0.3  # (the next answer's promptness: test_sandbox_simulated)
 
 
 def test_fault_component_down_and_up(scenario, anonymous) -> None:

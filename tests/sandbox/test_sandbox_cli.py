@@ -169,3 +169,23 @@ def test_importing_the_command_loads_no_moto_boto3_or_httpx() -> None:
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_simulated_time_exports_its_clock_for_the_runs_of_this_shell() -> None:
+    served = serve("--scenario", "mcp-down", "--simulated-time", "--seed", "4")
+    try:
+        extra = served.proc.stdout.readline().rstrip("\n")  # one export more than a wall-clock sandbox
+        name, value = extra[len("export "):].split("=", 1)
+        assert (name, value) == ("HYBRIDOPS_SIMULATED_CLOCK", served.env["HYBRIDOPS_ADMIN_URL"] + "/_sandbox/clock")
+        before = httpx.get(value).json()["monotonic"]
+        after = httpx.post(value, json={"advance": 3600}).json()["monotonic"]
+        assert after - before >= 3600
+        state = httpx.get(served.env["HYBRIDOPS_ADMIN_URL"] + "/_sandbox/state").json()
+        assert state["simulated_seconds"] >= 3600 and state["queue_depth"] > 850  # an hour of backlog
+    finally:
+        assert stop(served) < 5
+
+
+def test_simulated_time_and_a_time_scale_do_not_go_together(capsys) -> None:
+    assert run(["sandbox", "--simulated-time", "--time-scale", "60"]) == 2
+    assert "--simulated-time and --time-scale do not go together" in capsys.readouterr().err

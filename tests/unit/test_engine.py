@@ -550,3 +550,144 @@ def test_aws_errors_become_one_line_with_what_to_do():
     assert "check the names and the region" in str(missing)
     assert err("InternalFailure", 500).retryable
     assert all("\n" not in str(e) for e in (throttled, denied, expired, missing))
+
+
+# --- simulated time -------------------------------------------------------------------------------------------
+
+
+class SteppedReal:
+    """A 'real' monotonic clock that moves only when told (the processing a test pretends to take)."""
+
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_on_a_simulated_clock_a_wait_is_one_jump_per_budget_mark_and_real_time_counts_once():
+    from hybridops.engine.clock import SimClock
+
+    real = SteppedReal()
+    clock = SimClock(start_wall=1_764_000_000.0, real=real)
+    loaded = runbook("""
+      - id: monitor
+        title: Monitor for 10 minutes
+        budget: 11m
+        wait: {duration: 10m}
+""")
+    jumps: list[float] = []
+    sleep = clock.sleep
+
+    def counted(seconds: float) -> bool:
+        jumps.append(seconds)
+        real.t += 0.25  # each look at the clock costs a quarter of a real second of processing
+        return sleep(seconds)
+
+    clock.sleep = counted  # type: ignore[method-assign]
+    result, log, _, _ = run(loaded, clock=clock, yes=True)
+    assert result.status == "completed", result
+    # 80 % of the budget (528 s), then the rest of the wait: two jumps, not 600 one-second ticks
+    assert len(jumps) == 2 and abs(sum(jumps) - 600) < 1, jumps
+    [finished] = log.events("step_finished")
+    assert 600 <= finished["duration_s"] <= 600 + 1  # the waited time plus the processing, once
+    assert clock.monotonic() == pytest.approx(clock.jumped + (real.t - 100.0))
+
+
+def test_a_budget_first_looked_at_past_its_end_warns_over_budget_not_80_percent():
+    from hybridops.engine.incident import run_incident
+    from hybridops.engine.steps.notify import NotifyTargets
+
+    clock = FakeClock()
+    loaded = runbook("""
+      - id: slow-poll
+        title: Poll
+        budget: 6s
+        on_failure: continue
+        poll:
+          http: {method: GET, path: /health, capture: {s: status}}
+          every: 5s
+          timeout: 30s
+          until: s == 'healthy'
+""")
+    http = FakeHttp({"/health": [(200, {"status": "critical"})]})
+
+    def admin(method, path, body=None, *, timeout=None):
+        clock.advance(10)  # every answer takes 10 s: the first look at the budget is past its end
+        return FakeHttp.admin(http, method, path, body)
+
+    http.admin = admin  # type: ignore[method-assign]
+    warnings: list[dict] = []  # budget_warning is for the display only: a UI sink sees it
+    run_incident(loaded, options=RunOptions(yes=True), variables={}, secrets=set(), open_audit=MemoryLog,
+                 make_aws=FakeAws, make_http=lambda: http, notify_targets=NotifyTargets(None, None),
+                 aws_region="eu-central-1", clock=clock,
+                 ui=[lambda e, f: warnings.append(f) if e == "budget_warning" else None])
+    assert len(warnings) == 1
+    w = warnings[0]
+    assert w["over"] is True and w["elapsed_s"] == 10.0 and w["budget_s"] == 6.0
+
+
+def test_on_a_simulated_clock_an_answer_slower_than_the_call_timeout_is_a_timeout():
+    from hybridops.engine.clock import SimClock
+
+    clock = SimClock(real=SteppedReal())
+    loaded = runbook("""
+      - id: reset
+        title: Reset circuit breakers
+        budget: 2m
+        timeout: 10s
+        on_failure: continue
+        http: {method: POST, path: /admin/circuit-breaker/reset}
+""")
+    http = FakeHttp()
+
+    def admin(method, path, body=None, *, timeout=None):
+        clock.advance(25)  # the server took 25 simulated seconds to answer
+        return FakeHttp.admin(http, method, path, body)
+
+    http.admin = admin  # type: ignore[method-assign]
+    result, log, _, _ = run(loaded, http=http, clock=clock, yes=True)
+    [response] = log.events("response")
+    assert response["ok"] is False and response["unknown_outcome"] is True
+    assert response["error"] == ("POST /admin/circuit-breaker/reset: timed out after 10s (no answer within the "
+                                 "call's timeout); the request may have been applied")
+    assert statuses(log) == {"reset": "failed"} and len(http.sent) == 1  # a mutation: never re-sent unasked
+
+
+def test_a_capture_over_an_answer_of_another_shape_fails_the_step_instead_of_crashing():
+    loaded = runbook("""
+      - id: read
+        title: Read component health
+        budget: 1m
+        on_failure: continue
+        http:
+          method: GET
+          path: /health
+          expect: [200, 503]
+          capture: {unhealthy: "length(values(components)[?status != 'healthy'])"}
+""")
+    http = FakeHttp({"/health": [(503, {"error": "service unavailable"})]})
+    result, log, _, _ = run(loaded, http=http, yes=True)
+    assert result.status == "completed"
+    [finished] = log.events("step_finished")
+    assert finished["status"] == "failed"
+    assert finished["error"].startswith("capture unhealthy (length(values(components)[?status != 'healthy'])): "
+                                        "In function values(), invalid type for value: None")
+
+
+def test_a_poll_check_that_is_throttled_is_retried_before_it_counts():
+    loaded = runbook("""
+      - id: tail
+        title: Follow the logs
+        budget: 5m
+        poll:
+          http: {method: GET, path: /health, capture: {s: status}}
+          every: 30s
+          timeout: 1m
+          while: "true"
+""")
+    throttled = CallFailure("GET /health: HTTP 429", retryable=True, status=429)
+    http = FakeHttp({"/health": [(200, {"status": "ok"}), throttled, (200, {"status": "ok"})]})
+    result, log, _, _ = run(loaded, http=http, yes=True)
+    assert statuses(log) == {"tail": "ok"}, log.events("step_finished")
+    assert [r["attempt"] for r in log.events("request")] == [1, 1, 2, 1]
