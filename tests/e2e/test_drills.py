@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -181,15 +182,16 @@ def test_the_markdown_report_has_a_gantt_chart_health_and_budgets(matrix: Ran) -
     assert "- **Recovered:** yes (final health: healthy)" in md
     assert f"- **Why:** {report['why']}" in md and "- **Seed:** 0" in md
     chart = md.split("```mermaid\n", 1)[1].split("```", 1)[0].splitlines()
-    assert chart[:4] == ["gantt", "    title mcp-failure drill (simulated time)", "    dateFormat X",
-                         "    axisFormat %H:%M:%S"]
+    assert chart[:5] == ["gantt", "    title mcp-failure drill (simulated time)", "    dateFormat YYYY-MM-DDTHH:mm:ss",
+                         "    axisFormat %H:%M:%S", "    todayMarker off"]
     bars = [line.strip() for line in chart if re.match(r"\s+\S.* :(done|crit|b\d+)", line)]
     assert len(bars) == 2 * len(report["steps"])  # a budget bar and a bar of what it took, per step
     for i, s in enumerate(report["steps"]):
-        start = int(report["started_wall"] + s["started_s"])
+        start = datetime.fromtimestamp(int(report["started_wall"] + s["started_s"]), UTC).strftime("%Y-%m-%dT%H:%M:%S")
         assert bars[2 * i].startswith(f"{s['id']} budget ") and bars[2 * i].endswith(
-            f":b{i}, {start}, {start + max(1, round(s['budget_s']))}")
-        assert f"{s['id']} {s['status']} " in bars[2 * i + 1] and f", s{i}, {start}, " in bars[2 * i + 1]
+            f":b{i}, {start}, {max(1, round(s['budget_s']))}s")
+        assert bars[2 * i + 1].startswith(f"{s['id']} {s['status']} ") and bars[2 * i + 1].endswith(
+            f", s{i}, {start}, {max(1, round(s['duration_s']))}s")
     health = md.split("## Health over time", 1)[1]
     assert "| restart-mcp-router |" in health and "| healthy | action | deployment" in health
 
@@ -264,7 +266,10 @@ def test_runbooks_without_their_key_action_do_not_recover(broken: Ran) -> None:
         assert f"drill {report['incident']} in scenario {report['scenario']}: NOT RECOVERED" in broken.stdout
     # Bedrock came back by itself after 20 simulated minutes: that is no one's mitigation.
     assert bedrock["final_health"] == "healthy" and bedrock["mitigation"] is None
-    assert bedrock["why"].startswith("not recovered by the runbook: bedrock answers again by itself 19m")
+    [healed] = [h for h in bedrock["health"] if h["cause"] == "self"]
+    assert healed["what"] == "Bedrock answers again" and abs(healed["t"] - 20 * 60) < 5  # minus the run's start
+    assert re.fullmatch(r"not recovered by the runbook: bedrock answers again by itself (19m5\ds|20m00s) into "
+                        r"the run; no operator action mitigated it first", bedrock["why"]), bedrock["why"]
     assert outage["why"].startswith("not recovered: final health critical")
     logs = _logs(broken)
     for incident, path in (("bedrock-failure", "/admin/routing/force-mcp"),

@@ -21,7 +21,6 @@ from e2e_support import (
     CliResult,
     assert_no_secrets,
     aws_calls,
-    base_env,
     chained_records,
     check_run_log,
     events,
@@ -275,10 +274,13 @@ def test_an_unwritable_audit_dir_stops_the_run_before_anything_is_sent(scenario:
     assert sb.requests() == []
 
 
-def test_an_unreachable_aws_endpoint_is_one_line_naming_step_service_and_operation(run: Run, tmp_path: Path):
-    env = {**base_env(tmp_path), "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "e2e",
-           "AWS_SECRET_ACCESS_KEY": PLANTED.aws_secret_key, "AWS_DEFAULT_REGION": "eu-central-1",
-           "HYBRIDOPS_ADMIN_URL": "http://127.0.0.1:9"}
+def test_an_unreachable_aws_endpoint_is_one_line_naming_step_service_and_operation(
+        scenario: Scenario, run: Run, cli_env: dict[str, str]):
+    # The admin API (and the simulated clock: the retries' backoff passes at once) is the sandbox's;
+    # AWS is a port where nothing listens.
+    scenario("mcp-down")
+    env = {**cli_env, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "AWS_ACCESS_KEY_ID": "e2e",
+           "AWS_SECRET_ACCESS_KEY": PLANTED.aws_secret_key, "AWS_DEFAULT_REGION": "eu-central-1"}
     reach = ('cannot reach the AWS endpoint (Could not connect to the endpoint URL: "http://127.0.0.1:9/"); '
              "check the network, VPN or AWS_ENDPOINT_URL")
     result = run(["incident", "mcp-failure", "--yes"], env=env)

@@ -18,6 +18,7 @@ from hybridops.sandbox.scenarios import BEDROCK_OUTAGE_S, TASK_START_S
 from hybridops.sandbox.world import MCP_SERVICE
 
 FORCE_MCP = {"reason": "Bedrock unavailable", "duration": 3600}
+INVOKE = b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": []}'
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +144,7 @@ def test_an_outage_ended_by_a_fault_is_nobodys_mitigation(world: Any, client: ht
     ("elbv2", lambda c: c.describe_load_balancers(), "Throttling"),  # query (XML)
     ("iam", lambda c: c.list_roles(), "Throttling"),  # query, global
     ("ec2", lambda c: c.describe_vpc_endpoints(), "RequestLimitExceeded"),  # EC2's own XML
-    ("bedrock-runtime", lambda c: c.invoke_model(modelId="anthropic.claude-3-sonnet-20240229-v1:0",
-                                                 body=b'{"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5, "messages": []}'),
+    ("bedrock-runtime", lambda c: c.invoke_model(modelId="anthropic.claude-3-sonnet-20240229-v1:0", body=INVOKE),
      "ThrottlingException"),  # REST-JSON
 ])
 def test_aws_throttling_reaches_botocore_as_the_service_says_it(world: Any, client: httpx.Client, boto: Any,

@@ -77,18 +77,19 @@ def test_gantt_has_a_budget_bar_and_a_result_bar_per_step_and_no_characters_merm
              GanttStep("monitor", "immediate", "ok", 0.3, 600.0, 600.0, False),
              GanttStep("fix: #1; now", "recovery", "failed", 600.3, 700.0, 300.0, True),
              GanttStep("cut", "recovery", "interrupted", 1300.3, None, 60.0, False)]
-    assert gantt(steps, title="t: x", start_wall=1000.0) == [
-        "gantt", "    title t  x", "    dateFormat X", "    axisFormat %H:%M:%S",
+    assert gantt(steps, title="t: x", start_wall=1_764_000_000.0) == [
+        "gantt", "    title t  x", "    dateFormat YYYY-MM-DDTHH:mm:ss", "    axisFormat %H:%M:%S",
+        "    todayMarker off",
         "    section immediate",
-        "    check budget 2m00s :b0, 1000, 1120",
-        "    check ok 0.3s :done, s0, 1000, 1001",
-        "    monitor budget 10m00s :b1, 1000, 1600",
-        "    monitor ok 10m00s :done, s1, 1000, 1600",
+        "    check budget 2m00s :b0, 2025-11-24T16:00:00, 120s",
+        "    check ok 0.3s :done, s0, 2025-11-24T16:00:00, 1s",
+        "    monitor budget 10m00s :b1, 2025-11-24T16:00:00, 600s",
+        "    monitor ok 10m00s :done, s1, 2025-11-24T16:00:00, 600s",
         "    section recovery",
-        "    fix   1  now budget 5m00s :b2, 1600, 1900",
-        "    fix   1  now failed 11m40s :crit, s2, 1600, 2300",
-        "    cut budget 1m00s :b3, 2300, 2360",
-        "    cut interrupted :crit, s3, 2300, 2301",
+        "    fix   1  now budget 5m00s :b2, 2025-11-24T16:10:00, 300s",
+        "    fix   1  now failed 11m40s :crit, s2, 2025-11-24T16:10:00, 700s",
+        "    cut budget 1m00s :b3, 2025-11-24T16:21:40, 60s",
+        "    cut interrupted :crit, s3, 2025-11-24T16:21:40, 1s",
     ]
 
 
