@@ -169,11 +169,13 @@ def _why(report: dict[str, Any], status: Mapping[str, Any]) -> str:
         return f"not recovered: the run {report['run_status']}: {report['error']}"
     final = report["final_health"]
     if final != "healthy":
-        bad = [c for c, v in ((status.get("health") or {}).get("components") or {}).items()
-               if v.get("status") != "healthy"]
-        down = ", ".join(f"{c} down by an injected fault" for c in (status.get("injected") or {}))
-        return (f"not recovered: final health {final}" + (f" ({', '.join(bad)} not healthy)" if bad else "")
-                + (f"; {down}" if down else ""))
+        parts = [f"{c} {v.get('status')}" for c, v in ((status.get("health") or {}).get("components") or {}).items()
+                 if v.get("status") != "healthy"]
+        breakers = (status.get("metrics") or {}).get("circuitBreaker")
+        if breakers and breakers != "closed":
+            parts.append(f"circuit breakers {breakers}")
+        parts += [f"{c} down by an injected fault" for c in (status.get("injected") or {})]
+        return f"not recovered: final health {final}" + (f" ({', '.join(parts)})" if parts else "")
     healed = next((h for h in reversed(report["health"]) if h["cause"] == "self"), None)
     if healed is not None:
         return (f"not recovered by the runbook: {healed['what'].lower()} by itself "
