@@ -106,6 +106,9 @@ class Value:
         return v
 
 
+BUILTIN = "built-in default"
+
+
 def _unset(*, secret: bool = False) -> Value:
     return Value(None, NOT_SET, secret)
 
@@ -423,6 +426,23 @@ def default_audit_dir() -> Path:
     return Path(platformdirs.user_state_dir(APP_NAME, appauthor=False)) / "audit"
 
 
+def audit_directory(settings: Settings, *, create: bool) -> Path:
+    """The one audit dir of a run or a reader: `settings.audit_dir` (--audit-dir, then
+    $HYBRIDOPS_AUDIT_DIR, then the profile's `audit.dir`, then the user state dir's `audit/`).
+
+    With `create`, a missing directory is made with mode 0700, and the default location, which is
+    ours alone, is tightened to 0700 if something loosened it. A directory the user named that
+    already exists keeps its mode: it may be shared on purpose (the log files are 0600 regardless),
+    and silently chmod-ing, say, a home or team directory would be worse. Readers (`audit list`)
+    pass `create=False`, so looking never creates anything."""
+    from hybridops.audit.log import ensure_private_dir
+
+    directory = Path(settings.audit_dir.value).expanduser()
+    if create:
+        ensure_private_dir(directory, tighten=settings.audit_dir.source == BUILTIN)
+    return directory
+
+
 def find_config(config_path: Path | None, env: Mapping[str, str]) -> tuple[Path | None, str]:
     """The config file to use and why: --config, then HYBRIDOPS_CONFIG, then the platform config dir."""
     explicit = ((config_path, "--config"), (_env_path(env, "HYBRIDOPS_CONFIG"), "env HYBRIDOPS_CONFIG"))
@@ -506,7 +526,7 @@ def resolve_settings(
         return Value(value, f"{label} {key}", secret)
 
     def builtin(value: Any) -> Value:
-        return Value(value, "built-in default")
+        return Value(value, BUILTIN)
 
     admin_url = _first(from_env("HYBRIDOPS_ADMIN_URL"), from_profile(prof.admin_url, "admin_url"),
                        default=builtin(DEFAULT_ADMIN_URL))

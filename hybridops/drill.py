@@ -13,11 +13,13 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from hybridops.durations import format_duration
+from hybridops.events import Event, Request, Response, RunStarted, StepFinished, StepStarted
 from hybridops.gantt import GanttStep, gantt
 
+E = TypeVar("E", bound=Event)
 REPORT_FORMAT = 2  # 1 had scaled and "real-world" figures side by side
 COMPONENTS = ("direct-bedrock", "mcp-router")
 
@@ -62,23 +64,23 @@ class DrillObserver:
     current: str | None = None
     started_at: float | None = None  # world seconds at run_started
     started_wall: float | None = None
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
 
-    def __call__(self, event: str, fields: dict[str, Any]) -> None:
-        self.events.append((event, fields))
-        if event == "run_started":
+    def __call__(self, event: Event, run_id: str) -> None:
+        self.events.append(event)
+        if isinstance(event, RunStarted):
             self.started_at = self.sim_now() if self.sim_now is not None else None
             self.started_wall = self.wall_now() if self.wall_now is not None else None
-        elif event == "step_started":
-            self.current = fields.get("step_id")
-        elif event == "step_finished":
+        elif isinstance(event, StepStarted):
+            self.current = event.step_id
+        elif isinstance(event, StepFinished):
             self.current = None
 
     def step(self) -> str | None:
         return self.current
 
-    def of(self, name: str) -> list[dict[str, Any]]:
-        return [f for e, f in self.events if e == name]
+    def of(self, cls: type[E]) -> list[E]:
+        return [e for e in self.events if isinstance(e, cls)]
 
 
 # --- the report -------------------------------------------------------------------------------------------
@@ -88,26 +90,25 @@ def drill_report(result: Any, *, incident: str, scenario: str, seed: int, faults
                  sandbox_status: Mapping[str, Any], observer: DrillObserver) -> dict[str, Any]:
     """A JSON-ready report from the RunResult, the sandbox's final status and the run's events."""
     offset = observer.started_at or 0.0
-    started = {f["step_id"]: f for f in observer.of("step_started")}
-    finished = observer.of("step_finished")
-    requests = observer.of("request")
-    responses = observer.of("response")
+    started = {e.step_id: e for e in observer.of(StepStarted)}
+    requests = observer.of(Request)
+    responses = observer.of(Response)
     steps = []
-    for s, fin in zip(result.steps, finished, strict=False):
-        sent = [r for r in requests if r.get("step_id") == s.step_id and not r.get("dry_run")]
+    for s in result.steps:
+        begun = started.get(s.step_id)
         steps.append({
             "id": s.step_id,
             "phase": s.phase,
             "title": s.title,
-            "kind": (started.get(s.step_id) or {}).get("kind"),
-            "status": s.status,
-            "started_s": (started.get(s.step_id) or {}).get("at_s", fin.get("at_s", 0.0) - s.duration_s),
+            "kind": begun.kind if begun else None,
+            "status": str(s.status),
+            "started_s": begun.at_s if begun and begun.at_s is not None else 0.0,
             "duration_s": round(s.duration_s, 3),
             "budget_s": round(s.budget_s, 3),
             "over_budget": s.over_budget,
             "mutating": s.mutating,
-            "requests": len(sent),
-            "failed_requests": len([r for r in responses if r.get("step_id") == s.step_id and not r.get("ok")]),
+            "requests": len([r for r in requests if r.step_id == s.step_id and not r.dry_run]),
+            "failed_requests": len([r for r in responses if r.step_id == s.step_id and not r.ok]),
             **({"error": s.error} if s.error else {}),
         })
     mitigated = sandbox_status.get("mitigated_at")
@@ -125,7 +126,7 @@ def drill_report(result: Any, *, incident: str, scenario: str, seed: int, faults
         "faults_enabled": faults,
         "clock": "simulated",
         "run_id": result.run_id,
-        "run_status": result.status,
+        "run_status": str(result.status),
         "recovered": recovered,
         "system_recovered": system_recovered,
         "final_health": (sandbox_status.get("health") or {}).get("status"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -46,15 +47,21 @@ class PreflightFailed(HybridOpsError):
     """A check before the first step failed; nothing was sent."""
 
 
-class StepFailed(HybridOpsError):
+class RunStopped(HybridOpsError):
+    """A run stopped before its end; `result` is its record so far (set by the engine)."""
+
+    result: Any = None
+
+
+class StepFailed(RunStopped):
     """A step failed and its on_failure said to stop the run."""
 
 
-class OperatorAborted(HybridOpsError):
+class OperatorAborted(RunStopped):
     """The operator chose to stop the run."""
 
 
-class NeedsAnswer(HybridOpsError):
+class NeedsAnswer(RunStopped):
     """A prompt needs an answer and no terminal or --answer can give it."""
 
 

@@ -25,21 +25,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import os
 import re
 import secrets as _random
 import signal
 import stat
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from enum import Enum
-from pathlib import Path, PurePath
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from hybridops.errors import AuditError, ChainBroken
+from hybridops.events import Event, RunFinished, RunResumed, RunStarted, from_record, to_record
+from hybridops.scrub import Scrubber, format_ts
 
 try:  # advisory locks keep two processes (say, two `resume`s) from interleaving lines
     import fcntl
@@ -50,9 +50,6 @@ ZERO_HASH = "0" * 64
 REQUIRED_KEYS = ("seq", "ts", "run_id", "event", "prev")
 RUN_STATUSES = ("completed", "failed", "interrupted")
 INCOMPLETE = "incomplete"
-AUDIT_DIR_ENV = "HYBRIDOPS_AUDIT_DIR"
-MASK = "***"
-MIN_SECRET_LEN = 4
 SUFFIX = ".jsonl"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -71,12 +68,6 @@ Clock = Callable[[], datetime]
 def _utc(dt: datetime) -> datetime:
     # A naive datetime is taken to be UTC already: the log never records local time.
     return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def format_ts(dt: datetime) -> str:
-    """RFC 3339 UTC with milliseconds and `Z`: `2026-11-25T17:41:02.123Z`."""
-    dt = _utc(dt)
-    return f"{dt:%Y-%m-%dT%H:%M:%S}.{dt.microsecond // 1000:03d}Z"
 
 
 def parse_ts(text: str) -> datetime:
@@ -108,28 +99,6 @@ def check_run_id(run_id: str) -> str:
 
 
 # --- the audit directory ------------------------------------------------------------------------
-
-
-def resolve_audit_dir(explicit: Path | None, *, create: bool = True) -> Path:
-    """The audit dir: `--audit-dir`, then `$HYBRIDOPS_AUDIT_DIR`, then the user state dir's `audit/`.
-
-    With `create` (the default) a missing directory is created with mode 0700, and the default
-    location, which is ours alone, is tightened to 0700 if something loosened it. A directory the
-    user named that already exists keeps its mode: it may be shared on purpose (the log files are
-    0600 regardless), and silently chmod-ing, say, a home or team directory would be worse. Readers
-    (`audit list`) pass `create=False` so looking never creates anything.
-    """
-    if explicit is not None:
-        directory, default = Path(explicit).expanduser(), False
-    elif os.environ.get(AUDIT_DIR_ENV):
-        directory, default = Path(os.environ[AUDIT_DIR_ENV]).expanduser(), False
-    else:
-        import platformdirs  # only here: every other path is given
-
-        directory, default = Path(platformdirs.user_state_dir("hybridops")) / "audit", True
-    if create:
-        ensure_private_dir(directory, tighten=default)
-    return directory
 
 
 def ensure_private_dir(directory: Path, *, tighten: bool = False) -> None:
@@ -195,64 +164,6 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
 def sha256_hex(line: bytes) -> str:
     """The chain's hash: lowercase hex SHA-256 of a line's exact bytes without its newline."""
     return hashlib.sha256(line).hexdigest()
-
-
-class _Scrubber:
-    """Turns arbitrary values into JSON data with every registered secret replaced by `***`."""
-
-    def __init__(self) -> None:
-        self._secrets: list[str] = []
-
-    def add(self, secret: str) -> None:
-        s = str(secret)
-        if len(s) >= MIN_SECRET_LEN and s not in self._secrets:
-            self._secrets.append(s)
-            self._secrets.sort(key=len, reverse=True)  # longest first: a secret containing another
-
-    def text(self, s: str) -> str:
-        for secret in self._secrets:
-            if secret in s:
-                s = s.replace(secret, MASK)
-        return s
-
-    def key(self, k: object) -> str:
-        if isinstance(k, str):
-            return self.text(k)
-        if k is None or isinstance(k, bool | int | float):
-            return self.text(json.dumps(k))  # what json.dumps would have made of the key
-        return self.text(str(k))
-
-    def value(self, v: object) -> Any:
-        if v is None or isinstance(v, bool):
-            return v
-        if isinstance(v, str):
-            return self.text(v)
-        if isinstance(v, int | float):
-            if isinstance(v, float) and not math.isfinite(v):
-                return str(v)  # JSON has no NaN / Infinity; keep the information as text
-            if self._secrets and self.text(str(v)) != str(v):
-                return MASK
-            return v
-        if isinstance(v, Mapping):
-            return {self.key(k): self.value(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [self.value(x) for x in v]
-        if isinstance(v, set | frozenset):
-            return sorted((self.value(x) for x in v), key=repr)
-        if isinstance(v, datetime):
-            return format_ts(v) if v.tzinfo is not None else v.isoformat()
-        if isinstance(v, date):
-            return v.isoformat()
-        if isinstance(v, Enum):
-            return self.value(v.value)
-        if isinstance(v, bytes | bytearray):
-            return self.text(bytes(v).decode("utf-8", errors="replace"))
-        if isinstance(v, PurePath):
-            return self.text(str(v))
-        dump = getattr(v, "model_dump", None)  # pydantic models, without importing pydantic
-        if callable(dump):
-            return self.value(dump(mode="json"))
-        return self.text(str(v))
 
 
 # --- reading and verifying ----------------------------------------------------------------------
@@ -369,12 +280,11 @@ def run_status(records: Iterable[Mapping[str, Any]]) -> str:
     else `incomplete`. Records after that `run_finished` (say, a late `ship_failed`) do not matter."""
     status = INCOMPLETE
     for r in records:
-        event = r.get("event")
-        if event in ("run_started", "run_resumed"):
+        event = from_record(r)
+        if isinstance(event, RunStarted | RunResumed):
             status = INCOMPLETE
-        elif event == "run_finished":
-            s = r.get("status")
-            status = s if isinstance(s, str) and s else "failed"
+        elif isinstance(event, RunFinished):
+            status = str(event.status) or "failed"
     return status
 
 
@@ -591,7 +501,7 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def _signals_deferred():
+def _signals_deferred() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM until a record is written *and* counted: an interrupt between the two
     would make the next record reuse the seq and break the chain. The signal is delivered right after."""
     if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
@@ -629,7 +539,7 @@ class AuditLog:
         self._seq = next_seq
         self._prev = prev
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._scrub = _Scrubber()
+        self._scrub = Scrubber()
         self._lock = threading.Lock()
         self._broken: str | None = None
         self._listeners: list[Callable[[dict[str, Any]], Any]] = []
@@ -789,9 +699,14 @@ class AuditLog:
                 listener(record)
             return record
 
-    def __call__(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-        """The engine's sink signature, `sink(event, fields)`: same as `append(event, **fields)`."""
-        return self.append(event, **fields)
+    def write(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Append an event's record (`hybridops.events.to_record`): its `event` and its fields."""
+        fields = dict(record)
+        return self.append(str(fields.pop("event")), **fields)
+
+    def write_event(self, event: Event) -> dict[str, Any]:
+        """Append a typed event (for records written outside a run's Emitter: repairs, shipping)."""
+        return self.write(to_record(event))
 
     def subscribe(self, listener: Callable[[dict[str, Any]], Any]) -> None:
         """Call `listener(record)` with each record once it is on disk (e.g. a `CloudWatchShipper`).

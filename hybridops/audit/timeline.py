@@ -7,14 +7,12 @@ since logs outlive the code that wrote them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 from hybridops.audit.log import (
     INCOMPLETE,
@@ -28,33 +26,40 @@ from hybridops.audit.log import (
 )
 from hybridops.durations import format_duration
 from hybridops.errors import AuditError
+from hybridops.events import (
+    Event,
+    LogRepaired,
+    Prompt,
+    Recorded,
+    Request,
+    Response,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    ShipFailed,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+    event_name,
+    read_records,
+)
 from hybridops.gantt import GanttStep, gantt
+from hybridops.kinds.base import _scalar, describe_call
 
+E = TypeVar("E", bound=Event)
 TIMELINE_VERSION = 1
 LIST_VERSION = 1
 _RUN_ID_PARTS = re.compile(r"(\d{8}T\d{6}(?:\.\d{3})?Z)-(.+)-[0-9a-f]{4}")
 
 
-# --- small tolerant accessors -------------------------------------------------------------------
+# --- small helpers ------------------------------------------------------------------------------
 
 
-def _str(v: Any) -> str | None:
-    return v if isinstance(v, str) and v else None
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
-
-
-def _dict(v: Any) -> Mapping[str, Any]:
-    return v if isinstance(v, Mapping) else {}
-
-
-def _dt(rec: Mapping[str, Any] | None) -> datetime | None:
-    if not rec:
+def _dt(r: Recorded | None) -> datetime | None:
+    if r is None:
         return None
     try:
-        return parse_ts(rec.get("ts"))  # type: ignore[arg-type]
+        return parse_ts(r.ts)
     except ValueError:
         return None
 
@@ -76,29 +81,34 @@ def _incident_from_run_id(run_id: str) -> str | None:
     return m.group(2) if m else None
 
 
-def _mode(started: Mapping[str, Any]) -> str:
+def _mode(started: RunStarted) -> str:
     parts = []
-    if started.get("drill"):
-        scenario = _str(started.get("scenario"))
-        parts.append(f"drill (scenario {scenario})" if scenario else "drill")
-    if started.get("dry_run"):
+    if started.drill:
+        parts.append(f"drill (scenario {started.scenario})" if started.scenario else "drill")
+    if started.dry_run:
         parts.append("dry run")
-    if started.get("read_only"):
+    if started.read_only:
         parts.append("read-only")
-    scale = _num(started.get("time_scale"))
-    if started.get("clock") == "simulated":
+    if started.clock == "simulated":
         # durations and budgets are simulated; the record times are when the records were written
-        parts.append("simulated time" + (f", seed {started['seed']}" if started.get("seed") is not None else ""))
-    elif scale and scale != 1:
-        parts.append(f"time scale {scale:g}")
+        parts.append("simulated time" + (f", seed {started.seed}" if started.seed is not None else ""))
+    elif started.time_scale and started.time_scale != 1:
+        parts.append(f"time scale {started.time_scale:g}")
     return ", ".join(parts) or "live"
 
 
-def _who(rec: Mapping[str, Any]) -> str | None:
-    operator, arn = _str(rec.get("operator")), _str(rec.get("aws_caller_arn"))
+def _who(e: RunStarted | RunResumed) -> str | None:
+    operator, arn = e.operator or None, e.aws_caller_arn or None
     if operator and arn and arn != operator:
         return f"{operator} ({arn})"
     return operator or arn
+
+
+def _first(read: list[Recorded], cls: type[E]) -> tuple[Recorded, E] | None:
+    for r in read:
+        if isinstance(r.event, cls):
+            return r, r.event
+    return None
 
 
 # --- `audit list` -------------------------------------------------------------------------------
@@ -150,30 +160,30 @@ class RunSummary:
 
 def summarize(read: LogRead) -> RunSummary:
     """The `audit list` row for one log."""
-    records = read.records
-    started = next((r for r in records if r.get("event") == "run_started"), None) or {}
-    finished = next((r for r in reversed(records) if r.get("event") == "run_finished"), None)
-    status = run_status(records)
-    t0 = _dt(started) or _dt(records[0] if records else None)
+    records = read_records(read.records)
+    found = _first(records, RunStarted)
+    started = found[1] if found else RunStarted()
+    finished = next((r for r in reversed(records) if isinstance(r.event, RunFinished)), None)
+    status = run_status(read.records)
+    t0 = _dt(found[0] if found else (records[0] if records else None))
     t_end = _dt(finished) if status != INCOMPLETE else _dt(records[-1] if records else None)
-    runbook = _dict(started.get("runbook"))
     run_id = read.run_id
     v = read.verify
     return RunSummary(
         run_id=run_id,
         path=read.path,
-        incident=_str(runbook.get("id")) or _incident_from_run_id(run_id),
-        title=_str(runbook.get("title")),
-        operator=_str(started.get("operator")) or _str(started.get("aws_caller_arn")),
-        caller_arn=_str(started.get("aws_caller_arn")),
+        incident=started.runbook.id or _incident_from_run_id(run_id),
+        title=started.runbook.title,
+        operator=started.operator or started.aws_caller_arn,
+        caller_arn=started.aws_caller_arn,
         started=t0,
         finished=_dt(finished) if status != INCOMPLETE else None,
         status=status,
         duration_s=(t_end - t0).total_seconds() if t0 and t_end else None,
-        drill=bool(started.get("drill")),
-        dry_run=bool(started.get("dry_run")),
-        read_only=bool(started.get("read_only")),
-        scenario=_str(started.get("scenario")),
+        drill=started.drill,
+        dry_run=started.dry_run,
+        read_only=started.read_only,
+        scenario=started.scenario,
         records=v.records,
         intact=v.ok,
         problem=None if v.ok else f"seq {v.first_bad_seq}: {v.reason}",
@@ -305,70 +315,23 @@ class Timeline:
         return tuple(s for s in self.steps if s.over_budget)
 
 
-def _scalar(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if v is None:
-        return "null"
-    if isinstance(v, str):
-        return v if v and not any(c.isspace() for c in v) else json.dumps(v, ensure_ascii=False)
-    if isinstance(v, int | float):
-        return f"{v}"
-    return json.dumps(v, separators=(",", ":"), ensure_ascii=False, default=str)
+def describe_request(e: Request, *, exact: bool = False) -> str:
+    """A request as a one-line command (see `hybridops.kinds.base.describe_call`)."""
+    return describe_call(e.call, exact=exact)
 
 
-def describe_request(rec: Mapping[str, Any], *, exact: bool = False) -> str:
-    """A request as a one-line command: `aws ecs UpdateService cluster=c forceNewDeployment=true`,
-    `POST /admin/routing/force-mcp {"duration":3600}`, `slack: text`, `pagerduty trigger key`.
-
-    `exact` gives what is about to be sent, for an operator to confirm: the region, the full URL and
-    the parameters or body as JSON."""
-    target = _str(rec.get("target")) or ("aws" if "operation" in rec else "http")
-    body = rec.get("body")
-    if exact:
-        def as_json(v: Any) -> str:
-            return json.dumps(v, default=str, separators=(", ", ": "))
-
-        if target == "aws":
-            return (f"aws {rec.get('service')} {rec.get('operation')} ({rec.get('region')}) "
-                    f"{as_json(rec.get('params') or {})}")
-        head = f"{rec.get('method')} {rec.get('url')}" if target == "http" else f"notify {target} {rec.get('url', '')}"
-        return head + ("" if body is None else " " + as_json(body))
-    if target == "aws":
-        parts = ["aws", _str(rec.get("service")) or "?", _str(rec.get("operation")) or "?"]
-        parts += [f"{k}={_scalar(v)}" for k, v in _dict(rec.get("params")).items()]
-        return " ".join(parts)
-    if target == "slack":
-        text = _str(_dict(body).get("text")) if isinstance(body, Mapping) else _str(body)
-        return f"slack: {text}" if text else "slack message"
-    if target == "pagerduty":
-        b = _dict(body)
-        parts = ["pagerduty", _str(b.get("event_action")) or _str(rec.get("method")) or "event"]
-        summary = _str(_dict(b.get("payload")).get("summary"))
-        return " ".join(parts) + (f": {summary}" if summary else "")
-    url = _str(rec.get("url")) or ""
-    split = urlsplit(url)
-    where = (split.path or "/") + (f"?{split.query}" if split.query else "") if split.scheme else url
-    line = f"{_str(rec.get('method')) or 'GET'} {where}".rstrip()
-    if body not in (None, "", {}, []):
-        line += " " + (body if isinstance(body, str) else _scalar(body))
-    return line
-
-
-def _describe_response(rec: Mapping[str, Any]) -> tuple[str, bool]:
-    ok = rec.get("ok")
-    status = rec.get("status")
-    head = "ok" if ok else "FAILED" if ok is False else "done"
-    if status not in (None, ""):
-        head += f" {status}"
-    if _num(rec.get("duration_s")) is not None:
-        head += f" in {_dur(_num(rec.get('duration_s')))}"
-    tail = _str(rec.get("error")) if ok is False and rec.get("error") else _str(rec.get("summary"))
-    if tail is None and rec.get("summary") not in (None, ""):
-        tail = _scalar(rec.get("summary"))
+def _describe_response(e: Response) -> tuple[str, bool]:
+    head = "ok" if e.ok else "FAILED"
+    if e.status not in (None, ""):
+        head += f" {e.status}"
+    head += f" in {_dur(e.duration_s)}"
+    summary = e.summary
+    tail = e.error if not e.ok and e.error else (summary if isinstance(summary, str) and summary else None)
+    if tail is None and summary not in (None, ""):
+        tail = _scalar(summary)
     if tail and len(tail) > 200:
         tail = tail[:199] + "…"
-    return (f"{head}: {tail}" if tail else head), ok is False
+    return (f"{head}: {tail}" if tail else head), not e.ok
 
 
 _STEP_STATUS_HIGHLIGHT = {"failed", "aborted"}
@@ -376,79 +339,72 @@ _STEP_STATUS_HIGHLIGHT = {"failed", "aborted"}
 
 def build_timeline(read: LogRead) -> Timeline:
     """The timeline of one run, from its records (tolerant of missing fields and foreign events)."""
-    records = read.records
-    started = next((r for r in records if r.get("event") == "run_started"), None) or {}
-    t0 = _dt(started) or _dt(records[0] if records else None)
-    dry_run = bool(started.get("dry_run"))
+    records = read_records(read.records)
+    found = _first(records, RunStarted)
+    started = found[1] if found else RunStarted()
+    t0 = _dt(found[0] if found else (records[0] if records else None))
+    dry_run = started.dry_run
     operators: list[str] = []
     # who answered prompts: the operator's name (the header carries the caller ARN)
-    actor = _str(started.get("operator")) or _str(started.get("aws_caller_arn"))
-    if _who(started):
-        operators.append(_who(started))  # type: ignore[arg-type]
+    actor = started.operator or started.aws_caller_arn
+    if who := _who(started):
+        operators.append(who)
     titles: dict[str, str] = {}
     entries: list[Entry] = []
     steps: list[StepRow] = []
-    open_steps: dict[str, Mapping[str, Any]] = {}
+    open_steps: dict[str, tuple[Recorded, StepStarted]] = {}
     decisions: list[Decision] = []
     first_mitigation: tuple[datetime | None, str] | None = None
     ttm_recorded: float | None = None
     resumes = 0
-    last_finished: Mapping[str, Any] | None = None
+    last_finished: tuple[Recorded, RunFinished] | None = None
 
-    def add(rec: Mapping[str, Any], kind: str, label: str, detail: str = "", **kw: Any) -> None:
-        data = {k: v for k, v in rec.items() if k not in REQUIRED_KEYS}
-        seq = rec.get("seq") if isinstance(rec.get("seq"), int) else -1
-        step = _str(rec.get("step_id"))
-        entries.append(Entry(seq, str(rec.get("ts", "")), _dt(rec), step, kind, label, detail, data=data, **kw))
+    for raw, r in zip(read.records, records, strict=True):
+        data = {k: v for k, v in raw.items() if k not in REQUIRED_KEYS}
+        event = r.event
+        step_id = getattr(event, "step_id", None)
 
-    for rec in records:
-        event = rec.get("event")
-        step_id = _str(rec.get("step_id"))
-        if event == "run_started":
-            where = f" on {_str(rec.get('host'))}" if _str(rec.get("host")) else ""
-            add(rec, "run", "Run started", f"operator {_who(rec) or 'unknown'}{where}, {_mode(rec)}")
-        elif event == "run_resumed":
+        def add(kind: str, label: str, detail: str = "", r: Recorded = r, data: dict[str, Any] = data,
+                step_id: str | None = step_id, **kw: Any) -> None:
+            entries.append(Entry(r.seq, r.ts, _dt(r), step_id, kind, label, detail, data=data, **kw))
+
+        if isinstance(event, RunStarted):
+            where = f" on {event.host}" if event.host else ""
+            add("run", "Run started", f"operator {_who(event) or 'unknown'}{where}, {_mode(event)}")
+        elif isinstance(event, RunResumed):
             resumes += 1
-            who = _who(rec)
+            who = _who(event)
             if who:
-                actor = _str(rec.get("operator")) or _str(rec.get("aws_caller_arn"))
+                actor = event.operator or event.aws_caller_arn
                 if who not in operators:
                     operators.append(who)
-            from_seq = rec.get("from_seq")
-            detail = f"from seq {from_seq}" if from_seq is not None else ""
+            detail = f"from seq {event.from_seq}" if event.from_seq is not None else ""
             detail += f" by {who}" if who else ""
-            add(rec, "run", "Run resumed", detail.strip())
-        elif event == "step_started":
-            title = _str(rec.get("title"))
-            if step_id and title:
-                titles[step_id] = title
-            if step_id:
-                open_steps[step_id] = rec
-            budget = _num(rec.get("budget_s"))
-            detail = (title or step_id or "?") + (f" (budget {_dur(budget)})" if budget else "")
-            add(rec, "step", "Step started", detail)
-        elif event == "request":
-            label = "Would send" if dry_run else "Change" if rec.get("mutating") else "Action"
-            detail = describe_request(rec)
-            attempt = rec.get("attempt")
-            suffix = f" (attempt {attempt})" if isinstance(attempt, int) and attempt > 1 else ""
-            add(rec, "action", label + suffix, detail, code=True)
-        elif event == "response":
-            detail, failed = _describe_response(rec)
-            add(rec, "result", "Result", detail, highlight=failed)
-        elif event == "prompt":
-            source = _str(rec.get("source"))
-            by = actor if source == "operator" else source
-            question = _str(rec.get("question")) or "?"
-            answer = rec.get("answer")
-            answer_text = answer if isinstance(answer, str) else _scalar(answer)
-            decisions.append(Decision(_dt(rec), step_id, question, answer_text, source, by))
-            add(rec, "decision", "Decision", f"{question} -> {answer_text}" + (f" ({by})" if by else ""))
-        elif event == "step_finished":
-            row = _step_row(rec, titles, open_steps.pop(step_id or "", None))
+            add("run", "Run resumed", detail.strip())
+        elif isinstance(event, StepStarted):
+            if event.title:
+                titles[event.step_id] = event.title
+            open_steps[event.step_id] = (r, event)
+            budget = event.budget_s
+            detail = (event.title or event.step_id or "?") + (f" (budget {_dur(budget)})" if budget else "")
+            add("step", "Step started", detail)
+        elif isinstance(event, Request):
+            label = "Would send" if dry_run else "Change" if event.mutating else "Action"
+            suffix = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+            add("action", label + suffix, describe_request(event), code=True)
+        elif isinstance(event, Response):
+            detail, failed = _describe_response(event)
+            add("result", "Result", detail, highlight=failed)
+        elif isinstance(event, Prompt):
+            by = actor if event.source == "operator" else (event.source or None)
+            question = event.question or "?"
+            decisions.append(Decision(_dt(r), event.step_id, question, event.answer, event.source or None, by))
+            add("decision", "Decision", f"{question} -> {event.answer}" + (f" ({by})" if by else ""))
+        elif isinstance(event, StepFinished):
+            row = _step_row(r, event, titles, open_steps.pop(event.step_id, None))
             steps.append(row)
-            if row.mitigation and row.status == "ok" and first_mitigation is None:
-                first_mitigation = (_dt(rec), row.step_id)
+            if row.mitigation and row.status == StepStatus.OK and first_mitigation is None:
+                first_mitigation = (_dt(r), row.step_id)
             detail = f"{row.title or row.step_id}: {row.status}"
             if row.duration_s is not None:
                 detail += f" in {_dur(row.duration_s)}"
@@ -457,71 +413,68 @@ def build_timeline(read: LogRead) -> Timeline:
             if row.over_budget:
                 detail += ", OVER BUDGET" + (f" by {_dur(row.over_by_s)}" if row.over_by_s else "")
             highlight = row.over_budget or row.status in _STEP_STATUS_HIGHLIGHT
-            add(rec, "step", "Step finished", detail, highlight=highlight)
-        elif event == "log_repaired":
-            add(
-                rec,
-                "note",
-                "Log repaired",
-                f"{rec.get('torn_bytes', '?')} torn bytes cut"
-                + (f" ({_str(rec.get('reason'))})" if _str(rec.get("reason")) else ""),
-            )
-        elif event == "ship_failed":
-            add(rec, "note", "Shipping to CloudWatch Logs failed", _str(rec.get("error")) or "")
-        elif event == "run_finished":
-            last_finished = rec
-            if _num(rec.get("time_to_mitigation_s")) is not None:
-                ttm_recorded = _num(rec.get("time_to_mitigation_s"))
-            status = _str(rec.get("status")) or "failed"
-            t = _dt(rec)
+            add("step", "Step finished", detail, highlight=highlight)
+        elif isinstance(event, LogRepaired):
+            add("note", "Log repaired", f"{event.torn_bytes} torn bytes cut" + (f" ({event.reason})" if event.reason
+                                                                               else ""))
+        elif isinstance(event, ShipFailed):
+            add("note", "Shipping to CloudWatch Logs failed", event.error)
+        elif isinstance(event, RunFinished):
+            last_finished = (r, event)
+            if event.time_to_mitigation_s is not None:
+                ttm_recorded = event.time_to_mitigation_s
+            status = str(event.status) or "failed"
+            t = _dt(r)
             detail = status + (f" after {_dur((t - t0).total_seconds())}" if t and t0 else "")
-            if _str(rec.get("error")):
-                detail += f": {rec['error']}"
-            add(rec, "run", "Run finished", detail, highlight=status != "completed")
+            if event.error:
+                detail += f": {event.error}"
+            add("run", "Run finished", detail, highlight=status != "completed")
         else:
-            add(rec, "note", str(event), "")
+            add("note", event_name(event), "")
 
     # Steps that started and never finished (interrupted runs) are part of the story too.
-    for sid, rec in open_steps.items():
+    for sid, (r, begun) in open_steps.items():
         steps.append(
             StepRow(
                 step_id=sid,
                 title=titles.get(sid),
                 status="unfinished",
-                started=_dt(rec),
+                started=_dt(r),
                 duration_s=None,
-                budget_s=_num(rec.get("budget_s")),
+                budget_s=begun.budget_s,
                 over_budget=False,
                 over_by_s=None,
                 mitigation=False,  # it never finished, so it mitigated nothing
-                phase=_str(rec.get("phase")),
-                at_s=_num(rec.get("at_s")),
+                phase=begun.phase,
+                at_s=begun.at_s,
             )
         )
 
-    status = run_status(records)
-    t_end = _dt(last_finished) if status != INCOMPLETE else None
+    status = run_status(read.records)
+    t_end = _dt(last_finished[0]) if status != INCOMPLETE and last_finished else None
     duration = (t_end - t0).total_seconds() if t_end and t0 else None
+    if started.clock == "simulated" and last_finished and last_finished[1].duration_s is not None:
+        duration = last_finished[1].duration_s  # the run's own (simulated) time, not the records' times
     if ttm_recorded is None and first_mitigation and first_mitigation[0] and t0:
         ttm_recorded = (first_mitigation[0] - t0).total_seconds()
-    runbook = _dict(started.get("runbook"))
+    rb = started.runbook
     return Timeline(
         run_id=read.run_id,
-        incident=_str(runbook.get("id")) or _incident_from_run_id(read.run_id),
-        title=_str(runbook.get("title")),
-        severity=_str(runbook.get("severity")),
-        runbook_path=_str(runbook.get("path")),
-        runbook_sha256=_str(runbook.get("sha256")),
-        tool_version=_str(started.get("tool_version")),
+        incident=rb.id or _incident_from_run_id(read.run_id),
+        title=rb.title,
+        severity=rb.severity,
+        runbook_path=rb.path,
+        runbook_sha256=rb.sha256,
+        tool_version=started.tool_version,
         operators=tuple(operators),
-        host=_str(started.get("host")),
+        host=started.host,
         mode=_mode(started),
-        drill=bool(started.get("drill")),
+        drill=started.drill,
         dry_run=dry_run,
         started=t0,
         finished=t_end,
         status=status,
-        error=_str(last_finished.get("error")) if last_finished else None,
+        error=last_finished[1].error if last_finished else None,
         duration_s=duration,
         time_to_mitigation_s=ttm_recorded,
         mitigation_step=first_mitigation[1] if first_mitigation else None,
@@ -534,28 +487,24 @@ def build_timeline(read: LogRead) -> Timeline:
     )
 
 
-def _step_row(rec: Mapping[str, Any], titles: Mapping[str, str], started: Mapping[str, Any] | None) -> StepRow:
-    sid = _str(rec.get("step_id")) or "?"
-    duration = _num(rec.get("duration_s"))
-    budget = _num(rec.get("budget_s"))
-    if budget is None and started:
-        budget = _num(started.get("budget_s"))
-    over = rec.get("over_budget")
-    if not isinstance(over, bool):
-        over = duration is not None and budget is not None and budget > 0 and duration > budget
-    over_by = duration - budget if over and duration is not None and budget is not None else None
+def _step_row(r: Recorded, e: StepFinished, titles: Mapping[str, str],
+              started: tuple[Recorded, StepStarted] | None) -> StepRow:
+    begun = started[1] if started else None
+    duration = e.duration_s
+    budget = e.budget_s if e.budget_s is not None else (begun.budget_s if begun else None)
+    over_by = duration - budget if e.over_budget and duration is not None and budget is not None else None
     return StepRow(
-        step_id=sid,
-        title=titles.get(sid),
-        status=_str(rec.get("status")) or "?",
-        started=_dt(started),
+        step_id=e.step_id or "?",
+        title=titles.get(e.step_id),
+        status=str(e.status) or "?",
+        started=_dt(started[0]) if started else None,
         duration_s=duration,
         budget_s=budget,
-        over_budget=over,
+        over_budget=e.over_budget,
         over_by_s=over_by,
-        mitigation=bool(rec.get("mitigation")),
-        phase=_str(rec.get("phase")) or (_str(started.get("phase")) if started else None),
-        at_s=_num(started.get("at_s")) if started else None,
+        mitigation=e.mitigation,
+        phase=e.phase or (begun.phase if begun else None),
+        at_s=begun.at_s if begun else None,
     )
 
 

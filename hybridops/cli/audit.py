@@ -27,7 +27,8 @@ class TimelineFormat(StrEnum):
     json = "json"
 
 
-_AUDIT_DIR_HELP = "Audit log directory (default: $HYBRIDOPS_AUDIT_DIR, then the user state dir)."
+_AUDIT_DIR_HELP = ("Audit log directory (default: $HYBRIDOPS_AUDIT_DIR, then the profile's audit.dir, then the user "
+                   "state dir).")
 _REF_HELP = "Run id (the log file's name without .jsonl, or a unique prefix of it), or a path to a log file."
 
 
@@ -35,10 +36,26 @@ def _audit_dir_option() -> Any:
     return typer.Option(None, "--audit-dir", help=_AUDIT_DIR_HELP, show_default=False)
 
 
-def _resolve(ref: str, audit_dir: Path | None) -> Path:
-    from hybridops.audit.log import locate_log, resolve_audit_dir
+def _profile_option() -> Any:
+    return typer.Option(None, "--profile", help="Configuration profile (its audit.dir, if it names one).")
 
-    return locate_log(ref, resolve_audit_dir(audit_dir, create=False))
+
+def _config_option() -> Any:
+    return typer.Option(None, "--config", help="Configuration file (TOML or YAML).")
+
+
+def _directory(audit_dir: Path | None, profile: str | None, config: Path | None) -> Path:
+    """Where the runs are: the same resolution as `incident` (flag, env, profile, default)."""
+    from hybridops.config import audit_directory, resolve_settings
+
+    settings = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
+    return audit_directory(settings, create=False)
+
+
+def _resolve(ref: str, audit_dir: Path | None, profile: str | None = None, config: Path | None = None) -> Path:
+    from hybridops.audit.log import locate_log
+
+    return locate_log(ref, _directory(audit_dir, profile, config))
 
 
 def _print_text(text: str) -> None:
@@ -54,13 +71,14 @@ def _print_json(data: Any) -> None:
 
 def audit_list(
     audit_dir: Path | None = _audit_dir_option(),
+    profile: str | None = _profile_option(),
+    config: Path | None = _config_option(),
     format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
 ) -> None:
     """List runs, newest first: incident, operator, start, status, duration, mode."""
-    from hybridops.audit.log import resolve_audit_dir
     from hybridops.audit.timeline import list_json, list_runs
 
-    directory = resolve_audit_dir(audit_dir, create=False)
+    directory = _directory(audit_dir, profile, config)
     rows = list_runs(directory)
     if format is ListFormat.json:
         _print_json(list_json(directory, rows))
@@ -121,11 +139,13 @@ def _render_list(rows: list[RunSummary]) -> None:
 def audit_show(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
+    profile: str | None = _profile_option(),
+    config: Path | None = _config_option(),
 ) -> None:
     """Show a run as a readable timeline."""
     from hybridops.audit.timeline import load_timeline
 
-    tl = load_timeline(_resolve(run_id, audit_dir))
+    tl = load_timeline(_resolve(run_id, audit_dir, profile, config))
     _warn_integrity(tl)
     _render_show(tl)
 
@@ -187,6 +207,8 @@ def _render_show(tl: Timeline) -> None:
 def audit_verify(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
+    profile: str | None = _profile_option(),
+    config: Path | None = _config_option(),
     require_finished: bool = typer.Option(
         False, "--require-finished", help="Fail when the log has no run_finished (cut from the end?)."
     ),
@@ -196,7 +218,7 @@ def audit_verify(
     from hybridops.audit.log import verify_log
     from hybridops.errors import ChainBroken
 
-    path = _resolve(run_id, audit_dir)
+    path = _resolve(run_id, audit_dir, profile, config)
     v = verify_log(path, require_finished=require_finished)
     if format is ListFormat.json:
         _print_json(
@@ -224,12 +246,14 @@ def audit_verify(
 def audit_timeline(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
+    profile: str | None = _profile_option(),
+    config: Path | None = _config_option(),
     format: TimelineFormat = typer.Option(TimelineFormat.md, "--format", help="md (post-mortem) or json."),  # noqa: A002
 ) -> None:
     """A post-incident timeline for the post-mortem: times, actions, results, decisions, budgets."""
     from hybridops.audit.timeline import load_timeline, render_markdown, timeline_json
 
-    tl = load_timeline(_resolve(run_id, audit_dir))
+    tl = load_timeline(_resolve(run_id, audit_dir, profile, config))
     _warn_integrity(tl)
     if format is TimelineFormat.json:
         _print_json(timeline_json(tl))

@@ -130,7 +130,7 @@ def check_simulated_clock(clock_url: str, admin_url: str, time_scale: float) -> 
 
 
 def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
-            resumed: dict[str, Any] | None = None, earlier_records: list[dict[str, Any]] | None = None,
+            resumed: Any = None, earlier_records: list[dict[str, Any]] | None = None,
             clock: Any = None, aws: Any = None) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log.
 
@@ -209,10 +209,11 @@ def _ship(log, settings):
 
     def failed(message: str) -> None:
         from hybridops.errors import AuditError
+        from hybridops.events import ShipFailed
 
         # The local log may be closing (end of run) or broken; the run itself decides about that.
         with contextlib.suppress(AuditError):
-            log.append("ship_failed", error=message)
+            log.write_event(ShipFailed(error=message))
 
     shipper = CloudWatchShipper(session, settings.cloudwatch_log_group.value, settings.cloudwatch_region.value,
                                 log.run_id, on_failure=failed)
@@ -225,11 +226,11 @@ def new_audit(settings, runbook_id: str):
     shown to be writable: a run that could not be audited must not send anything."""
     import tempfile
 
-    from hybridops.audit.log import AuditLog, ensure_private_dir, new_run_id
+    from hybridops.audit.log import AuditLog, new_run_id
+    from hybridops.config import audit_directory
     from hybridops.errors import AuditError
 
-    directory = Path(settings.audit_dir.value)
-    ensure_private_dir(directory)
+    directory = audit_directory(settings, create=True)
     try:
         with tempfile.TemporaryFile(dir=directory):
             pass

@@ -7,20 +7,40 @@ import sys
 from typing import Any
 
 from hybridops.durations import format_duration
+from hybridops.events import (
+    BudgetWarning,
+    Call,
+    ConfirmRequest,
+    Event,
+    PollTick,
+    Prompt,
+    Request,
+    Response,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    WaitTick,
+    to_record,
+)
+from hybridops.kinds import kind
+from hybridops.kinds.base import Display, Line, Table, describe_call
 
 
-def json_sink(event: str, fields: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps({"event": event, **fields}, default=str, separators=(",", ":")) + "\n")
+def json_sink(event: Event, run_id: str) -> None:
+    """`--output json`: one JSON object per event, the record the audit log writes plus the run id."""
+    record = to_record(event)
+    line = {"event": record.pop("event"), "run_id": run_id, **record}
+    sys.stdout.write(json.dumps(line, default=str, separators=(",", ":")) + "\n")
     sys.stdout.flush()
 
 
-def describe_request(f: dict[str, Any]) -> str:
+def describe_request(call: Call) -> str:
     """The exact request, escaped for rich markup (JSON lists look like markup tags)."""
     from rich.markup import escape
 
-    from hybridops.audit.timeline import describe_request as describe
-
-    return escape(describe(f, exact=True))
+    return escape(describe_call(call, exact=True))
 
 
 class _Elapsed:
@@ -49,88 +69,91 @@ class TextRenderer:
 
         self.c = console
         self.clock = clock or RealClock()
+        self.run_id = ""
+        self.kind: str | None = None  # the kind of the step running: it knows how to show its result
         self.tty = console.is_terminal
         self.status = None
         self.timer: _Elapsed | None = None
-        self.current: dict[str, Any] = {}
 
     def pause(self) -> None:
         """Stop the live line (before a prompt: the operator's typing must not fight a refresh)."""
         self._stop_status()
 
-    def __call__(self, event: str, f: dict[str, Any]) -> None:
-        handler = getattr(self, f"on_{event}", None)
+    def __call__(self, event: Event, run_id: str) -> None:
+        self.run_id = run_id
+        handler = getattr(self, f"on_{type(event).__name__}", None)
         if handler is not None:
-            handler(f)
+            handler(event)
 
     def _stop_status(self) -> None:
         if self.status is not None:
             self.status.stop()
             self.status = None
 
-    def on_run_started(self, f: dict[str, Any]) -> None:
-        rb = f.get("runbook", {})
-        mode = " [DRY RUN: nothing will be sent]" if f.get("dry_run") else ""
-        mode += " [READ-ONLY: mutating steps skipped]" if f.get("read_only") else ""
-        mode += " [DRILL]" if f.get("drill") else ""
-        title = f"[bold]{rb.get('title')}[/] ({rb.get('id')}){mode}"
+    def on_RunStarted(self, e: RunStarted) -> None:  # noqa: N802 (named for the event class)
+        rb = e.runbook
+        mode = " [DRY RUN: nothing will be sent]" if e.dry_run else ""
+        mode += " [READ-ONLY: mutating steps skipped]" if e.read_only else ""
+        mode += " [DRILL]" if e.drill else ""
+        title = f"[bold]{rb.title}[/] ({rb.id}){mode}"
         if self.tty:
             self.c.rule(title)
         else:  # a rule is cut to the console's width, and the mode must never be cut off
             self.c.print(title)
-        self.c.print(f"severity [bold red]{rb.get('severity')}[/]  response time {rb.get('response_time')}  "
-                     f"operator {f.get('operator')}")
-        self.c.print(f"impact: {rb.get('impact')}")
-        for s in rb.get("symptoms", []):
-            self.c.print(f"  symptom: {s}")
-        if f.get("clock") == "simulated":
+        self.c.print(f"severity [bold red]{rb.severity}[/]  response time {rb.response_time}  "
+                     f"operator {e.operator}")
+        self.c.print(f"impact: {rb.impact}")
+        for symptom in rb.symptoms:
+            self.c.print(f"  symptom: {symptom}")
+        if e.clock == "simulated":
             self.c.print("simulated time: waits and polls pass at once; every time shown is simulated")
-        elif f.get("time_scale", 1) != 1:
-            self.c.print(f"time scale: every wait, interval, timeout and budget divided by {f['time_scale']:g}")
-        self.c.print(f"audit log run id: {f.get('run_id', '')}".rstrip())
+        elif e.time_scale != 1:
+            self.c.print(f"time scale: every wait, interval, timeout and budget divided by {e.time_scale:g}")
+        self.c.print(f"audit log run id: {self.run_id}".rstrip())
 
-    def on_run_resumed(self, f: dict[str, Any]) -> None:
-        self.c.rule(f"[bold]resuming[/] from step {f.get('from_step')}")
+    def on_RunResumed(self, e: RunResumed) -> None:  # noqa: N802
+        self.c.rule(f"[bold]resuming[/] from step {e.from_step}")
 
-    def on_step_started(self, f: dict[str, Any]) -> None:
-        self.current = f
-        mark = " [bold yellow]\\[MUTATING][/]" if f.get("mutating") else ""
-        self.c.print(f"\n[bold]▶ {f['step_id']}[/] {f['title']}{mark}  [dim](budget "
-                     f"{format_duration(f['budget_s'])}, {f['phase']})[/]")
-        self.timer = _Elapsed(f["budget_s"], self.clock)
+    def on_StepStarted(self, e: StepStarted) -> None:  # noqa: N802
+        self.kind = e.kind
+        mark = " [bold yellow]\\[MUTATING][/]" if e.mutating else ""
+        budget = e.budget_s or 0.0
+        self.c.print(f"\n[bold]▶ {e.step_id}[/] {e.title}{mark}  [dim](budget "
+                     f"{format_duration(budget)}, {e.phase})[/]")
+        self.timer = _Elapsed(budget, self.clock)
         self._status("")
 
-    def on_request(self, f: dict[str, Any]) -> None:
-        prefix = "would send" if f.get("dry_run") else ("retry" if f.get("attempt", 1) > 1 else "→")
-        note = f"  [dim]({f['note']})[/]" if f.get("note") else ""
-        self.c.print(f"  {prefix} {describe_request(f)}{note}", markup=True, highlight=False)
+    def on_Request(self, e: Request) -> None:  # noqa: N802
+        prefix = "would send" if e.dry_run else ("retry" if e.attempt > 1 else "→")
+        note = f"  [dim]({e.call.note})[/]" if e.call.note else ""
+        self.c.print(f"  {prefix} {describe_request(e.call)}{note}", markup=True, highlight=False)
 
-    def on_confirm_request(self, f: dict[str, Any]) -> None:
+    def on_ConfirmRequest(self, e: ConfirmRequest) -> None:  # noqa: N802
         self._stop_status()
-        self.c.print(f"  [bold yellow]mutating request:[/] {describe_request(f)}")
+        self.c.print(f"  [bold yellow]mutating request:[/] {describe_request(e.call)}")
 
-    def on_response(self, f: dict[str, Any]) -> None:
-        if f.get("ok"):
-            self.c.print(f"  ← {f.get('status')} in {format_duration(f.get('duration_s') or 0)}", highlight=False)
+    def on_Response(self, e: Response) -> None:  # noqa: N802
+        if e.ok:
+            self.c.print(f"  ← {e.status} in {format_duration(e.duration_s)}", highlight=False)
         else:
-            self.c.print(f"  [red]✗ {f.get('error')}[/]", highlight=False)
+            self.c.print(f"  [red]✗ {e.error}[/]", highlight=False)
 
-    def on_prompt(self, f: dict[str, Any]) -> None:
-        if f.get("source") != "operator":
-            self.c.print(f"  ? {f.get('question')} → {f.get('answer')} [dim]({f.get('source')})[/]")
+    def on_Prompt(self, e: Prompt) -> None:  # noqa: N802
+        if e.source != "operator":
+            self.c.print(f"  ? {e.question} → {e.answer} [dim]({e.source})[/]")
 
-    def on_poll_tick(self, f: dict[str, Any]) -> None:
-        holds = "holds" if f.get("holds") else "not yet"
-        text = (f"  poll #{f['attempt']}: {_short(f.get('latest'), 120)} — condition {holds}, "
-                f"{format_duration(f.get('remaining_s', 0))} left")
+    def on_PollTick(self, e: PollTick) -> None:  # noqa: N802
+        holds = "holds" if e.holds else "not yet"
+        text = (f"  poll #{e.attempt}: {_short(e.latest, 120)} — condition {holds}, "
+                f"{format_duration(e.remaining_s)} left")
         if self.tty:
             self._status(text)
         else:
             self.c.print(text, highlight=False)
 
-    def on_wait_tick(self, f: dict[str, Any]) -> None:
+    def on_WaitTick(self, e: WaitTick) -> None:  # noqa: N802
         if self.tty:
-            self._status(f"  waiting: {format_duration(f['remaining_s'])} left (Enter ends the wait early, "
+            self._status(f"  waiting: {format_duration(e.remaining_s)} left (Enter ends the wait early, "
                          "Ctrl-C stops the run)")
 
     def _status(self, text: str) -> None:
@@ -141,55 +164,41 @@ class TextRenderer:
             self.status = self.c.status(self.timer)
             self.status.start()
 
-    def on_budget_warning(self, f: dict[str, Any]) -> None:
+    def on_BudgetWarning(self, e: BudgetWarning) -> None:  # noqa: N802
         self._stop_status()
-        what = "over its budget" if f.get("over") else "80% of its budget used"
-        self.c.print(f"  [yellow]⚠ {f['step_id']}: {what} "
-                     f"({format_duration(f['elapsed_s'])} of {format_duration(f['budget_s'])})[/]")
+        what = "over its budget" if e.over else "80% of its budget used"
+        self.c.print(f"  [yellow]⚠ {e.step_id}: {what} "
+                     f"({format_duration(e.elapsed_s)} of {format_duration(e.budget_s)})[/]")
 
-    def on_step_finished(self, f: dict[str, Any]) -> None:
+    def on_StepFinished(self, e: StepFinished) -> None:  # noqa: N802
         self._stop_status()
         self.timer = None
-        status = f["status"]
-        color = {"ok": "green", "failed": "red", "skipped": "yellow", "declined": "yellow"}.get(status, "cyan")
-        over = " [bold red]OVER BUDGET[/]" if f.get("over_budget") else ""
-        detail = f.get("error") or f.get("reason") or ""
-        self._result(f.get("result"))
-        self.c.print(f"  [{color}]{status}[/] in {format_duration(f['duration_s'])} / "
-                     f"{format_duration(f['budget_s'])}{over} {detail}".rstrip(), highlight=False)
-        if f.get("captures"):
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in f["captures"].items() if not isinstance(v, dict))
+        color = {"ok": "green", "failed": "red", "skipped": "yellow", "declined": "yellow"}.get(e.status, "cyan")
+        over = " [bold red]OVER BUDGET[/]" if e.over_budget else ""
+        detail = e.error or e.reason or ""
+        if e.result is not None and self.kind:
+            self._display(kind(self.kind).display(e.result))
+        self.c.print(f"  [{color}]{e.status}[/] in {format_duration(e.duration_s or 0.0)} / "
+                     f"{format_duration(e.budget_s or 0.0)}{over} {detail}".rstrip(), highlight=False)
+        if e.captures:
+            shown = ", ".join(f"{k}={_short(v)}" for k, v in e.captures.items() if not isinstance(v, dict))
             if shown:
                 self.c.print(f"  [dim]captured {shown}[/]", highlight=False)
 
-    def _result(self, result: Any) -> None:
-        if not isinstance(result, dict):
-            return
-        if result.get("table") == "errors_by_type":
-            self._table(["count", "error type"], [[r["count"], r["type"]] for r in result.get("by_type", [])],
-                        f"errors by type ({result.get('total', 0)} in all)")
-        elif result.get("table") == "json_groups":
-            rows = result.get("rows", [])
-            cols = [k for k in (rows[0] if rows else {}) if k not in ("count", "share")]
-            self._table(["count", "share", *cols],
-                        [[r["count"], f"{r['share']:.0%}", *[r[c] for c in cols]] for r in rows],
-                        f"{result.get('total', 0)} records")
-        elif "would_send" in result:
-            self.c.print(f"  skipped request: {describe_request(result['would_send'])}", highlight=False)
-        elif "message" in result and "value" in result:
-            self.c.print(f"  check {result['condition']} → {result['value']}: {result['message']}", highlight=False)
+    def _display(self, shown: Display | None) -> None:
+        if isinstance(shown, Line):
+            self.c.print(f"  {shown.text}", highlight=False, markup=False)
+        elif isinstance(shown, Table):
+            from rich.table import Table as RichTable
 
-    def _table(self, headers: list[str], rows: list[list[Any]], title: str) -> None:
-        from rich.table import Table
+            table = RichTable(title=shown.title, title_justify="left", show_edge=self.tty)
+            for h in shown.headers:
+                table.add_column(h, justify="right" if h in ("count", "share") else "left")
+            for row in shown.rows:
+                table.add_row(*[str(x) for x in row])
+            self.c.print(table)
 
-        table = Table(title=title, title_justify="left", show_edge=self.tty)
-        for h in headers:
-            table.add_column(h, justify="right" if h in ("count", "share") else "left")
-        for r in rows:
-            table.add_row(*[str(x) for x in r])
-        self.c.print(table)
-
-    def on_run_finished(self, f: dict[str, Any]) -> None:
+    def on_RunFinished(self, e: RunFinished) -> None:  # noqa: N802
         self._stop_status()
 
 

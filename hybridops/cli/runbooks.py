@@ -224,8 +224,16 @@ def _render_show(rb: Runbook) -> None:
 # --- schema -----------------------------------------------------------------------------------------
 
 
-def schema() -> None:
+def schema(
+    events: bool = typer.Option(False, "--events", help="The schema of the audit records and --output json "
+                                                         "lines instead (the run's event catalogue)."),
+) -> None:
     """Print the JSON Schema of the runbook format (editors use it to complete and check runbooks)."""
+    if events:
+        from hybridops.events import json_schema as events_schema
+
+        _print_json(events_schema())
+        return
     from hybridops.runbook.model import json_schema
 
     _print_json(json_schema())

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hybridops.engine.clock import Clock, RealClock
+from hybridops.events import Event, from_record, to_record
+from hybridops.scrub import Scrubber
 
 
 @dataclass(frozen=True)
@@ -55,51 +57,37 @@ class NoPrompter:
         return "extend"
 
 
-Sink = Callable[[str, dict[str, Any]], Any]
-
-
-def scrub(value: Any, secrets: Iterable[str]) -> Any:
-    """Replace every secret occurring in `value` (recursively) by ***."""
-    secrets = [s for s in secrets if s and len(s) >= 4]
-    if not secrets:
-        return value
-
-    def walk(v: Any) -> Any:
-        if isinstance(v, str):
-            for s in secrets:
-                if s in v:
-                    v = v.replace(s, "***")
-            return v
-        if isinstance(v, dict):
-            return {walk(k): walk(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [walk(x) for x in v]
-        return v
-
-    return walk(value)
+# A display sink: each event (secrets already masked) with the run's id.
+Sink = Callable[[Event, str], Any]
+AuditSink = Callable[[dict[str, Any]], Any]  # takes an event's record (AuditLog.write)
 
 
 class Emitter:
     """Sends each event to the audit log first (write-ahead: it returns only once the record is on
-    disk), then to the display sinks. Secrets are scrubbed before any sink sees the event."""
+    disk), then to the display sinks. Secrets are masked, by the one scrubber, before any sink sees
+    the event; display sinks get the masked event back as a typed event."""
 
-    def __init__(self, audit: Sink | None, ui: list[Sink], secrets: Iterable[str] = (), run_id: str = "") -> None:
+    def __init__(self, audit: AuditSink | None, ui: list[Sink], secrets: Iterable[str] = (),
+                 run_id: str = "") -> None:
         self.audit = audit
         self.ui = ui
-        self.secrets: set[str] = {s for s in secrets if s}
+        self.scrubber = Scrubber()
+        for s in secrets:
+            self.add_secret(s)
         self.run_id = run_id  # the audit log puts it on every record itself; displays get it here
 
     def add_secret(self, value: str | None) -> None:
         if value:
-            self.secrets.add(value)
+            self.scrubber.add(value)
 
-    def __call__(self, event: str, *, audit: bool = True, **fields: Any) -> None:
-        clean = scrub(fields, self.secrets)
-        if audit and self.audit is not None:
-            self.audit(event, clean)
-        shown = {"run_id": self.run_id, **clean} if self.run_id else clean
+    def __call__(self, event: Event) -> None:
+        raw = to_record(event)
+        record = self.scrubber.value(raw)
+        if event.AUDITED and self.audit is not None:
+            self.audit(record)
+        shown = event if record == raw else from_record(record)
         for sink in self.ui:
-            sink(event, shown)
+            sink(shown, self.run_id)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from hybridops.engine.context import Context, Emitter, NoPrompter, Prompter, Run
 from hybridops.engine.retry import CallFailure
 from hybridops.engine.run import Runner, RunResult, RunState
 from hybridops.errors import ConfigError, PreflightFailed
+from hybridops.events import RunbookInfo, RunFinished, RunResumed, RunStarted, RunStatus
 from hybridops.runbook.load import LoadedRunbook
 from hybridops.runbook.model import Runbook
 
@@ -45,19 +46,15 @@ def masked_variables(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, A
     return {k: ("***" if (v := runbook.variable(k)) and v.secret else val) for k, val in values.items()}
 
 
-def has_kind(runbook: Runbook, *kinds: str) -> bool:
-    for _, step in runbook.steps():
-        if step.kind in kinds:
-            return True
-        call = step.call
-        if call is not None and ({"aws"} & set(kinds)) and call.__class__.__name__ == "AwsCall":
-            return True
-        if call is not None and ({"http"} & set(kinds)) and call.__class__.__name__ == "HttpCall":
-            return True
-    return False
+def calls_aws(runbook: Runbook) -> bool:
+    """Whether a run of `runbook` may call AWS at all (its steps, polls, undos, log queries)."""
+    from hybridops.runbook.model import AwsCall, LogErrorsStep, LogJsonStep
+
+    return any(isinstance(step, LogErrorsStep | LogJsonStep) or any(isinstance(c, AwsCall) for _, c in step.calls())
+               for _, step in runbook.steps())
 
 
-def preflight_identity(aws, *, dry_run: bool, skip: bool, needed: bool) -> Preflight:
+def preflight_identity(aws: Any, *, dry_run: bool, skip: bool, needed: bool) -> Preflight:
     local = f"{getpass.getuser()}@{socket.gethostname()}"
     if dry_run or skip or not needed:
         return Preflight(operator=local, aws_caller_arn=None)
@@ -84,7 +81,7 @@ def run_incident(
     prompter: Prompter | None = None,
     clock: Any = None,
     state: RunState | None = None,
-    extra_started: Mapping[str, Any] | None = None,
+    extra_started: RunResumed | None = None,
 ) -> RunResult:
     """Run `loaded` to its end (or its first aborting failure).
 
@@ -100,14 +97,13 @@ def run_incident(
     if extra_started is None:
         try:
             pre = preflight_identity(aws, dry_run=options.dry_run, skip=options.skip_preflight,
-                                     needed=has_kind(runbook, "aws", "log_errors", "log_json"))
+                                     needed=calls_aws(runbook))
         except PreflightFailed as exc:
             failure = exc
     # The log is created after the identity check, so a kill during that check leaves no empty,
     # unresumable log behind; the caller has already checked the audit dir can be written.
     log = open_audit()
-    emitter = Emitter(audit=lambda event, fields: log.append(event, **fields), ui=list(ui), secrets=secrets,
-                      run_id=log.run_id)
+    emitter = Emitter(audit=log.write, ui=list(ui), secrets=secrets, run_id=log.run_id)
     for var in runbook.variables:
         if var.secret and isinstance(values.get(var.name), str):
             emitter.add_secret(values[var.name])
@@ -117,11 +113,10 @@ def run_incident(
     if extra_started is None:
         _started(emitter, loaded, options, values, pre, http, simulated=ctx.clock.simulated)
         if failure is not None:
-            emitter("run_finished", status="failed", duration_s=0.0, time_to_mitigation_s=None,
-                    error=str(failure), steps_run=0)
+            emitter(RunFinished(status=RunStatus.FAILED, duration_s=0.0, error=str(failure), steps_run=0))
             raise failure
     else:
-        emitter("run_resumed", **extra_started)
+        emitter(extra_started)
     try:
         return Runner(runbook, ctx, state).run()
     finally:
@@ -130,18 +125,17 @@ def run_incident(
 
 
 def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: Mapping[str, Any],
-             pre: Preflight, http, *, simulated: bool) -> None:
+             pre: Preflight, http: Any, *, simulated: bool) -> None:
     rb = loaded.runbook
-    emit(
-        "run_started",
-        runbook={"id": rb.id, "title": rb.title, "severity": rb.severity, "response_time": rb.response_time,
-                 "impact": rb.impact, "symptoms": list(rb.symptoms), "path": str(loaded.path.resolve()),
-                 "sha256": loaded.sha256, "version": rb.version},
+    emit(RunStarted(
+        runbook=RunbookInfo(id=rb.id, title=rb.title, severity=rb.severity, response_time=rb.response_time,
+                            impact=rb.impact, symptoms=tuple(rb.symptoms), path=str(loaded.path.resolve()),
+                            sha256=loaded.sha256, version=rb.version),
         tool_version=__version__,
         operator=pre.operator,
         aws_caller_arn=pre.aws_caller_arn,
         host=socket.gethostname(),
-        argv=list(options.argv),
+        argv=tuple(options.argv),
         variables=masked_variables(rb, values),
         admin_url=http.base_url if http is not None else None,
         dry_run=options.dry_run,
@@ -153,4 +147,4 @@ def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: 
         clock="simulated" if simulated else "wall",
         seed=options.seed,
         answers=dict(options.answers),
-    )
+    ))

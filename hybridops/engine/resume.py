@@ -2,37 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from hybridops.audit.log import run_status
 from hybridops.engine.run import RunState
 from hybridops.errors import ResumeRefused
+from hybridops.events import (
+    LogRepaired,
+    Recorded,
+    Request,
+    Response,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    StepStatus,
+    read_records,
+)
 from hybridops.runbook.model import END, Runbook
+from hybridops.scrub import MASK
 
 
 @dataclass(frozen=True)
 class ResumePlan:
-    started: dict[str, Any]  # the run_started record
+    started: RunStarted
     state: RunState
     from_step: str | None  # None: nothing left to run
-    unknown_request: dict[str, Any] | None  # a request announced whose outcome was never recorded
+    unknown_request: Request | None  # a request announced whose outcome was never recorded
 
 
-def _ts(record: dict[str, Any]) -> float:
-    return datetime.fromisoformat(str(record["ts"]).replace("Z", "+00:00")).timestamp()
+def _ts(r: Recorded) -> float:
+    return datetime.fromisoformat(r.ts.replace("Z", "+00:00")).timestamp()
 
 
-def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict[str, Any]) -> ResumePlan:
+def plan_resume(records: Sequence[Mapping[str, Any]], runbook: Runbook, variables: dict[str, Any]) -> ResumePlan:
     """Where to continue, with which captures, outcomes and timings.
 
     The first step that did not finish is run again. A step finished with an aborting failure is run
     again too (the operator fixed the cause). `variables` are the run's values, secrets re-resolved.
     """
-    if not records or records[0].get("event") != "run_started":
+    read = read_records(records)
+    if not read or not isinstance(read[0].event, RunStarted):
         raise ResumeRefused("the log does not start with run_started")
-    started = records[0]
+    started = read[0].event
     # Records after the last run_finished (a late ship_failed) do not reopen a completed run.
     if run_status(records) == "completed":
         raise ResumeRefused("the run already completed; nothing to resume")
@@ -42,43 +59,52 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
     state = RunState(variables=dict(variables))
     position: int | None = 0
     open_step: str | None = None
-    pending_request: dict[str, Any] | None = None
+    pending_request: Request | None = None
     # step id -> its last mutating request, until the step finishes with an outcome. An answer does
     # not settle it: re-running a step that never finished sends the change again, so that re-send
     # needs the same confirmation whether the answer was lost or the kill came just after it; and a
     # resume stopped before confirming (aborted, interrupted) leaves the question open.
-    unsettled: dict[str, dict[str, Any]] = {}
-    t0 = _ts(started)
-    active = 0.0  # run time spent, excluding the gaps between an interruption and a resume
-    segment_start = t0
-    for r in records:
-        event = r.get("event")
-        if event == "run_resumed":
+    unsettled: dict[str, Request] = {}
+    # Run time spent, excluding the gaps between an interruption and a resume: from the run's own
+    # clock (`at_s`, simulated for a run on a sandbox's clock) where the records carry it, else from
+    # the records' times.
+    active = 0.0
+    segment_start = _ts(read[0])
+    last_at: float | None = None
+    for r in read:
+        event = r.event
+        at = getattr(event, "at_s", None)
+        if isinstance(at, float):
+            last_at = at
+        if isinstance(event, RunResumed):
             segment_start = _ts(r)
-        elif event == "run_finished":
+        elif isinstance(event, RunFinished):
             active += _ts(r) - segment_start
-        elif event == "step_started":
+            if event.duration_s is not None and last_at is not None:
+                last_at = max(last_at, event.duration_s)
+        elif isinstance(event, StepStarted):
             state.visits += 1
-            open_step, pending_request = r.get("step_id"), None
+            open_step, pending_request = event.step_id, None
             if open_step in index:
                 position = index[open_step]
-        elif event == "request" and not r.get("dry_run"):
-            pending_request = r
-            if r.get("mutating"):
-                unsettled[r.get("step_id")] = r
-        elif event == "response":
+        elif isinstance(event, Request) and not event.dry_run:
+            pending_request = event
+            if event.mutating:
+                unsettled[event.step_id] = event
+        elif isinstance(event, Response):
             pending_request = None
-        elif event == "step_finished":
-            sid = r.get("step_id")
-            if r.get("status") not in ("interrupted", "aborted"):
+        elif isinstance(event, StepFinished):
+            sid = event.step_id
+            if event.status not in (StepStatus.INTERRUPTED, StepStatus.ABORTED):
                 unsettled.pop(sid, None)
-            state.captures.update(r.get("captures") or {})
-            state.outcomes[sid] = {"status": r.get("status"), "error": r.get("error")}
-            if r.get("mitigation") and state.mitigated_after_s is None:
-                state.mitigated_after_s = active + (_ts(r) - segment_start)
+            state.captures.update(event.captures)
+            state.outcomes[sid] = {"status": event.status, "error": event.error}
+            if event.mitigation and state.mitigated_after_s is None:
+                state.mitigated_after_s = (event.at_s if event.at_s is not None
+                                           else active + (_ts(r) - segment_start))
             open_step, pending_request = None, None
-            target = r.get("next")
-            if target == "abort" or r.get("status") in ("interrupted", "aborted"):
+            target = event.next
+            if target == "abort" or event.status in (StepStatus.INTERRUPTED, StepStatus.ABORTED):
                 position = index.get(sid, position)  # run it again
             elif target == END:
                 position = None
@@ -86,9 +112,9 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
                 position = index.get(target)
             else:
                 position = index[sid] + 1 if sid in index else position
-    if records[-1].get("event") != "run_finished":
-        active += _ts(records[-1]) - segment_start  # killed: count up to the last record written
-    state.elapsed_before_s = active
+    if not isinstance(read[-1].event, RunFinished):
+        active += _ts(read[-1]) - segment_start  # killed: count up to the last record written
+    state.elapsed_before_s = last_at if last_at is not None else active
     if position is not None and position >= len(order):
         position = None
     if open_step is not None and open_step in index:
@@ -98,5 +124,76 @@ def plan_resume(records: list[dict[str, Any]], runbook: Runbook, variables: dict
     unknown = pending_request if (open_step is not None and pending_request is not None) else None
     if from_step is not None and from_step in unsettled:
         unknown = unsettled[from_step]
-    state.confirm_first = from_step if unknown is not None and unknown.get("mutating") else None
+    state.confirm_first = from_step if unknown is not None and unknown.mutating else None
     return ResumePlan(started=started, state=state, from_step=from_step, unknown_request=unknown)
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """An interrupted run's log, read and checked: it may be continued."""
+
+    path: Path
+    records: list[dict[str, Any]]
+    started: RunStarted
+    runbook_path: Path
+    runbook_sha256: str  # of the runbook file now (--force may accept a changed one)
+
+    def variables(self, configured: Mapping[str, Any]) -> dict[str, Any]:
+        """The run goes on with its own values; its secrets (masked in the log) come from `configured`."""
+        return {**configured, **{k: v for k, v in self.started.variables.items() if v != MASK}}
+
+
+def find_resumable(path: Path, *, force: bool) -> Resumable:
+    """The run logged at `path`, if it can be continued: ResumeRefused, one line, if not."""
+    import hashlib
+
+    from hybridops.audit.log import read_log
+
+    records = read_log(path).records
+    first = read_records(records[:1])
+    if not first or not isinstance(first[0].event, RunStarted):
+        raise ResumeRefused(f"{path}: not a run's audit log (no run_started)")
+    started = first[0].event
+    if started.drill:
+        raise ResumeRefused("a drill's sandbox ended with it; start the drill again with `hybridops rehearse`")
+    runbook_path = Path(started.runbook.path or "")
+    if not runbook_path.is_file():
+        raise ResumeRefused(f"the runbook {runbook_path} of this run is gone")
+    digest = hashlib.sha256(runbook_path.read_bytes()).hexdigest()
+    if digest != started.runbook.sha256 and not force:
+        raise ResumeRefused(f"the runbook {runbook_path} changed since the run started (SHA-256 differs); "
+                            "resume with --force to use the new version")
+    return Resumable(path, records, started, runbook_path, digest)
+
+
+@dataclass(frozen=True)
+class Reopened:
+    """A log reopened to continue its chain, and how the run goes on."""
+
+    log: Any  # AuditLog
+    records: list[dict[str, Any]]
+    repaired: LogRepaired | None  # a torn last line was cut (and the repair recorded)
+    plan: ResumePlan
+    resumed: RunResumed  # the record the continued run starts with
+
+
+def reopen(resumable: Resumable, runbook: Runbook, variables: dict[str, Any], *, secrets: set[str],
+           argv: Sequence[str]) -> Reopened:
+    """Plan the rest of the run (refusing before the file is touched), then reopen its log, cut a torn
+    tail and record the repair, and plan again from what is now on disk."""
+    from hybridops.audit.log import AuditLog
+
+    plan_resume(resumable.records, runbook, variables)
+    log, records, torn = AuditLog.open_for_append(resumable.path, secrets=secrets)
+    repaired = None
+    try:
+        if torn is not None:
+            repaired = LogRepaired(torn_bytes=torn.torn_bytes, reason=torn.reason)
+            log.write_event(repaired)
+        plan = plan_resume(records, runbook, variables)
+    except BaseException:
+        log.close()
+        raise
+    resumed = RunResumed(from_step=plan.from_step, from_seq=log.next_seq, argv=tuple(argv),
+                         runbook_sha256=resumable.runbook_sha256, unknown_request=plan.unknown_request is not None)
+    return Reopened(log, records, repaired, plan, resumed)

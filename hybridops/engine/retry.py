@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from hybridops.runbook.model import Retries, Step
+from hybridops.runbook.model import AnyStep, Retries
 
 # A read is retried by default; a mutation only when the runbook asks (and never blindly, see run.py).
 DEFAULT_READ_RETRIES = Retries(attempts=2, backoff=1.0, max_backoff=10.0)
@@ -13,7 +13,7 @@ NO_RETRIES = Retries(attempts=0)
 DEFAULT_CALL_TIMEOUT_S = 30.0  # each AWS or admin call, unless its step sets `timeout`
 
 
-def retries_for(step: Step) -> Retries:
+def retries_for(step: AnyStep) -> Retries:
     if step.retries is not None:
         return step.retries
     return NO_RETRIES if step.is_mutating else DEFAULT_READ_RETRIES

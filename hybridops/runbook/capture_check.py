@@ -167,7 +167,7 @@ def check_query(query: str, root: View, report: Report) -> None:
         parsed = jmespath.compile(query).parsed
     except JMESPathError:
         return  # the model already refused it
-    _Walker(report).walk(parsed, root, "")
+    _Walker(report).walk(dict(parsed), root, "")
 
 
 def aws_output(service: str, operation: str) -> View | None:

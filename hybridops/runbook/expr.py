@@ -7,6 +7,7 @@ error instead of an empty string.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -40,7 +41,7 @@ def _whole_expression(text: str) -> str | None:
 
 
 @cache
-def _compile_expression(source: str):
+def _compile_expression(source: str) -> Any:
     try:
         return _env().compile_expression(source, undefined_to_none=False)
     except TemplateError as exc:
@@ -48,7 +49,7 @@ def _compile_expression(source: str):
 
 
 @cache
-def _compile_template(source: str):
+def _compile_template(source: str) -> Any:
     try:
         return _env().from_string(source)
     except TemplateError as exc:
@@ -114,7 +115,7 @@ def _parse(text: str, condition: bool) -> nodes.Template:
         raise ExpressionError(f"bad expression {text.strip()!r}: {exc}") from None
 
 
-def walk_strings(value: Any):
+def walk_strings(value: Any) -> Iterator[str]:
     """Every string inside `value`, recursively (the places a template may hide)."""
     if isinstance(value, str):
         yield value

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yaml.composer import Composer
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.events import AliasEvent
@@ -25,7 +25,7 @@ from yaml.resolver import Resolver
 from yaml.scanner import Scanner
 
 from hybridops.errors import RunbookInvalid
-from hybridops.runbook.model import Runbook
+from hybridops.runbook.model import STEP_TAGS, Runbook
 
 MAX_DEPTH = 64
 MAX_BYTES = 2 * 1024 * 1024
@@ -83,7 +83,7 @@ class _Loader(Reader, Scanner, Parser, Composer, SafeConstructor, Resolver):
         Resolver.__init__(self)
         self._depth = 0
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         if self.check_event(AliasEvent):
             event = self.peek_event()
             raise yaml.MarkedYAMLError(
@@ -240,6 +240,8 @@ def _data_path(data: Any, loc: tuple) -> tuple[PathKey, tuple]:
     rest: list[Any] = []
     node = data
     for part in loc:
+        if isinstance(part, str) and part in STEP_TAGS:
+            continue  # the step union's tag: the kind key itself comes next
         key = "while" if part == "while_" else part
         in_dict = isinstance(node, dict) and isinstance(key, str) and key in node
         in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
@@ -256,9 +258,10 @@ def _field_names(model_loc: tuple) -> list[str]:
     from hybridops.runbook import model as m
 
     names: set[str] = set()
-    for cls in (m.Runbook, m.Phase, m.Step, m.Variable, m.AwsCall, m.HttpCall, m.Poll, m.Notify, m.Check,
-                m.Choice, m.ChoiceOption, m.Confirm, m.Wait, m.Manual, m.LogErrors, m.LogJson, m.Retries,
-                m.GoTo, m.Call):
+    classes: tuple[type[BaseModel], ...] = (
+        m.Runbook, m.Phase, *m.STEP_CLASSES, m.Variable, m.AwsCall, m.HttpCall, m.Poll, m.Notify, m.Check, m.Choice,
+        m.ChoiceOption, m.Confirm, m.Wait, m.Manual, m.LogErrors, m.LogJson, m.Retries, m.GoTo, m.Call)
+    for cls in classes:
         for name, f in cls.model_fields.items():
             names.add(f.alias or name)
     return sorted(names)
@@ -299,9 +302,9 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
                 and any(e is not err and tuple(e["loc"][: len(err["loc"]) - 1]) == tuple(err["loc"][:-1])
                         for e in errors)):
             continue
-        key = (*loc, kind) if kind in ("extra_forbidden", "missing") else loc
+        at: PathKey = (*loc, kind) if kind in ("extra_forbidden", "missing") else loc
         # Unions report one error per branch; the first one at a location is the useful one.
-        problems.setdefault(key, Problem(path, line, col, text))
+        problems.setdefault(at, Problem(path, line, col, text))
     # A misspelt required key is one mistake: report the unknown key (its hint names the right one),
     # not also the missing one.
     hinted = {p.message.split(" (did you mean ")[1].rstrip("?)").strip("'\"") for k, p in problems.items()

@@ -8,7 +8,7 @@ JSON Schema generated from these classes.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
 import jmespath
 from jmespath.exceptions import JMESPathError
@@ -17,8 +17,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     WithJsonSchema,
     model_validator,
 )
@@ -271,11 +273,13 @@ class Retries(_Model):
     max_backoff: Duration = 30.0
 
 
-KINDS = ("aws", "http", "manual", "choice", "confirm", "wait", "poll", "notify", "check", "log_errors", "log_json")
+PathKey = tuple[str | int, ...]
 
 
-class Step(_Model):
-    """One step: common fields plus exactly one kind key."""
+class _StepBase(_Model):
+    """What every step has; each kind adds its one key (`aws`, `http`, `manual`...)."""
+
+    KIND: ClassVar[str] = ""
 
     id: StepId
     title: str
@@ -290,44 +294,57 @@ class Step(_Model):
     undo: Call | None = Field(None, description="how to reverse a mutating step")
     next: Target | None = Field(None, description="where to go after the step succeeds")
 
-    aws: AwsCall | None = None
-    http: HttpCall | None = None
-    manual: Manual | None = None
-    choice: Choice | None = None
-    confirm: Confirm | None = None
-    wait: Wait | None = None
-    poll: Poll | None = None
-    notify: Notify | None = None
-    check: Check | None = None
-    log_errors: LogErrors | None = None
-    log_json: LogJson | None = None
-
     @model_validator(mode="after")
-    def _exactly_one_kind(self) -> Step:
-        present = [k for k in KINDS if getattr(self, k) is not None]
-        if len(present) != 1:
-            found = ", ".join(present) if present else "none"
-            raise ValueError(f"a step needs exactly one kind of {', '.join(KINDS)} (found: {found})")
+    def _undo_only_for_mutations(self) -> _StepBase:
         if self.undo is not None and not self.is_mutating:
             raise ValueError("`undo` is only for mutating steps")
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in KINDS if getattr(self, k) is not None)
+        return self.KIND
 
     @property
     def body(self) -> Any:
-        return getattr(self, self.kind)
+        """The kind's own settings (what is under its key)."""
+        return getattr(self, self.KIND)
 
     @property
     def call(self) -> AwsCall | HttpCall | None:
         """The API call this step makes, if any (polls: the repeated call)."""
-        if self.aws or self.http:
-            return self.aws or self.http
-        if self.poll:
-            return self.poll.call
         return None
+
+    def calls(self) -> Iterator[tuple[PathKey, AwsCall | HttpCall]]:
+        """Every call the step may make (its undo's too), with its location in the step."""
+        if self.call is not None:
+            yield self._call_loc(), self.call
+        if self.undo is not None:
+            yield ("undo", "aws" if self.undo.aws else "http"), self.undo.call
+
+    def _call_loc(self) -> PathKey:
+        return (self.KIND,)
+
+    def targets(self) -> Iterator[tuple[PathKey, str]]:
+        """Every go-to target the step names, with its location."""
+        if self.next:
+            yield ("next",), self.next
+        if isinstance(self.on_failure, GoTo):
+            yield ("on_failure", "goto"), self.on_failure.goto
+
+    def captures(self) -> dict[str, PathKey]:
+        """The names the step captures, each with its location in the step (undo's are not kept)."""
+        found: dict[str, PathKey] = {}
+        call = self.call
+        if call is not None:
+            base = self._call_loc()
+            for name in call.capture:
+                found.setdefault(name, (*base, "capture", name))
+            if isinstance(call, HttpCall) and call.capture_status:
+                found.setdefault(call.capture_status, (*base, "capture_status"))
+        capture = getattr(self.body, "capture", None)
+        if isinstance(capture, str):
+            found.setdefault(capture, (self.KIND, "capture"))
+        return found
 
     @property
     def is_mutating(self) -> bool:
@@ -339,6 +356,136 @@ class Step(_Model):
     @property
     def is_mitigation(self) -> bool:
         return self.is_mutating if self.mitigation is None else self.mitigation
+
+
+class AwsStep(_StepBase):
+    KIND: ClassVar[str] = "aws"
+    aws: AwsCall
+
+    @property
+    def call(self) -> AwsCall:
+        return self.aws
+
+
+class HttpStep(_StepBase):
+    KIND: ClassVar[str] = "http"
+    http: HttpCall
+
+    @property
+    def call(self) -> HttpCall:
+        return self.http
+
+
+class PollStep(_StepBase):
+    KIND: ClassVar[str] = "poll"
+    poll: Poll
+
+    @property
+    def call(self) -> AwsCall | HttpCall:
+        return self.poll.call
+
+    def _call_loc(self) -> PathKey:
+        return ("poll", "aws" if self.poll.aws else "http")
+
+
+class ManualStep(_StepBase):
+    KIND: ClassVar[str] = "manual"
+    manual: Manual
+
+
+class ChoiceStep(_StepBase):
+    KIND: ClassVar[str] = "choice"
+    choice: Choice
+
+    def targets(self) -> Iterator[tuple[PathKey, str]]:
+        yield from super().targets()
+        for i, option in enumerate(self.choice.options):
+            if option.goto:
+                yield ("choice", "options", i, "goto"), option.goto
+
+
+class ConfirmStep(_StepBase):
+    KIND: ClassVar[str] = "confirm"
+    confirm: Confirm
+
+    def targets(self) -> Iterator[tuple[PathKey, str]]:
+        yield from super().targets()
+        for key in ("if_yes", "if_no"):
+            if target := getattr(self.confirm, key):
+                yield ("confirm", key), target
+
+
+class WaitStep(_StepBase):
+    KIND: ClassVar[str] = "wait"
+    wait: Wait
+
+
+class NotifyStep(_StepBase):
+    KIND: ClassVar[str] = "notify"
+    notify: Notify
+
+
+class CheckStep(_StepBase):
+    KIND: ClassVar[str] = "check"
+    check: Check
+
+    def targets(self) -> Iterator[tuple[PathKey, str]]:
+        yield from super().targets()
+        for key in ("if_true", "if_false"):
+            if target := getattr(self.check, key):
+                yield ("check", key), target
+
+
+class LogErrorsStep(_StepBase):
+    KIND: ClassVar[str] = "log_errors"
+    log_errors: LogErrors
+
+
+class LogJsonStep(_StepBase):
+    KIND: ClassVar[str] = "log_json"
+    log_json: LogJson
+
+
+STEP_CLASSES: tuple[type[_StepBase], ...] = (AwsStep, HttpStep, ManualStep, ChoiceStep, ConfirmStep, WaitStep,
+                                             PollStep, NotifyStep, CheckStep, LogErrorsStep, LogJsonStep)
+KINDS = tuple(c.KIND for c in STEP_CLASSES)
+_NO_KIND = "no-kind"  # the tag of a step with no kind key, or several: its own error, below
+STEP_TAGS = frozenset({*(k + "-step" for k in KINDS), _NO_KIND})  # in error locations, never in the data
+
+
+def _kind_tag(value: Any) -> str:
+    if isinstance(value, _StepBase):
+        return value.KIND + "-step"
+    if isinstance(value, dict):
+        present = [k for k in KINDS if k in value]
+        if len(present) == 1:
+            return present[0] + "-step"  # a tag that is no key of the data: error paths skip it
+    return _NO_KIND
+
+
+class _KindMissing(_Model):
+    """Never built: validating it explains what a step's kind must be."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _explain(cls, value: Any) -> Any:
+        present = [k for k in KINDS if isinstance(value, dict) and k in value]
+        found = ", ".join(present) if present else "none"
+        raise ValueError(f"a step needs exactly one kind of {', '.join(KINDS)} (found: {found})")
+
+
+AnyStep = AwsStep | HttpStep | ManualStep | ChoiceStep | ConfirmStep | WaitStep | PollStep | NotifyStep | \
+    CheckStep | LogErrorsStep | LogJsonStep
+if TYPE_CHECKING:
+    Step = AnyStep
+else:  # what pydantic validates a step with: its kind key picks the class
+    Step = Annotated[
+        Union[tuple(Annotated[c, Tag(c.KIND + "-step")] for c in STEP_CLASSES)  # noqa: UP007
+              + (Annotated[_KindMissing, Tag(_NO_KIND)],)],
+        Discriminator(_kind_tag),
+    ]
 
 
 class Variable(_Model):
@@ -386,7 +533,7 @@ class Runbook(_Model):
     variables: list[Variable] = Field(default_factory=list)
     phases: Annotated[list[Phase], Field(min_length=1)]
 
-    def steps(self) -> Iterator[tuple[Phase, Step]]:
+    def steps(self) -> Iterator[tuple[Phase, AnyStep]]:
         for phase in self.phases:
             for step in phase.steps:
                 yield phase, step
@@ -400,6 +547,10 @@ class Runbook(_Model):
 
 def json_schema() -> dict[str, Any]:
     schema = Runbook.model_json_schema(by_alias=True)
+    # A step is exactly one of the kinds: the catch-all that words the validator's error is no schema's
+    steps = schema["$defs"]["Phase"]["properties"]["steps"]["items"]
+    steps["oneOf"] = [ref for ref in steps["oneOf"] if ref["$ref"] != "#/$defs/_KindMissing"]
+    del schema["$defs"]["_KindMissing"]
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hybridops runbook"
     return schema

@@ -182,7 +182,7 @@ def _check_query(query: str, parameters: list[dict[str, Any]], loc: Loc, where: 
         if is_template(name):
             continue
         if name not in known:
-            close = difflib.get_close_matches(name, list(known), n=1)
+            close = difflib.get_close_matches(name, [k for k in known if isinstance(k, str)], n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             report((*loc, "path"), f"{where}: unknown query parameter {name!r}{hint}", False)
         elif not is_template(value):

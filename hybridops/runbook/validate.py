@@ -17,7 +17,7 @@ from typing import Any
 from hybridops.errors import RunbookInvalid
 from hybridops.runbook.expr import BUILTIN_NAMES, ExpressionError, is_template, references
 from hybridops.runbook.load import LoadedRunbook, PathKey, Problem, load_runbook
-from hybridops.runbook.model import END, AwsCall, Call, GoTo, HttpCall, Step
+from hybridops.runbook.model import END, AnyStep, AwsCall, HttpCall, LogErrorsStep, LogJsonStep
 
 # Keys whose strings are never templates: JMESPath, names, ids, go-to targets, regexes.
 _NOT_TEMPLATES = frozenset(
@@ -47,27 +47,9 @@ def _hint(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def captures(step: Step) -> dict[str, PathKey]:
+def captures(step: AnyStep) -> dict[str, PathKey]:
     """Names a step captures, each with its location relative to the step (undo's are not kept)."""
-    found: dict[str, PathKey] = {}
-
-    def from_call(call: AwsCall | HttpCall | None, base: PathKey) -> None:
-        if call is None:
-            return
-        for name in call.capture:
-            found.setdefault(name, (*base, "capture", name))
-        if isinstance(call, HttpCall) and call.capture_status:
-            found.setdefault(call.capture_status, (*base, "capture_status"))
-
-    from_call(step.aws, ("aws",))
-    from_call(step.http, ("http",))
-    if step.poll is not None:
-        from_call(step.poll.call, ("poll", "aws" if step.poll.aws else "http"))
-    for kind in ("choice", "confirm", "check", "log_errors", "log_json"):
-        body = getattr(step, kind)
-        if body is not None and body.capture:
-            found.setdefault(body.capture, (kind, "capture"))
-    return found
+    return step.captures()
 
 
 def _strings(value: Any, sub: PathKey = ()) -> Iterator[tuple[PathKey, str]]:
@@ -163,7 +145,7 @@ class _Validator:
 
     # --- references ---------------------------------------------------------------------------------
 
-    def steps(self) -> Iterator[tuple[int, int, Step]]:
+    def steps(self) -> Iterator[tuple[int, int, AnyStep]]:
         for pi, phase in enumerate(self.runbook.phases):
             for si, step in enumerate(phase.steps):
                 yield pi, si, step
@@ -235,10 +217,8 @@ class _Validator:
                     answer = capture_check.http_response(call.method, call.path, call.expect)
                 if answer is not None:
                     self.check_captures(call.capture, answer, loc, who)
-            for kind in ("log_errors", "log_json"):
-                body = getattr(step, kind)
-                if body is None:
-                    continue
+            if isinstance(step, LogErrorsStep | LogJsonStep):
+                kind, body = step.KIND, step.body
 
                 def report_log(loc: PathKey, message: str, key: bool, who: str = f"step {step.id}") -> None:
                     self.add(loc, f"{who}: {message}", key=key)
@@ -261,33 +241,12 @@ class _Validator:
             check_query(query, answer, report)
 
 
-def _targets(step: Step) -> Iterator[tuple[PathKey, str]]:
-    if step.next:
-        yield ("next",), step.next
-    if isinstance(step.on_failure, GoTo):
-        yield ("on_failure", "goto"), step.on_failure.goto
-    if step.choice:
-        for i, option in enumerate(step.choice.options):
-            if option.goto:
-                yield ("choice", "options", i, "goto"), option.goto
-    if step.confirm:
-        for key in ("if_yes", "if_no"):
-            if target := getattr(step.confirm, key):
-                yield ("confirm", key), target
-    if step.check:
-        for key in ("if_true", "if_false"):
-            if target := getattr(step.check, key):
-                yield ("check", key), target
+def _targets(step: AnyStep) -> Iterator[tuple[PathKey, str]]:
+    return step.targets()
 
 
-def _calls(step: Step) -> Iterator[tuple[PathKey, AwsCall | HttpCall]]:
-    if step.aws:
-        yield ("aws",), step.aws
-    if step.http:
-        yield ("http",), step.http
-    for name, holder in (("poll", step.poll), ("undo", step.undo)):
-        if isinstance(holder, Call):
-            yield (name, "aws" if holder.aws else "http"), holder.call
+def _calls(step: AnyStep) -> Iterator[tuple[PathKey, AwsCall | HttpCall]]:
+    return step.calls()
 
 
 def validate_runbook(loaded: LoadedRunbook) -> list[Problem]:

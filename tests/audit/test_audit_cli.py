@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from audit_known_run import RUN_ID, ScriptedClock
+from audit_known_run import DATA, RUN_ID, ScriptedClock
 
 from hybridops.audit.log import AuditLog
 from hybridops.cli.app import run
@@ -248,3 +249,25 @@ def test_cli_module_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     # typer itself may pull in rich for its help output; ours must add neither boto3 nor the audit modules
     assert "boto3" not in out and "botocore" not in out and "hybridops.audit" not in out
+
+
+def test_audit_commands_find_the_runs_under_a_profiles_audit_dir(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `incident --profile team` writes under the profile's audit.dir; `audit list` used to look only at
+    # --audit-dir, $HYBRIDOPS_AUDIT_DIR and the default (two resolvers, two rules).
+    monkeypatch.delenv("HYBRIDOPS_AUDIT_DIR")
+    config = tmp_path / "config.toml"
+    config.write_text('default_profile = "team"\n[profiles.team.audit]\ndir = "team-audit"\n'
+                      '[profiles.other]\nregion = "eu-west-1"\n', encoding="utf-8")
+    monkeypatch.setenv("HYBRIDOPS_CONFIG", str(config))
+    team = tmp_path / "team-audit"
+    team.mkdir(mode=0o700)
+    shutil.copyfile(DATA, team / f"{RUN_ID}.jsonl")
+    for argv in (("list",), ("list", "--profile", "team"), ("list", "--config", str(config))):
+        code, out, err = cli(capsys, *argv)
+        assert (code, err) == (0, ""), argv
+        assert RUN_ID in out, argv
+    code, out, _ = cli(capsys, "verify", RUN_ID[:20])  # a unique prefix, in the profile's dir
+    assert code == 0 and "intact" in out
+    code, out, _ = cli(capsys, "list", "--profile", "other")  # another profile: the default dir
+    assert code == 0 and RUN_ID not in out and str(tmp_path / "state") in out

@@ -24,10 +24,10 @@ from hybridops.audit.log import (
     check_run_id,
     new_run_id,
     read_log,
-    resolve_audit_dir,
     verify_log,
 )
 from hybridops.errors import AuditError, ChainBroken
+from hybridops.events import StepStarted
 
 TS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z")
 
@@ -73,6 +73,13 @@ def test_run_id_is_sortable_by_time_names_the_incident_and_is_file_safe() -> Non
     for bad in ("../x", "a/b", ".hidden", ""):
         with pytest.raises(AuditError):
             check_run_id(bad)
+
+
+def resolve_audit_dir(flag: Path | None, *, create: bool = True) -> Path:
+    """The audit dir as every command resolves it (hybridops.config: flag, env, profile, default)."""
+    from hybridops.config import audit_directory, resolve_settings
+
+    return audit_directory(resolve_settings(flag_audit_dir=flag), create=create)
 
 
 def test_audit_dir_precedence_and_mode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -280,8 +287,8 @@ def test_the_log_is_a_sink_and_feeds_listeners_in_order(audit_dir: Path) -> None
     seen: list[int] = []
     with AuditLog.create(audit_dir, "r-sink") as log:
         log.subscribe(lambda rec: seen.append(rec["seq"]))
-        log("run_started", {"operator": "alice"})
-        log("step_started", {"step_id": "a"})
+        log.write({"event": "run_started", "operator": "alice"})
+        log.write_event(StepStarted(step_id="a"))
     assert seen == [0, 1]
     assert independent_check(log.path.read_bytes())[0]["operator"] == "alice"
 

@@ -16,6 +16,8 @@ from hybridops.audit.timeline import (
     render_markdown,
     timeline_json,
 )
+from hybridops.events import Call, Request, from_record
+from hybridops.kinds.base import describe_call
 
 
 def test_known_run_file_is_reproducible(tmp_path: Path) -> None:
@@ -107,24 +109,25 @@ def test_json_timeline_is_the_same_data() -> None:
 
 def test_describe_request_forms() -> None:
     assert (
-        describe_request(
-            {"target": "aws", "service": "ecs", "operation": "UpdateService",
-             "params": {"cluster": "c", "forceNewDeployment": True, "tags": ["a", "b"], "note": "two words"}}
-        )
+        describe_call(Call(target="aws", service="ecs", operation="UpdateService", params={
+            "cluster": "c", "forceNewDeployment": True, "tags": ["a", "b"], "note": "two words"}))
         == 'aws ecs UpdateService cluster=c forceNewDeployment=true tags=["a","b"] note="two words"'
     )  # fmt: skip
     assert (
-        describe_request({"target": "http", "method": "POST", "url": "https://x.test/admin/routing/force-mcp?a=1",
-                          "body": {"duration": 3600}})
+        describe_call(Call(target="http", method="POST", url="https://x.test/admin/routing/force-mcp?a=1",
+                           body={"duration": 3600}))
         == 'POST /admin/routing/force-mcp?a=1 {"duration":3600}'
     )  # fmt: skip
-    assert describe_request({"target": "http", "method": "GET", "url": "/health"}) == "GET /health"
-    assert describe_request({"target": "slack", "url": "***", "body": {"text": "P1 open"}}) == "slack: P1 open"
+    assert describe_call(Call(target="http", method="GET", url="/health")) == "GET /health"
+    assert describe_call(Call(target="slack", url="***", body={"text": "P1 open"})) == "slack: P1 open"
     assert (
-        describe_request({"target": "pagerduty", "body": {"event_action": "trigger", "payload": {"summary": "down"}}})
+        describe_call(Call(target="pagerduty", body={"event_action": "trigger", "payload": {"summary": "down"}}))
         == "pagerduty trigger: down"
     )
-    assert describe_request({}) == "GET"
+    assert describe_call(Call(target="http")) == "GET"
+    # a record of another writer, read back: the request's fields beside the others
+    read = from_record({"event": "request", "step_id": "s", "target": "http", "method": "DELETE", "url": "/x"})
+    assert isinstance(read, Request) and describe_request(read) == "DELETE /x"
 
 
 def minimal_log(directory: Path) -> Path:
@@ -177,3 +180,22 @@ def test_interrupted_then_resumed_run(audit_dir: Path) -> None:
     assert "| 2026-11-27 23:59:00 |  | **Run finished: interrupted after 0.0s: SIGTERM** |" in md  # spans 2 days
     assert "| 2026-11-28 00:10:00 |  | Run resumed: from seq 4 by bob |" in md
     assert "Step started: Drain \\| queue (budget 1m00s)" in md  # pipes escaped in tables
+
+
+def test_an_interrupted_mutating_step_is_no_mitigation(tmp_path: Path) -> None:
+    # A step that never finished mitigated nothing, mutating or not (the row used to get `mutating`
+    # in its `mitigation` slot and read "(mitigation)").
+    clock = ScriptedClock(datetime(2026, 11, 27, 10, 0, 0, tzinfo=UTC))
+    log = AuditLog.create(tmp_path, "20261127T100000.000Z-outage-beef", clock=clock)
+    log.append("run_started", runbook={"id": "outage", "title": "Outage"}, operator="alice")
+    log.append("step_started", step_id="restart", title="Restart", budget_s=300, mutating=True)
+    log.append("request", step_id="restart", target="aws", service="ecs", operation="UpdateService",
+               region="eu-central-1", params={}, mutating=True, attempt=1)
+    log.append("run_finished", status="interrupted", error="SIGTERM")
+    log.close()
+    tl = build_timeline(read_log(log.path))
+    [row] = tl.steps
+    assert (row.step_id, row.status, row.mitigation) == ("restart", "unfinished", False)
+    md = render_markdown(tl)
+    assert "| restart | unfinished |" in md and "(mitigation)" not in md
+    assert tl.time_to_mitigation_s is None and "- **Time to mitigation:** not mitigated" in md

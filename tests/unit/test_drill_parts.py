@@ -11,6 +11,7 @@ import pytest
 
 from hybridops.drill import plan_faults
 from hybridops.engine.clock import SimClock
+from hybridops.events import BudgetWarning
 from hybridops.gantt import GanttStep, gantt
 from hybridops.sandbox.faults import check_fault
 
@@ -100,8 +101,8 @@ def test_the_budget_warning_says_over_budget_when_the_first_look_is_late() -> No
 
     console = Console(record=True, width=200, force_terminal=False)
     r = TextRenderer(console)
-    r("budget_warning", {"step_id": "poll", "elapsed_s": 10.0, "budget_s": 6.0, "over": True})
-    r("budget_warning", {"step_id": "wait", "elapsed_s": 480.0, "budget_s": 600.0, "over": False})
+    r(BudgetWarning(step_id="poll", elapsed_s=10.0, budget_s=6.0, over=True), "run-1")
+    r(BudgetWarning(step_id="wait", elapsed_s=480.0, budget_s=600.0, over=False), "run-1")
     assert console.export_text().splitlines() == ["  ⚠ poll: over its budget (10s of 6.0s)",
                                                    "  ⚠ wait: 80% of its budget used (8m00s of 10m00s)"]
 

@@ -13,6 +13,7 @@ from hybridops.engine.incident import run_incident
 from hybridops.engine.retry import CallFailure
 from hybridops.engine.steps.notify import NotifyTargets
 from hybridops.errors import NeedsAnswer, OperatorAborted, StepFailed
+from hybridops.events import BudgetWarning
 from hybridops.runbook.load import LoadedRunbook, parse_runbook
 
 HEADER = """
@@ -78,6 +79,10 @@ class MemoryLog:
     def append(self, event: str, **fields: Any) -> dict:
         self.records.append((event, fields))
         return fields
+
+    def write(self, record: dict) -> dict:
+        fields = dict(record)
+        return self.append(fields.pop("event"), **fields)
 
     def events(self, name: str) -> list[dict]:
         return [f for e, f in self.records if e == name]
@@ -386,7 +391,7 @@ def test_choice_without_default_needs_an_answer():
     exc, _, _, _ = run(loaded)
     assert isinstance(exc, NeedsAnswer) and "--answer path=<wait|investigate>" in str(exc)
     result, log, _, _ = run(loaded, answers={"path": "investigate"})
-    assert log.events("prompt")[0] == {"step_id": "path", "question": "Wait or investigate?",
+    assert log.events("prompt")[0] == {"v": 1, "step_id": "path", "question": "Wait or investigate?",
                                        "answer": "investigate", "source": "--answer"}
 
 
@@ -617,14 +622,14 @@ def test_a_budget_first_looked_at_past_its_end_warns_over_budget_not_80_percent(
         return FakeHttp.admin(http, method, path, body)
 
     http.admin = admin  # type: ignore[method-assign]
-    warnings: list[dict] = []  # budget_warning is for the display only: a UI sink sees it
-    run_incident(loaded, options=RunOptions(yes=True), variables={}, secrets=set(), open_audit=MemoryLog,
+    warnings: list[BudgetWarning] = []  # display-only: a UI sink sees it, the log does not
+    log = MemoryLog()
+    run_incident(loaded, options=RunOptions(yes=True), variables={}, secrets=set(), open_audit=lambda: log,
                  make_aws=FakeAws, make_http=lambda: http, notify_targets=NotifyTargets(None, None),
                  aws_region="eu-central-1", clock=clock,
-                 ui=[lambda e, f: warnings.append(f) if e == "budget_warning" else None])
-    assert len(warnings) == 1
-    w = warnings[0]
-    assert w["over"] is True and w["elapsed_s"] == 10.0 and w["budget_s"] == 6.0
+                 ui=[lambda e, run_id: warnings.append(e) if isinstance(e, BudgetWarning) else None])
+    assert warnings == [BudgetWarning(step_id="slow-poll", elapsed_s=10.0, budget_s=6.0, over=True)]
+    assert log.events("budget_warning") == []
 
 
 def test_on_a_simulated_clock_an_answer_slower_than_the_call_timeout_is_a_timeout():

@@ -16,7 +16,7 @@ import pytest
 
 from hybridops.runbook.expr import builtins, evaluate, references, render
 from hybridops.runbook.load import load_runbook
-from hybridops.runbook.model import GoTo, Runbook, Step
+from hybridops.runbook.model import AnyStep, AwsStep, ChoiceStep, GoTo, HttpStep, ManualStep, Runbook
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "hybridops" / "runbooks"
 IDS = ("outage", "bedrock-failure", "mcp-failure", "high-error-rate", "routing-efficiency")
@@ -31,7 +31,7 @@ def load(runbook_id: str) -> Runbook:
     return load_runbook(RUNBOOKS / f"{runbook_id}.yaml").runbook
 
 
-def step(rb: Runbook, step_id: str) -> Step:
+def step(rb: Runbook, step_id: str) -> AnyStep:
     for _, s in rb.steps():
         if s.id == step_id:
             return s
@@ -55,17 +55,17 @@ def index(rb: Runbook, step_id: str) -> int:
     return rb.step_ids().index(step_id)
 
 
-def steps_of_kind(rb: Runbook, kind: str) -> list[Step]:
+def steps_of_kind(rb: Runbook, kind: str) -> list[AnyStep]:
     return [s for _, s in rb.steps() if s.kind == kind]
 
 
-def posts(rb: Runbook, path: str) -> list[Step]:
-    return [s for _, s in rb.steps() if s.http and s.http.method == "POST" and s.http.path == path]
+def posts(rb: Runbook, path: str) -> list[AnyStep]:
+    return [s for _, s in rb.steps() if isinstance(s, HttpStep) and s.http.method == "POST" and s.http.path == path]
 
 
 def checklist(rb: Runbook, step_id: str) -> list[str]:
     s = step(rb, step_id)
-    assert s.manual is not None, f"{step_id} is a {s.kind} step, not manual"
+    assert isinstance(s, ManualStep), f"{step_id} is a {s.kind} step, not manual"
     return s.manual.checklist
 
 
@@ -180,11 +180,11 @@ def test_ids_of_go_to_targets_exist_and_step_references_resolve(runbook_id: str)
         targets = [s.next] if s.next else []
         if isinstance(s.on_failure, GoTo):
             targets.append(s.on_failure.goto)
-        for body in (s.check, s.confirm):
+        for body in (getattr(s, "check", None), getattr(s, "confirm", None)):
             if body is not None:
                 keys = ("if_true", "if_false", "if_yes", "if_no")
                 targets += [getattr(body, k) for k in keys if getattr(body, k, None)]
-        if s.choice:
+        if isinstance(s, ChoiceStep):
             targets += [o.goto for o in s.choice.options if o.goto]
         for t in targets:
             assert t == "end" or t in ids, f"{s.id}: go-to {t!r}"
@@ -229,7 +229,7 @@ def test_placeholders_are_variables_looked_up_when_empty(
     assert evaluate(s.when, context(rb, **{var: "arn:aws:example"})) is False
     # every use of the placeholder comes after the lookup
     for _, other in rb.steps():
-        uses = any(var in references(t) for t in _templates(other.aws.params if other.aws else {}))
+        uses = any(var in references(t) for t in _templates(other.aws.params if isinstance(other, AwsStep) else {}))
         if uses and other.id != lookup:
             assert index(rb, other.id) > index(rb, lookup), other.id
 
@@ -255,7 +255,7 @@ def test_p0_and_p1_page_and_resolve(runbook_id: str) -> None:
     assert index(rb, pages[-1].id) > max(index(rb, s.id) for s in rb_mutations(rb))
 
 
-def rb_mutations(rb: Runbook) -> list[Step]:
+def rb_mutations(rb: Runbook) -> list[AnyStep]:
     return [s for _, s in rb.steps() if s.is_mutating]
 
 

@@ -40,9 +40,9 @@ def calls(runbook: Runbook) -> Iterator[tuple[PathKey, AwsCall | HttpCall]]:
     for pi, phase in enumerate(runbook.phases):
         for si, step in enumerate(phase.steps):
             base: PathKey = ("phases", pi, "steps", si)
-            if step.aws or step.http:
-                yield (*base, "aws" if step.aws else "http"), step.aws or step.http  # type: ignore[misc]
-            for name, holder in (("poll", step.poll), ("undo", step.undo)):
+            if step.kind in ("aws", "http"):
+                yield (*base, step.kind), step.body
+            for name, holder in (("poll", getattr(step, "poll", None)), ("undo", step.undo)):
                 if holder is not None:
                     yield (*base, name, "aws" if holder.aws else "http"), holder.call
 

@@ -59,7 +59,7 @@ class AwsRunner:
         self._session = None
         self._clients: dict[tuple[str, str, float], Any] = {}
 
-    def _get_session(self):
+    def _get_session(self) -> Any:
         if self._session is None:
             import botocore.exceptions
 
@@ -72,7 +72,7 @@ class AwsRunner:
                                   "(check --profile / AWS_PROFILE and ~/.aws/config)") from None
         return self._session
 
-    def client(self, service: str, region: str | None = None, timeout: float | None = None):
+    def client(self, service: str, region: str | None = None, timeout: float | None = None) -> Any:
         from botocore.config import Config
 
         key = (service, region or self._region, timeout or self._timeout)

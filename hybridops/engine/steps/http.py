@@ -43,9 +43,9 @@ class HttpRunner:
         self.base_url = base_url.rstrip("/")
         self._token = token
         self._timeout = timeout
-        self._client = None
+        self._client: Any = None
 
-    def _get_client(self):
+    def _get_client(self) -> Any:
         if self._client is None:
             import httpx
 

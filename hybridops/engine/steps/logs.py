@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from hybridops.runbook.model import LogErrors, LogJson
@@ -17,7 +18,7 @@ def filter_params(spec: LogErrors | LogJson, start_ms: int) -> dict[str, Any]:
     return params
 
 
-def fetch(call, params: dict[str, Any], limit: int) -> list[str]:
+def fetch(call: Callable[[dict[str, Any]], dict[str, Any]], params: dict[str, Any], limit: int) -> list[str]:
     """Messages of every page, up to `limit`. `call(params) -> response`."""
     messages: list[str] = []
     token = None
@@ -42,10 +43,10 @@ def group_errors(messages: list[str], type_pattern: str) -> dict[str, Any]:
         else:
             counts["(unclassified)"] += 1
     total = sum(counts.values())
-    by_type = [{"type": t, "count": c} for t, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    top = by_type[0]["type"] if by_type else None
-    return {"total": total, "top": top, "top_share": (by_type[0]["count"] / total) if total else 0.0,
-            "by_type": by_type}
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    top = ranked[0] if ranked else None
+    return {"total": total, "top": top[0] if top else None, "top_share": top[1] / total if top else 0.0,
+            "by_type": [{"type": t, "count": c} for t, c in ranked]}
 
 
 def group_json(messages: list[str], fields: list[str], group_by: list[str]) -> dict[str, Any]:
