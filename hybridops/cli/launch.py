@@ -83,7 +83,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     """The runbook (loaded from `runbook_path`, unless the caller already has it), validated, with its
     settings and variables resolved."""
     from hybridops.config import parse_assignments, resolve_settings
-    from hybridops.engine.incident import resolve_variables
+    from hybridops.engine.incident import check_required
     from hybridops.engine.steps.http import check_url_allowed
     from hybridops.errors import ConfigError, RunbookInvalid
     from hybridops.runbook.load import load_runbook
@@ -101,7 +101,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     rb = loaded.runbook
     typed = {name: v.coerced(rb.variable(name).default if rb.variable(name) else None, name)
              for name, v in settings.variables.items() if v.is_set}
-    variables = resolve_variables(rb, typed) if require_variables else typed
+    variables = check_required(rb, typed) if require_variables else typed
     problem = check_url_allowed(settings.admin_url.value, insecure=options.insecure)
     if problem:
         raise ConfigError(f"admin URL: {problem}")

@@ -254,9 +254,11 @@ def _matrix(rows: list[dict[str, Any]], *, seed: int, faults: bool) -> None:
 
 
 def drill_world(scenario: str, seed: int) -> AbstractContextManager[tuple[Any, dict[str, str], Any]]:
-    """A started sandbox on a simulated clock, the environment that points a run at it, isolated from
-    the operator's own AWS and hybridops configuration (a drill must never reach a real account), and
-    one AWS runner for every run against it."""
+    """A started sandbox on a simulated clock, the settings' environment that points a run at it, and
+    one AWS runner for every run against it. Nothing of the operator's own AWS and hybridops
+    configuration reaches a drill (it must never touch a real account): the settings come from this
+    environment alone, and the AWS runner has the sandbox's endpoint and credentials and reads no AWS
+    config file. The process's own environment is left as it is."""
     import os
     import tempfile
     from contextlib import contextmanager
@@ -268,25 +270,17 @@ def drill_world(scenario: str, seed: int) -> AbstractContextManager[tuple[Any, d
 
     @contextmanager
     def world():
-        saved = dict(os.environ)
         with tempfile.TemporaryDirectory(prefix="hybridops-drill-") as tmp, \
                 Sandbox(scenario=scenario, clock=SimClock(), seed=seed) as sb:
             empty = Path(tmp) / "config.toml"
             empty.write_text("", encoding="utf-8")
-            for name in list(os.environ):
-                if name.startswith(("AWS_", "HYBRIDOPS_")) and name != "HYBRIDOPS_AUDIT_DIR":
-                    del os.environ[name]
-            os.environ.update(sb.env)
             # the engine shares the clock object itself; a clock URL is for runs in another process
-            os.environ.pop(SIMULATED_CLOCK_ENV, None)
-            os.environ["AWS_CONFIG_FILE"] = os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(Path(tmp) / "none")
-            os.environ["HYBRIDOPS_CONFIG"] = str(empty)
-            for key, value in sb.notify_env.items():
-                os.environ[key] = value
-            try:
-                yield sb, dict(os.environ), AwsRunner(profile=None, region=REGION)
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+            env = {k: v for k, v in {**sb.env, **sb.notify_env}.items() if k != SIMULATED_CLOCK_ENV}
+            env["HYBRIDOPS_CONFIG"] = str(empty)
+            if os.environ.get("HYBRIDOPS_AUDIT_DIR"):  # the one setting a drill takes from the operator
+                env["HYBRIDOPS_AUDIT_DIR"] = os.environ["HYBRIDOPS_AUDIT_DIR"]
+            aws = AwsRunner(profile=None, region=REGION, endpoint_url=sb.aws_url,
+                            credentials=(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]))
+            yield sb, env, aws
 
     return world()

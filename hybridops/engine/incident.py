@@ -25,21 +25,14 @@ class Preflight:
     aws_caller_arn: str | None
 
 
-def resolve_variables(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
-    """Each declared variable's value (`values` already typed by the config); missing required ones named."""
-    out: dict[str, Any] = {}
-    missing = []
-    for var in runbook.variables:
-        if var.name in values and values[var.name] is not None:
-            out[var.name] = values[var.name]
-        elif var.default is not None:
-            out[var.name] = var.default
-        else:
-            missing.append(var.name)
+def check_required(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` (resolved by the configuration, runbook defaults included), once every variable the
+    runbook requires has one; ConfigError naming the missing ones otherwise."""
+    missing = [v.name for v in runbook.variables if values.get(v.name) is None]
     if missing:
         raise ConfigError("missing required variable(s): " + ", ".join(missing)
                           + " (pass --var NAME=VALUE, or set them in a config profile)")
-    return out
+    return {v.name: values[v.name] for v in runbook.variables}
 
 
 def masked_variables(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,7 +82,7 @@ def run_incident(
     it is opened before anything is sent, so a run that cannot be audited never starts.
     """
     runbook = loaded.runbook
-    values = resolve_variables(runbook, variables) if state is None else state.variables
+    values = check_required(runbook, variables) if state is None else state.variables
     aws = make_aws()
     http = make_http()
     failure: PreflightFailed | None = None

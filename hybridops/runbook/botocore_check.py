@@ -11,6 +11,7 @@ botocore is imported inside functions: the `--help` path must not load it, and e
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable
 from functools import cache
@@ -27,11 +28,20 @@ Loc = tuple[str | int, ...]
 Report = Callable[[Loc, str, bool], None]
 
 
+_NO_USER_CONFIG = {  # botocore session variables that would read the operator's AWS set-up
+    "profile": (None, None, None, None),
+    "config_file": (None, None, os.devnull, None),
+    "credentials_file": (None, None, os.devnull, None),
+}
+
+
 @cache
 def _session() -> Any:
+    """botocore for its models and endpoint data only: no profile or config file of the operator's
+    (a broken AWS_PROFILE must not stop `validate`)."""
     import botocore.session
 
-    return botocore.session.get_session()
+    return botocore.session.Session(session_vars=_NO_USER_CONFIG)
 
 
 def data_loader() -> Any:
@@ -40,15 +50,33 @@ def data_loader() -> Any:
     return _session().get_component("data_loader")
 
 
-def shared_boto3_session(profile: str | None = None, region: str | None = None) -> Any:
-    """A boto3 Session over a botocore session that uses the process's one loader."""
+def isolated_botocore_session() -> Any:
+    """A botocore session that reads none of the operator's AWS set-up, over the process's one loader."""
+    import botocore.session
+
+    core = botocore.session.Session(session_vars=_NO_USER_CONFIG)
+    core.register_component("data_loader", data_loader())
+    return core
+
+
+def shared_boto3_session(profile: str | None = None, region: str | None = None,
+                         isolated: tuple[str, str] | None = None) -> Any:
+    """A boto3 Session over a botocore session that uses the process's one loader.
+
+    `isolated`: these credentials (key id, secret) and no AWS config or credentials file at all, so that
+    nothing of the operator's own AWS set-up reaches the session (a drill's sandbox)."""
     import boto3.session
     import botocore.session
 
-    core = botocore.session.get_session()
-    loader = data_loader()
-    core.register_component("data_loader", loader)
-    session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region)
+    keys: dict[str, Any] = {}
+    if isolated is None:
+        core = botocore.session.get_session()
+        core.register_component("data_loader", data_loader())
+    else:  # no profile, config file or credentials file from the environment
+        core = isolated_botocore_session()
+        keys = {"aws_access_key_id": isolated[0], "aws_secret_access_key": isolated[1], "aws_session_token": None}
+    loader = core.get_component("data_loader")
+    session = boto3.session.Session(botocore_session=core, profile_name=profile, region_name=region, **keys)
     # every boto3 Session appends its data path to the loader's list; once is enough
     loader.search_paths[:] = list(dict.fromkeys(loader.search_paths))
     return session

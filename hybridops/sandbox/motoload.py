@@ -1,9 +1,12 @@
-"""Importing moto for the sandbox, at a fraction of its usual cost.
+"""Importing moto for the sandbox: isolated from the operator's AWS set-up, and at a fraction of its
+usual cost.
 
-moto's EC2 models build their region list at import time from three new boto3 Sessions, each decoding
-botocore's endpoint data again (about 1 s here), and give every new account thousands of default AMIs
-(0.3 s per account). The sandbox needs neither: its regions come from the process's one botocore
-loader, which the validator and the runs share, and it uses no AMI.
+moto makes boto3 Sessions of its own (for region lists, at import time and when a backend first needs
+one). A plain Session reads the operator's AWS_PROFILE and config files, and a profile that does not
+exist there makes it fail (moto's own notes say so); each one also decodes botocore's endpoint data
+again (about a second here). The sessions moto makes in the sandbox read no AWS set-up and share the
+process's one botocore loader. moto also gives every new account thousands of default AMIs (0.3 s per
+account); the sandbox uses none.
 """
 
 from __future__ import annotations
@@ -12,24 +15,34 @@ from contextlib import contextmanager
 from typing import Any
 
 
-@contextmanager
-def _regions_from_the_shared_loader() -> Any:
+def _isolated_session_class() -> type:
     import boto3.session
 
-    from hybridops.runbook.botocore_check import shared_boto3_session
+    from hybridops.runbook.botocore_check import isolated_botocore_session
 
-    original = boto3.session.Session.get_available_regions
-    shared = shared_boto3_session()
+    class SandboxSession(boto3.session.Session):  # type: ignore[misc]
+        """A boto3 Session that reads no AWS profile, config or credentials file."""
 
-    def get_available_regions(self: Any, service_name: str, partition_name: str = "aws",
-                              allow_non_regional: bool = False) -> list[str]:
-        return original(shared, service_name, partition_name, allow_non_regional)
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            if not args and "botocore_session" not in kwargs:
+                kwargs["botocore_session"] = isolated_botocore_session()
+            super().__init__(*args, **kwargs)
 
-    boto3.session.Session.get_available_regions = get_available_regions  # type: ignore[method-assign]
+    return SandboxSession
+
+
+@contextmanager
+def _moto_sessions_isolated() -> Any:
+    """While moto's modules import, `from boto3 import Session` binds the isolated class for good."""
+    import boto3
+    import boto3.session
+
+    original = boto3.Session
+    boto3.Session = _isolated_session_class()  # type: ignore[misc]
     try:
         yield
     finally:
-        boto3.session.Session.get_available_regions = original  # type: ignore[method-assign]
+        boto3.Session = original  # type: ignore[misc]
 
 
 def import_moto() -> None:
@@ -37,7 +50,9 @@ def import_moto() -> None:
     import sys
 
     if "moto.ec2.models" not in sys.modules:
-        with _regions_from_the_shared_loader():
+        with _moto_sessions_isolated():
+            import moto.core.base_backend
+            import moto.core.utils
             import moto.ec2.models  # noqa: F401
     from moto import settings
 

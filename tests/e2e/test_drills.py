@@ -332,3 +332,22 @@ def test_rehearse_usage_errors(base: Path, tmp_path: Path, args: list[str], mess
     else:  # drills have no time scale any more: their time is simulated
         assert "--time-scale" in p.stderr and "Traceback" not in p.stderr
     assert not (tmp_path / "audit").exists()
+
+
+def test_a_drill_ignores_the_operators_own_aws_and_hybridops_settings(base: Path) -> None:
+    # A broken AWS profile, real-looking keys, another endpoint and admin API in the shell: the drill
+    # uses none of them (it must never reach a real account) and leaves its process environment alone.
+    d = base / "hostile"
+    d.mkdir()
+    env = {**clean_env(d, d / "audit"), "AWS_PROFILE": "no-such-profile", "AWS_ACCESS_KEY_ID": "AKIAREALLOOKING",
+           "AWS_SECRET_ACCESS_KEY": "real-looking-secret", "AWS_SESSION_TOKEN": "real-looking-token",
+           "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "HYBRIDOPS_ADMIN_URL": "http://127.0.0.1:9",
+           "HYBRIDOPS_ADMIN_TOKEN": "operator-token", "AWS_CONFIG_FILE": str(d / "missing")}
+    p = hybridops("rehearse", "mcp-failure", "--auto", "--report", d / "r.json", env=env, cwd=d, timeout=180)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    report = json.loads((d / "r.json").read_text(encoding="utf-8"))
+    assert report["recovered"] is True and report["failed"] == []
+    records, _ = chained(only_log(d / "audit"))
+    started = records[0]
+    assert started["admin_url"].startswith("http://127.0.0.1:") and started["admin_url"] != "http://127.0.0.1:9"
+    assert "operator-token" not in json.dumps(records) and "real-looking" not in json.dumps(records)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
+from hybridops.engine.clock import SimClock
 from hybridops.sandbox import SCENARIOS, Sandbox
+from hybridops.sandbox.scenarios import BEDROCK_OUTAGE_S
+from hybridops.sandbox.world import MCP_SERVICE
 
 FORCE_MCP = {"reason": "Bedrock unavailable", "duration": 3600}
 THRESHOLDS = {"directBedrockLatencyThreshold": 8000, "mcpLatencyThreshold": 25000, "fallbackAggressiveness": 0.7}
@@ -49,15 +51,13 @@ def test_bedrock_down_jump_to_100_percent_is_critical(scenario, admin) -> None:
 
 
 def test_bedrock_down_ends_by_itself_without_counting_as_recovered() -> None:
-    # 20 simulated minutes in 0.4 s
-    with Sandbox(scenario="bedrock-down", time_scale=3000) as sb:
+    with Sandbox(scenario="bedrock-down", clock=SimClock()) as sb:
         import boto3
 
         session = boto3.session.Session(aws_access_key_id="a", aws_secret_access_key="b")
         health = session.client("health", region_name="us-east-1", endpoint_url=sb.aws_url)
-        sb.set_scenario("bedrock-down")  # the clock starts again now that the client is built
         assert health.describe_events(filter={"services": ["BEDROCK"]})["events"][0]["statusCode"] == "open"
-        time.sleep(0.5)
+        sb.clock.advance(BEDROCK_OUTAGE_S)  # 20 simulated minutes, at once
         event = health.describe_events(filter={"services": ["BEDROCK"]})["events"][0]
         assert event["statusCode"] == "closed" and "endTime" in event
         rt = session.client("bedrock-runtime", region_name="eu-central-1", endpoint_url=sb.aws_url)
@@ -68,12 +68,11 @@ def test_bedrock_down_ends_by_itself_without_counting_as_recovered() -> None:
         assert status["healthy"] is True and status["recovered"] is False
 
 
-def test_mcp_down_wrong_service_and_force_mcp_do_not_help(scenario, aws, admin) -> None:
+def test_mcp_down_wrong_service_and_force_mcp_do_not_help(scenario, aws, admin, wait_for) -> None:
     sb = scenario("mcp-down")
     deploy(aws, "hybrid-routing-cluster", "hybrid-routing-service")
-    time.sleep(0.6)  # the deployment (0.5 s) completes
-    assert aws("ecs").describe_services(cluster="hybrid-routing-cluster", services=["hybrid-routing-service"])[
-        "services"][0]["deployments"][0]["rolloutState"] == "COMPLETED"
+    wait_for(lambda: aws("ecs").describe_services(cluster="hybrid-routing-cluster", services=[
+        "hybrid-routing-service"])["services"][0]["deployments"][0]["rolloutState"] == "COMPLETED")
     assert sb.status()["recovered"] is False
     admin.post("/admin/routing/force-mcp", json=FORCE_MCP)
     assert admin.get("/health").status_code == 503
@@ -84,7 +83,8 @@ def test_mcp_down_deployment_of_the_router(scenario, aws, wait_for) -> None:
     deploy(aws, "mcp-cluster", "mcp-router-service")
     assert sb.status()["recovered"] is False  # new tasks are not running yet
     wait_for(lambda: sb.status()["recovered"])
-    assert 0.4 < sb.status()["mitigated_at"] < 2
+    [done] = sb.world.deployments[MCP_SERVICE]  # the credit goes to the moment its new tasks ran
+    assert sb.status()["mitigated_at"] == pytest.approx(sb.world.real_elapsed(done.done_at), abs=0.002)
 
 
 def test_error_spike_timeout_raise(scenario, admin) -> None:
@@ -112,7 +112,6 @@ def test_efficiency_drop_threshold_update(scenario, admin) -> None:
 def test_outage_reset_alone_does_not_end_it(scenario, admin) -> None:
     sb = scenario("outage")
     admin.post("/admin/circuit-breaker/reset")
-    time.sleep(0.2)
     assert admin.get("/health").status_code == 503
     assert sb.status()["recovered"] is False
     assert admin.get("/health/metrics").json()["data"]["circuitBreaker"] == "half-open"

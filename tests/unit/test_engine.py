@@ -88,6 +88,11 @@ class MemoryLog:
         return [f for e, f in self.records if e == name]
 
 
+def defaults(loaded: LoadedRunbook) -> dict[str, Any]:
+    """The runbook's defaults, as the configuration would resolve them with nothing else set."""
+    return {v.name: v.default for v in loaded.runbook.variables if v.default is not None}
+
+
 def run(loaded, *, http=None, aws=None, clock=None, secrets=(), **opts):
     log = MemoryLog()
     http = http or FakeHttp()
@@ -95,7 +100,8 @@ def run(loaded, *, http=None, aws=None, clock=None, secrets=(), **opts):
     clock = clock or FakeClock()
     try:
         result = run_incident(
-            loaded, options=RunOptions(**opts), variables={}, secrets=set(secrets), open_audit=lambda: log,
+            loaded, options=RunOptions(**opts), variables=defaults(loaded), secrets=set(secrets),
+            open_audit=lambda: log,
             make_aws=lambda: aws, make_http=lambda: http, notify_targets=NotifyTargets(None, None),
             aws_region="eu-central-1", clock=clock,
         )

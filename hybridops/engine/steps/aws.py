@@ -52,10 +52,15 @@ def jsonable(value: Any) -> Any:
 class AwsRunner:
     """Makes AWS calls for one run."""
 
-    def __init__(self, *, profile: str | None, region: str, timeout: float = DEFAULT_CALL_TIMEOUT_S) -> None:
+    def __init__(self, *, profile: str | None, region: str, timeout: float = DEFAULT_CALL_TIMEOUT_S,
+                 endpoint_url: str | None = None, credentials: tuple[str, str] | None = None) -> None:
+        """`endpoint_url` and `credentials` (key id, secret): a sandbox's, used instead of the standard
+        chain and every AWS setting of the environment (a drill never reaches a real account)."""
         self._profile = profile
         self._region = region
         self._timeout = timeout
+        self._endpoint_url = endpoint_url
+        self._credentials = credentials
         self._session = None
         self._clients: dict[tuple[str, str, float], Any] = {}
 
@@ -66,7 +71,7 @@ class AwsRunner:
             from hybridops.runbook.botocore_check import shared_boto3_session
 
             try:
-                self._session = shared_boto3_session(self._profile, self._region)
+                self._session = shared_boto3_session(self._profile, self._region, self._credentials)
             except botocore.exceptions.ProfileNotFound as exc:
                 raise CallFailure(f"AWS profile not found: {exc.kwargs.get('profile')} "
                                   "(check --profile / AWS_PROFILE and ~/.aws/config)") from None
@@ -84,7 +89,8 @@ class AwsRunner:
                 read_timeout=t,
                 user_agent_extra="hybridops",
             )
-            self._clients[key] = self._get_session().client(service, region_name=key[1], config=config)
+            self._clients[key] = self._get_session().client(service, region_name=key[1], config=config,
+                                                            endpoint_url=self._endpoint_url)
         return self._clients[key]
 
     def call(self, service: str, operation: str, params: dict[str, Any], *, region: str | None = None,
