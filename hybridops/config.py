@@ -484,6 +484,7 @@ def resolve_settings(
     profile: str | None = None,
     flag_vars: dict[str, str] | None = None,
     flag_audit_dir: Path | None = None,
+    flag_aws_profile: str | None = None,
     runbook: Runbook | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Settings:
@@ -533,8 +534,8 @@ def resolve_settings(
     admin_token = _first(from_env("HYBRIDOPS_ADMIN_TOKEN", secret=True),
                          from_profile(prof.admin_token, "admin_token", secret=True),
                          default=_unset(secret=True))
-    aws_profile = _first(from_env("AWS_PROFILE"), from_profile(prof.aws_profile, "aws_profile"),
-                         default=_unset())
+    aws_profile = _first(Value(flag_aws_profile, "--aws-profile") if flag_aws_profile else None,
+                         from_env("AWS_PROFILE"), from_profile(prof.aws_profile, "aws_profile"), default=_unset())
     aws_region = _first(from_env("AWS_REGION"), from_env("AWS_DEFAULT_REGION"),
                         from_profile(prof.region, "region"), default=builtin(DEFAULT_REGION))
     notify = prof.notify

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hybridops.durations import format_duration
-from hybridops.events import Event, Request, Response, RunStarted, StepFinished, StepStarted
+from hybridops.events import Event, Request, Response, RunStarted, RunStatus, StepFinished, StepStarted, ran_to_end
 from hybridops.gantt import GanttStep, gantt
 
 E = TypeVar("E", bound=Event)
@@ -115,7 +115,7 @@ def drill_report(result: Any, *, incident: str, scenario: str, seed: int, faults
     ttm = None if mitigated is None else round(max(0.0, mitigated - offset), 3)
     health = [{**h, "t": round(h["t"] - offset, 3)} for h in sandbox_status.get("history") or []]
     system_recovered = bool(sandbox_status.get("recovered"))
-    recovered = system_recovered and result.status == "completed"
+    recovered = system_recovered and RunStatus(result.status).ran_to_end
     injected = [_fault_outcome({**f, "t": round(f["t"] - offset, 3)}, steps, health)
                 for f in sandbox_status.get("faults") or []]
     report = {
@@ -166,7 +166,7 @@ def _why(report: dict[str, Any], status: Mapping[str, Any]) -> str:
         by = f"step {m['step']}" if m and m.get("step") else "the runbook's actions"
         return (f"recovered: {by} ({m['what'] if m else 'an operator action'}) brought health to healthy "
                 f"{format_duration(report['time_to_mitigation_s'])} into the run")
-    if report["run_status"] != "completed":
+    if not ran_to_end(report["run_status"]):
         return f"not recovered: the run {report['run_status']}: {report['error']}"
     final = report["final_health"]
     if final != "healthy":

@@ -8,9 +8,22 @@ from typing import Any
 
 class ExitCode(IntEnum):
     OK = 0
-    FAILED = 1
+    FAILED = 1  # a step stopped the run; invalid runbook, settings or input; a drill did not recover
     USAGE = 2
+    COMPLETED_WITH_FAILURES = 3  # the run went on past failed steps to its end
+    UNRESOLVED = 4  # the runbook ended on its roll-back or escalation path
+    ABORTED = 5  # the operator stopped the run
     INTERRUPTED = 130
+
+
+RUN_EXIT_CODES = {  # a run's status -> its exit code (hybridops.events.RunStatus values)
+    "completed": ExitCode.OK,
+    "completed_with_failures": ExitCode.COMPLETED_WITH_FAILURES,
+    "unresolved": ExitCode.UNRESOLVED,
+    "failed": ExitCode.FAILED,
+    "aborted": ExitCode.ABORTED,
+    "interrupted": ExitCode.INTERRUPTED,
+}
 
 
 class HybridOpsError(Exception):
@@ -44,7 +57,12 @@ class ConfigError(HybridOpsError):
 
 
 class PreflightFailed(HybridOpsError):
-    """A check before the first step failed; nothing was sent."""
+    """A check before the first step failed; nothing was sent. `problems`: one line each, when several."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        if problems:
+            self.problems = problems
 
 
 class RunStopped(HybridOpsError):
@@ -59,6 +77,8 @@ class StepFailed(RunStopped):
 
 class OperatorAborted(RunStopped):
     """The operator chose to stop the run."""
+
+    exit_code = ExitCode.ABORTED
 
 
 class NeedsAnswer(RunStopped):

@@ -38,9 +38,23 @@ class StepStatus(enum.StrEnum):
 
 
 class RunStatus(enum.StrEnum):
-    COMPLETED = "completed"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
+    """How a run ended. The first three ran the runbook to its end; see `ran_to_end`."""
+
+    COMPLETED = "completed"  # every step that ran did what it should
+    COMPLETED_WITH_FAILURES = "completed_with_failures"  # it went on past failed steps (on_failure: continue)
+    UNRESOLVED = "unresolved"  # the runbook ended on a roll-back or escalation path (a step's `outcome`)
+    FAILED = "failed"  # a step failed and stopped the run
+    ABORTED = "aborted"  # the operator stopped it
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM: it can be resumed
+
+    @property
+    def ran_to_end(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.COMPLETED_WITH_FAILURES, RunStatus.UNRESOLVED)
+
+
+def ran_to_end(status: str) -> bool:
+    """Whether a run's status (as written, perhaps by another version) says it got to its end."""
+    return status in {s.value for s in RunStatus if s.ran_to_end}
 
 
 # --- typed step results -------------------------------------------------------------------------------
@@ -222,6 +236,11 @@ class RunStarted(Event):
     clock: str = "wall"  # wall | simulated
     seed: int | None = None
     answers: dict[str, str] = field(default_factory=dict)
+    undo_of: str | None = None  # this run undoes that run's changes
+    no_notify: bool = False  # --no-notify: notifications skipped on purpose
+    start_at: str | None = None  # --start-at
+    skip: tuple[str, ...] = ()  # --skip
+    step_by_step: bool = False  # --step
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -364,6 +383,7 @@ class ConfirmRequest(Event):
     AUDITED: ClassVar[bool] = False
     step_id: str
     call: Call
+    undo: Call | None = None  # how the step would be undone (`hybridops undo`), rendered
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -410,10 +430,10 @@ def to_record(event: Event) -> dict[str, Any]:
     if isinstance(event, Request | ConfirmRequest):
         # a request's own fields sit beside the others: those of its kind of target (an AWS call has
         # no URL, an admin request no region), and a note only when there is one
-        call = fields.pop("call")
-        own = _CALL_SHAPES.get(call["target"], _CALL_SHAPES[""])
-        call = {k: v for k, v in call.items() if k in own or (k == "note" and v is not None)}
+        call = _shaped(fields.pop("call"))
         fields = {"step_id": fields.pop("step_id"), **call, **fields}
+        if isinstance(event, ConfirmRequest):
+            fields["undo"] = None if event.undo is None else _shaped(fields["undo"])
     return {"event": event.NAME, "v": FORMAT_VERSION, **fields}
 
 
@@ -457,6 +477,11 @@ def read_records(records: typing.Iterable[Mapping[str, Any]]) -> list[Recorded]:
 
 
 _CALL_FIELDS = {f.name for f in dataclasses.fields(Call)}
+
+
+def _shaped(call: dict[str, Any]) -> dict[str, Any]:
+    own = _CALL_SHAPES.get(call["target"], _CALL_SHAPES[""])
+    return {k: v for k, v in call.items() if k in own or (k == "note" and v is not None)}
 _CALL_SHAPES = {
     "aws": ("target", "service", "operation", "region", "params"),
     "http": ("target", "method", "url", "path", "body"),

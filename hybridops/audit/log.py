@@ -48,7 +48,7 @@ except ImportError:  # pragma: no cover - Windows
 
 ZERO_HASH = "0" * 64
 REQUIRED_KEYS = ("seq", "ts", "run_id", "event", "prev")
-RUN_STATUSES = ("completed", "failed", "interrupted")
+RUN_STATUSES = ("completed", "completed_with_failures", "unresolved", "failed", "aborted", "interrupted")
 INCOMPLETE = "incomplete"
 SUFFIX = ".jsonl"
 
@@ -130,9 +130,19 @@ def log_path(directory: Path, run_id: str) -> Path:
     return Path(directory) / f"{check_run_id(run_id)}{SUFFIX}"
 
 
+LAST = "last"  # the newest run, wherever a run id is taken
+
+
 def locate_log(ref: str, directory: Path) -> Path:
-    """The log file `ref` names: a path to a file, a run id in `directory`, or a unique run id prefix."""
+    """The log file `ref` names: a path to a file, `last` (the newest run in `directory`), a run id in
+    `directory`, or a unique prefix of one."""
     as_path = Path(ref).expanduser()
+    if ref == LAST:
+        runs = sorted(Path(directory).glob(f"*{SUFFIX}")) if Path(directory).is_dir() else []
+        for run in reversed(runs):  # run ids begin with their start time, to the millisecond
+            if not _is_dry_run(run):
+                return run
+        raise AuditError(f"no runs in {directory}" + (" but dry runs" if runs else ""))
     if ref.endswith(SUFFIX) or os.sep in ref or (os.altsep and os.altsep in ref):
         if as_path.is_file():
             return as_path
@@ -149,6 +159,16 @@ def locate_log(ref: str, directory: Path) -> Path:
         more = ", ..." if len(matches) > 3 else ""
         raise AuditError(f"run id {ref!r} is ambiguous in {directory}: {names}{more}")
     raise AuditError(f"no audit log for run {ref!r} in {directory}")
+
+
+def _is_dry_run(path: Path) -> bool:
+    """Whether the run logged at `path` was a dry run (its first record says so)."""
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+        return bool(isinstance(started := from_record(json.loads(first)), RunStarted) and started.dry_run)
+    except (OSError, ValueError):
+        return False
 
 
 # --- encoding -----------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from hybridops.events import (
     RunFinished,
     RunResumed,
     RunStarted,
+    RunStatus,
     ShipFailed,
     StepFinished,
     StepStarted,
@@ -428,7 +429,7 @@ def build_timeline(read: LogRead) -> Timeline:
             detail = status + (f" after {_dur((t - t0).total_seconds())}" if t and t0 else "")
             if event.error:
                 detail += f": {event.error}"
-            add("run", "Run finished", detail, highlight=status != "completed")
+            add("run", "Run finished", detail, highlight=status != RunStatus.COMPLETED)
         else:
             add("note", event_name(event), "")
 
@@ -478,7 +479,7 @@ def build_timeline(read: LogRead) -> Timeline:
         duration_s=duration,
         time_to_mitigation_s=ttm_recorded,
         mitigation_step=first_mitigation[1] if first_mitigation else None,
-        time_to_resolution_s=duration if status == "completed" else None,
+        time_to_resolution_s=duration if status == RunStatus.COMPLETED else None,
         resumes=resumes,
         entries=tuple(entries),
         steps=tuple(steps),

@@ -10,23 +10,56 @@ import typer
 
 from hybridops.errors import ExitCode, HybridOpsError, exit_code_for
 
+
+def _flags_without_a_type() -> None:
+    """Help lists a boolean flag as `--yes`, not `--yes <bool>`: a flag takes no value."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        return None if getattr(self, "is_flag", False) else shown(self, ctx)  # type: ignore[arg-type]
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_without_a_type()
+
+EXIT_CODES_HELP = (
+    "Exit codes: 0 completed (also: runbooks valid, drill recovered, log intact); 1 a step stopped the run, or "
+    "invalid input, or a drill did not recover; 2 usage error; 3 completed with failed steps; 4 ended "
+    "unresolved (the runbook took its roll-back or escalation path); 5 aborted by the operator; 130 "
+    "interrupted (resume it)."
+)
+
 app = typer.Typer(
     name="hybridops",
-    help="Incident runbooks as executable, validated, audited automation.",
+    help="Incident runbooks as executable, validated, audited automation.\n\n" + EXIT_CODES_HELP,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 # Each module defines `register(app)`; modules import only typer at the top so `--help` stays fast.
-_COMMAND_MODULES = ("runbooks", "sandbox", "incident", "rehearse", "resume", "audit", "config")
+_COMMAND_MODULES = ("runbooks", "sandbox", "incident", "rehearse", "resume", "undo", "audit", "config")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"hybridops.cli.{_name}").register(app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from hybridops import __version__
+
+        print(f"hybridops {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show the Python traceback of an unexpected error."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True,
+                                 help="Print the version and exit."),
 ) -> None:
     if debug:
         os.environ["HYBRIDOPS_DEBUG"] = "1"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from hybridops.cli.options import Output
 
 
 def register(app: typer.Typer) -> None:
@@ -16,14 +19,23 @@ def register(app: typer.Typer) -> None:
         yes: bool = typer.Option(False, "--yes", "-y", help="Confirm every mutating step and question."),
         var: list[str] = typer.Option([], "--var", help="Set a variable: NAME=VALUE (repeatable)."),
         answer: list[str] = typer.Option([], "--answer", help="Answer a question step: STEP=VALUE (repeatable)."),
-        profile: str | None = typer.Option(None, "--profile", help="Configuration profile (prod, staging...)."),
+        profile: str | None = typer.Option(None, "--profile", help="The hybridops configuration profile (prod, "
+                                           "staging...): settings, not AWS credentials (see --aws-profile)."),
+        aws_profile: str | None = typer.Option(None, "--aws-profile", help="The AWS CLI profile for the AWS calls "
+                                               "(default: $AWS_PROFILE, then the hybridops profile's aws_profile)."),
         config: Path | None = typer.Option(None, "--config", help="Configuration file (TOML or YAML)."),
         time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
                                          help="Divide every wait, interval, timeout and budget by this."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
-        output: str = typer.Option("text", "--output", help="text or json (one JSON event per line)."),
+        output: Output = typer.Option(Output.text, "--output", help="text, or json (one JSON event per line)."),
         insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
         skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Skip the STS identity check."),
+        start_at: str | None = typer.Option(None, "--start-at", help="Begin the run at this step (recorded)."),
+        skip: list[str] = typer.Option([], "--skip", help="Skip this step (repeatable; recorded)."),
+        step_by_step: bool = typer.Option(False, "--step", help="Confirm every step before it runs, not only "
+                                                                "the mutating ones (at a terminal)."),
+        no_notify: bool = typer.Option(False, "--no-notify", help="Skip every notification step (recorded in "
+                                                                  "the log); Slack and PagerDuty need no settings."),
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
     ) -> int:
         """Run an incident runbook step by step, every action audited."""
@@ -32,20 +44,47 @@ def register(app: typer.Typer) -> None:
         from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare
         from hybridops.config import parse_assignments
         from hybridops.engine.context import RunOptions
-        from hybridops.errors import UsageError
+        from hybridops.errors import RUN_EXIT_CODES, RunStopped
         from hybridops.runbook.catalog import find_runbook
 
-        if output not in ("text", "json"):
-            raise UsageError("--output must be text or json")
         options = RunOptions(
             dry_run=dry_run, read_only=read_only, yes=yes,
             interactive=interactive_terminal() and not yes and output == "text",
             answers=parse_assignments(answer, "--answer"), time_scale=time_scale, insecure=insecure,
-            skip_preflight=skip_preflight, argv=tuple(sys.argv),
+            skip_preflight=skip_preflight, no_notify=no_notify, start_at=start_at, skip=tuple(skip),
+            step_by_step=step_by_step, argv=tuple(sys.argv),
         )
         with interrupts_stop_the_run():
             prepared = prepare(find_runbook(runbook, runbooks), options=options, flag_vars=var, profile=profile,
-                               config_path=config, audit_dir=audit_dir)
-            result = execute(prepared, options=options, output=output,
-                             open_audit=new_audit(prepared.settings, prepared.loaded.runbook.id))
-        return 0 if result.status == "completed" else 1
+                               config_path=config, audit_dir=audit_dir,
+                               aws_profile=aws_profile)
+            try:
+                result = execute(prepared, options=options, output=output,
+                                 open_audit=new_audit(prepared.settings, prepared.loaded.runbook.id))
+            except RunStopped as exc:
+                if options.interactive and not options.dry_run and exc.result is not None:
+                    offer_undo(exc, prepared, config=config, profile=profile, audit_dir=audit_dir,
+                               insecure=insecure, aws_profile=aws_profile)
+                raise
+        return RUN_EXIT_CODES[result.status]
+
+
+def offer_undo(exc: Any, prepared: Any, *, config: Path | None, profile: str | None, audit_dir: Path | None,
+               insecure: bool, aws_profile: str | None) -> None:
+    """At a terminal, after a run failed or was aborted: offer to undo the changes it completed."""
+    from hybridops.cli import console
+    from hybridops.cli.prompts import RichPrompter
+    from hybridops.cli.undo import undo_run
+    from hybridops.config import audit_directory
+    from hybridops.engine.undo import NothingToUndo
+
+    path = audit_directory(prepared.settings, create=False) / f"{exc.result.run_id}.jsonl"
+    err = console.err()
+    question = f"The run stopped ({exc}). Undo the changes it completed, newest first?"
+    if not RichPrompter(console.out()).confirm(question, default=False):
+        return
+    try:
+        undo_run(path, yes=False, dry_run=False, profile=profile, config=config, audit_dir=audit_dir, output="text",
+                 insecure=insecure, aws_profile=aws_profile)
+    except NothingToUndo as nothing:
+        err.print(f"{nothing}", markup=False, highlight=False)

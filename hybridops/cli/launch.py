@@ -79,13 +79,14 @@ class Prepared:
 
 def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], profile: str | None,
             config_path: Path | None, audit_dir: Path | None, require_variables: bool = True,
-            env: dict[str, str] | None = None, loaded: Any = None) -> Prepared:
+            env: dict[str, str] | None = None, loaded: Any = None, aws_profile: str | None = None) -> Prepared:
     """The runbook (loaded from `runbook_path`, unless the caller already has it), validated, with its
     settings and variables resolved."""
     from hybridops.config import parse_assignments, resolve_settings
-    from hybridops.engine.incident import check_required
+    from hybridops.engine.incident import check_before_run, check_required
     from hybridops.engine.steps.http import check_url_allowed
-    from hybridops.errors import ConfigError, RunbookInvalid
+    from hybridops.engine.steps.notify import NotifyTargets
+    from hybridops.errors import ConfigError, PreflightFailed, RunbookInvalid
     from hybridops.runbook.load import load_runbook
     from hybridops.runbook.validate import validate_runbook
 
@@ -94,7 +95,8 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     if problems:
         raise RunbookInvalid(problems)
     settings = resolve_settings(config_path=config_path, profile=profile, flag_vars=parse_assignments(flag_vars),
-                                flag_audit_dir=audit_dir, runbook=loaded.runbook, env=env)
+                                flag_audit_dir=audit_dir, flag_aws_profile=aws_profile, runbook=loaded.runbook,
+                                env=env)
     if settings.unresolved:
         # Never fall back to the runbook default for a value the profile meant to set.
         raise ConfigError("; ".join(f"variable {n} is {v.shown}" for n, v in settings.unresolved.items()))
@@ -107,6 +109,15 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
         raise ConfigError(f"admin URL: {problem}")
     if settings.simulated_clock.is_set:
         check_simulated_clock(settings.simulated_clock.value, settings.admin_url.value, options.time_scale)
+    found = check_before_run(rb, options, NotifyTargets(settings.slack_webhook_url.value,
+                                                        settings.pagerduty_routing_key.value))
+    if found and options.dry_run:  # a dry run shows what a real run would stop on, and goes on
+        from hybridops.cli import console
+
+        for line in found:
+            console.err().print(f"preflight: {line}", markup=False, highlight=False)
+    elif found:
+        raise PreflightFailed(found[0], [f"error: preflight: {line} (nothing was sent)" for line in found])
     return Prepared(loaded, settings, variables)
 
 
@@ -191,6 +202,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
         if log is not None:
             log.close()
     if renderer is not None:
+        console.out().print(result.verdict(), markup=False, highlight=False)
         summary_table(console.out(), result)
         console.out().print(f"audit log: {log.path if log is not None else '-'}")
     return result

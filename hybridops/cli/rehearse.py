@@ -8,6 +8,8 @@ from typing import Any
 
 import typer
 
+from hybridops.cli.options import Output
+
 
 def register(app: typer.Typer) -> None:
     @app.command("rehearse")
@@ -25,7 +27,7 @@ def register(app: typer.Typer) -> None:
         var: list[str] = typer.Option([], "--var", help="Set a variable: NAME=VALUE (repeatable)."),
         answer: list[str] = typer.Option([], "--answer", help="Answer a question step: STEP=VALUE (repeatable)."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
-        output: str = typer.Option("text", "--output", help="text or json."),
+        output: Output = typer.Option(Output.text, "--output", help="text, or json."),
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
     ) -> int:
         """Rehearse an incident against a built-in sandbox and report whether the system recovered.
@@ -39,8 +41,6 @@ def register(app: typer.Typer) -> None:
         from hybridops.errors import UsageError
         from hybridops.runbook.catalog import find_runbook
 
-        if output not in ("text", "json"):
-            raise UsageError("--output must be text or json")
         if all_ == (runbook is not None):
             raise UsageError("give a runbook id, or --all")
         answers = parse_assignments(answer, "--answer")

@@ -131,6 +131,10 @@ class TextRenderer:
     def on_ConfirmRequest(self, e: ConfirmRequest) -> None:  # noqa: N802
         self._stop_status()
         self.c.print(f"  [bold yellow]mutating request:[/] {describe_request(e.call)}")
+        if e.undo is not None:
+            self.c.print(f"  [dim]undo: {describe_request(e.undo)}[/]")
+        else:
+            self.c.print("  [dim]undo: none declared (this change cannot be undone automatically)[/]")
 
     def on_Response(self, e: Response) -> None:  # noqa: N802
         if e.ok:

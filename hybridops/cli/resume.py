@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from hybridops.cli.options import Output
+
 
 def register(app: typer.Typer) -> None:
     @app.command("resume")
@@ -16,10 +18,13 @@ def register(app: typer.Typer) -> None:
         time_scale: float | None = typer.Option(None, "--time-scale", min=0.001,
                                                 help="Override the run's time scale."),
         force: bool = typer.Option(False, "--force", help="Resume even if the runbook file changed."),
-        profile: str | None = typer.Option(None, "--profile", help="Configuration profile."),
+        profile: str | None = typer.Option(None, "--profile", help="The hybridops configuration profile: "
+                                           "settings, not AWS credentials (see --aws-profile)."),
+        aws_profile: str | None = typer.Option(None, "--aws-profile", help="The AWS CLI profile for the AWS calls "
+                                               "(default: $AWS_PROFILE, then the hybridops profile's aws_profile)."),
         config: Path | None = typer.Option(None, "--config", help="Configuration file (TOML or YAML)."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit logs are."),
-        output: str = typer.Option("text", "--output", help="text or json."),
+        output: Output = typer.Option(Output.text, "--output", help="text, or json."),
         insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
     ) -> int:
         """Continue an interrupted run where it stopped, appending to the same audit log."""
@@ -32,10 +37,8 @@ def register(app: typer.Typer) -> None:
         from hybridops.config import resolve_settings
         from hybridops.engine.context import RunOptions
         from hybridops.engine.resume import find_resumable, reopen
-        from hybridops.errors import UsageError
+        from hybridops.errors import RUN_EXIT_CODES
 
-        if output not in ("text", "json"):
-            raise UsageError("--output must be text or json")
         base = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
         resumable = find_resumable(locate_log(run_id, Path(base.audit_dir.value)), force=force)
         started = resumable.started
@@ -48,7 +51,8 @@ def register(app: typer.Typer) -> None:
         )
         with interrupts_stop_the_run():
             prepared = prepare(resumable.runbook_path, options=options, flag_vars=[], profile=profile,
-                               config_path=config, audit_dir=audit_dir, require_variables=False)
+                               config_path=config, audit_dir=audit_dir, require_variables=False,
+                               aws_profile=aws_profile)
             variables = resumable.variables(prepared.variables)
             again = reopen(resumable, prepared.loaded.runbook, variables, secrets=prepared.settings.secrets(),
                            argv=sys.argv)
@@ -61,4 +65,4 @@ def register(app: typer.Typer) -> None:
             result = execute(Prepared(prepared.loaded, prepared.settings, variables), options=options,
                              output=output, open_audit=lambda: again.log, state=again.plan.state,
                              resumed=again.resumed, earlier_records=again.records)
-        return 0 if result.status == "completed" else 1
+        return RUN_EXIT_CODES[result.status]

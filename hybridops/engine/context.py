@@ -24,6 +24,11 @@ class RunOptions:
     drill: bool = False
     scenario: str | None = None
     seed: int | None = None  # a drill's seed: backoff jitter (and the world) repeat with it
+    undo_of: str | None = None  # the run whose changes this run undoes
+    no_notify: bool = False  # notification steps are skipped (and their configuration not required)
+    start_at: str | None = None  # --start-at: the run begins at this step
+    skip: tuple[str, ...] = ()  # --skip: these steps are skipped
+    step_by_step: bool = False  # --step: every step is confirmed before it runs
     argv: tuple[str, ...] = ()
 
 

@@ -35,6 +35,48 @@ def check_required(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any
     return {v.name: values[v.name] for v in runbook.variables}
 
 
+YES_NO = ("yes", "no", "y", "n", "true", "false")
+
+
+def check_before_run(runbook: Runbook, options: RunOptions, notify: Any) -> list[str]:
+    """What can be known to go wrong before the first request, one line each: answers to questions the
+    runbook does not ask (or cannot take), and notifications with nowhere to go (unless --no-notify)."""
+    from hybridops.runbook.model import ChoiceStep, ConfirmStep, NotifyStep
+
+    steps = {s.id: s for _, s in runbook.steps()}
+    problems: list[str] = []
+    for flag, sid in [("--start-at", options.start_at)] + [("--skip", s) for s in options.skip]:
+        if sid is not None and sid not in steps:
+            problems.append(f"{flag} {sid}: runbook {runbook.id} has no step {sid!r}")
+    if options.step_by_step and not options.interactive and not options.dry_run:
+        problems.append("--step confirms every step at a terminal: run it in one (and without --yes)")
+    for sid, value in options.answers.items():
+        step = steps.get(sid)
+        if step is None:
+            problems.append(f"--answer {sid}={value}: runbook {runbook.id} has no step {sid!r}")
+        elif isinstance(step, ChoiceStep):
+            offered = [o.value for o in step.choice.options]
+            if value not in offered:
+                problems.append(f"--answer {sid}={value}: choose one of {', '.join(offered)}")
+        elif isinstance(step, ConfirmStep):
+            if value.lower() not in YES_NO:
+                problems.append(f"--answer {sid}={value}: answer yes or no")
+        else:
+            problems.append(f"--answer {sid}={value}: step {sid} asks nothing (it is a {step.kind} step)")
+    if not options.no_notify and not options.read_only:
+        for sid, step in steps.items():
+            if not isinstance(step, NotifyStep):
+                continue
+            via = step.notify.via
+            configured = notify.slack_webhook_url if via == "slack" else notify.pagerduty_routing_key
+            if not configured:
+                where = ("HYBRIDOPS_SLACK_WEBHOOK_URL or a profile's notify.slack_webhook_url" if via == "slack"
+                         else "HYBRIDOPS_PAGERDUTY_ROUTING_KEY or a profile's notify.pagerduty_routing_key")
+                problems.append(f"step {sid} notifies {via}, which is not configured: set {where}, or pass "
+                                "--no-notify to run without notifications")
+    return problems
+
+
 def masked_variables(runbook: Runbook, values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: ("***" if (v := runbook.variable(k)) and v.secret else val) for k, val in values.items()}
 
@@ -102,7 +144,10 @@ def run_incident(
             emitter.add_secret(values[var.name])
     ctx = Context(options=options, emit=emitter, clock=clock or RealClock(), prompter=prompter or NoPrompter(),
                   aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region)
-    state = state or RunState(variables=dict(values))
+    if state is None:
+        state = RunState(variables=dict(values))
+        if options.start_at is not None:  # checked before the run: the step exists
+            state.position = runbook.step_ids().index(options.start_at)
     if extra_started is None:
         _started(emitter, loaded, options, values, pre, http, simulated=ctx.clock.simulated)
         if failure is not None:
@@ -140,4 +185,9 @@ def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: 
         clock="simulated" if simulated else "wall",
         seed=options.seed,
         answers=dict(options.answers),
+        undo_of=options.undo_of,
+        no_notify=options.no_notify,
+        start_at=options.start_at,
+        skip=tuple(options.skip),
+        step_by_step=options.step_by_step,
     ))

@@ -22,6 +22,7 @@ from hybridops.events import (
     StepFinished,
     StepStarted,
     StepStatus,
+    ran_to_end,
     read_records,
 )
 from hybridops.runbook.model import END, Runbook
@@ -51,8 +52,10 @@ def plan_resume(records: Sequence[Mapping[str, Any]], runbook: Runbook, variable
         raise ResumeRefused("the log does not start with run_started")
     started = read[0].event
     # Records after the last run_finished (a late ship_failed) do not reopen a completed run.
-    if run_status(records) == "completed":
-        raise ResumeRefused("the run already completed; nothing to resume")
+    status = run_status(records)
+    if ran_to_end(status):
+        how = {"completed_with_failures": "completed, with failed steps", "unresolved": "ended, unresolved"}
+        raise ResumeRefused(f"the run already {how.get(status, status)}; nothing to resume")
 
     order = runbook.step_ids()
     index = {sid: i for i, sid in enumerate(order)}
@@ -143,8 +146,9 @@ class Resumable:
         return {**configured, **{k: v for k, v in self.started.variables.items() if v != MASK}}
 
 
-def find_resumable(path: Path, *, force: bool) -> Resumable:
-    """The run logged at `path`, if it can be continued: ResumeRefused, one line, if not."""
+def find_resumable(path: Path, *, force: bool, finished_too: bool = False) -> Resumable:
+    """The run logged at `path`, if it can be continued (`finished_too`: or undone): ResumeRefused,
+    one line, if not."""
     import hashlib
 
     from hybridops.audit.log import read_log
@@ -156,6 +160,8 @@ def find_resumable(path: Path, *, force: bool) -> Resumable:
     started = first[0].event
     if started.drill:
         raise ResumeRefused("a drill's sandbox ended with it; start the drill again with `hybridops rehearse`")
+    if finished_too and started.undo_of:
+        raise ResumeRefused(f"run {path.stem} is itself the undo of run {started.undo_of}")
     runbook_path = Path(started.runbook.path or "")
     if not runbook_path.is_file():
         raise ResumeRefused(f"the runbook {runbook_path} of this run is gone")

@@ -94,6 +94,25 @@ class RunResult:
     time_to_mitigation_s: float | None
     time_scale: float
     error: str | None = None
+    unresolved_at: str | None = None  # the step whose `outcome: unresolved` decided the verdict
+
+    @property
+    def failed_steps(self) -> list[str]:
+        return [s.step_id for s in self.steps if s.status == StepStatus.FAILED]
+
+    def verdict(self) -> str:
+        """What happened, in one line: `completed with 2 failed steps (notify-ops-critical, page-pagerduty)`."""
+        failed = self.failed_steps
+        with_failures = (f"{len(failed)} failed step{'s' if len(failed) != 1 else ''} ({', '.join(failed)})"
+                         if failed else "")
+        if self.status == RunStatus.UNRESOLVED:
+            return (f"ended unresolved: the runbook took its roll-back or escalation path at {self.unresolved_at}"
+                    + (f"; {with_failures}" if failed else ""))
+        if self.status == RunStatus.COMPLETED_WITH_FAILURES:
+            return f"completed with {with_failures}"
+        if self.status in (RunStatus.FAILED, RunStatus.ABORTED):
+            return f"{self.status}: {self.error}"
+        return str(self.status)
 
 
 class _Abort(Exception):
@@ -118,6 +137,7 @@ class Runner:
         self.rng = random.Random(self.opt.seed) if self.opt.seed is not None else random.Random()
         self.run_start = self.clock.monotonic()
         self._budget: tuple[AnyStep, float, float] | None = None
+        self.unresolved_at: str | None = None  # the step (outcome: unresolved) that ended the run unresolved
         self._warned = False
         if self.opt.dry_run:
             self._seed_placeholders()
@@ -197,18 +217,29 @@ class Runner:
                 else:
                     self.state.position += 1
         except _Abort as exc:
-            exc.error.result = self._finish(start, RunStatus.FAILED, str(exc.error))
+            exc.error.result = self._finish(start, _stopped_by(exc.error), str(exc.error))
             raise exc.error from None
         except RunStopped as exc:
             # the run's record goes with the error: a drill still reports on a run that stopped
-            exc.result = self._finish(start, RunStatus.FAILED, str(exc))
+            exc.result = self._finish(start, _stopped_by(exc), str(exc))
             raise
         except (KeyboardInterrupt, Interrupted):
             self._finish(start, RunStatus.INTERRUPTED, "interrupted by the operator (Ctrl-C or SIGTERM)")
             raise Interrupted(
                 f"run interrupted; resume with: hybridops resume {self.ctx.run_id}"
             ) from None
-        return self._finish(start, RunStatus.COMPLETED, None)
+        return self._finish(start, self._verdict(), None)
+
+    def _verdict(self) -> RunStatus:
+        """How a run that got to its end ended: on an escalation path, past failed steps, or cleanly. A
+        dry run proves nothing about the system: it completed when it showed every step."""
+        if self.opt.dry_run:
+            return RunStatus.COMPLETED
+        if self.unresolved_at is not None:
+            return RunStatus.UNRESOLVED
+        if any(r.status == StepStatus.FAILED for r in self.reports):
+            return RunStatus.COMPLETED_WITH_FAILURES
+        return RunStatus.COMPLETED
 
     def _finish(self, start: float, status: RunStatus, error: str | None) -> RunResult:
         duration = self.state.elapsed_before_s + (self.clock.monotonic() - start)
@@ -216,7 +247,7 @@ class Runner:
                               time_to_mitigation_s=_round(self.state.mitigated_after_s), error=error,
                               steps_run=len(self.reports)))
         return RunResult(self.ctx.run_id, status, list(self.reports), duration, self.state.mitigated_after_s,
-                         self.scale, error)
+                         self.scale, error, self.unresolved_at)
 
     def next_target(self, step: AnyStep, outcome: Outcome) -> str | None:
         """Where the run goes after `step`: a step id, `end`, `abort`, or None (the next in order)."""
@@ -253,6 +284,8 @@ class Runner:
         except (ExpressionError, CallFailure) as exc:
             outcome = Outcome(StepStatus.FAILED, error=str(exc))
         self._record(phase, step, outcome, t0, budget)
+        if outcome.status == StepStatus.OK and step.outcome == "unresolved" and self.unresolved_at is None:
+            self.unresolved_at = step.id
         if (outcome.status == StepStatus.OK and step.is_mitigation and not self.opt.dry_run
                 and self.state.mitigated_after_s is None):
             self.state.mitigated_after_s = self.state.elapsed_before_s + (self.clock.monotonic() - run_start)
@@ -314,8 +347,16 @@ class Runner:
             self.state.confirm_first = None
             if not self.opt.dry_run and not self._confirm_unknown(step):
                 return Outcome(StepStatus.DECLINED, reason="outcome unknown after an interruption; not re-sent")
+        if step.id in self.opt.skip:
+            return Outcome(StepStatus.SKIPPED, reason="--skip")
         if step.when is not None and not self.condition(step.when, dry_default=True):
             return Outcome(StepStatus.SKIPPED, reason=f"condition not met: {step.when}")
+        if self.opt.step_by_step and self.opt.interactive and not self.opt.dry_run:
+            question = f"Run step {step.id} ({step.title})?"
+            ok = self.ctx.prompter.confirm(question, default=True)
+            self.prompted(step, question, "yes" if ok else "no", "operator")
+            if not ok:
+                return Outcome(StepStatus.DECLINED, reason="--step: the operator said no")
         return kind_of(step.kind).execute(self, step)
 
     def _confirm_unknown(self, step: AnyStep) -> bool:
@@ -349,12 +390,27 @@ class Runner:
         if not self.opt.interactive:
             raise NeedsAnswer(f"step {step.id} is mutating and needs confirmation: run it in a terminal, "
                               "or pass --yes")
-        self.emit(ConfirmRequest(step_id=step.id, call=call))
+        self.emit(ConfirmRequest(step_id=step.id, call=call, undo=self._shown_undo(step)))
         ok = self.ctx.prompter.confirm(f"Run {step.title}?", default=False)
         self.prompted(step, question, "yes" if ok else "no", "operator")
         if not ok:
             return Outcome(StepStatus.DECLINED, reason="the operator declined")
         return None
+
+    def _shown_undo(self, step: AnyStep) -> Call | None:
+        """The step's undo as it would be sent, for the confirmation; its templates as written when they
+        need what only a later step captures."""
+        if step.undo is None:
+            return None
+        try:
+            return self.prepare_call(step.undo.call, step.timeout)[0]
+        except ExpressionError as exc:
+            u = step.undo.call
+            if isinstance(u, AwsCall):
+                return Call(target="aws", service=u.service, operation=u.operation, region=u.region, params=u.params,
+                            note=f"rendered when it runs: {exc}")
+            return Call(target="http", method=u.method, url=u.path, path=u.path, body=u.body,
+                        note=f"rendered when it runs: {exc}")
 
     # --- calls ---------------------------------------------------------------------------------------
 
@@ -460,6 +516,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _stopped_by(error: RunStopped) -> RunStatus:
+    return RunStatus.ABORTED if isinstance(error, OperatorAborted) else RunStatus.FAILED
 
 
 def _round(v: float | None) -> float | None:

@@ -20,6 +20,8 @@ class NotifyKind(Kind):
 
     def execute(self, run: StepRun, step: NotifyStep) -> Outcome:
         spec, opt = step.notify, run.opt
+        if opt.no_notify:
+            return Outcome(StepStatus.SKIPPED, reason="--no-notify: notification not sent")
         text = run.render(spec.text)
         try:
             url, body, shown = notifier.build(spec.via, text=text, action=spec.action, severity=spec.severity,

@@ -293,6 +293,9 @@ class _StepBase(_Model):
     mitigation: bool | None = Field(None, description="counts for time to mitigation (default: mutating)")
     undo: Call | None = Field(None, description="how to reverse a mutating step")
     next: Target | None = Field(None, description="where to go after the step succeeds")
+    outcome: Literal["unresolved"] | None = Field(
+        None, description="`unresolved`: reaching this step (a roll-back or escalation) means the run ends "
+                          "unresolved, whatever comes after")
 
     @model_validator(mode="after")
     def _undo_only_for_mutations(self) -> _StepBase:

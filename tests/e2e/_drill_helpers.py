@@ -19,6 +19,15 @@ from typing import Any
 
 import yaml
 
+# How a run that got to its end may end, with the exit code each gives (README, exit codes).
+ENDED = {"completed": 0, "completed_with_failures": 3, "unresolved": 4}
+
+
+def ended(record: dict[str, Any]) -> bool:
+    """The record is a run_finished of a run that got to its end."""
+    return record.get("event") == "run_finished" and record.get("status") in ENDED
+
+
 # The runbooks as tracked in the repository (the packaged copies are what `rehearse ID` finds).
 REPO_RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 INCIDENTS = ("outage", "bedrock-failure", "mcp-failure", "high-error-rate", "routing-efficiency")

@@ -33,6 +33,7 @@ from _drill_helpers import (
 )
 
 from hybridops.drill import plan_faults
+from hybridops.events import ran_to_end
 from hybridops.runbook.catalog import PACKAGED
 
 SCENARIO = {
@@ -168,7 +169,8 @@ def test_each_drill_is_audited_as_a_drill_on_simulated_time(matrix: Ran, inciden
     assert (first["drill"], first["scenario"], first["clock"], first["seed"]) == (True, SCENARIO[incident],
                                                                                   "simulated", 0)
     assert Path(first["runbook"]["path"]).parent == PACKAGED
-    assert (last["event"], last["status"]) == ("run_finished", "completed")
+    assert (last["event"], last["status"]) == ("run_finished", matrix.report(incident)["run_status"])
+    assert last["status"] == ("completed_with_failures" if incident == "bedrock-failure" else "completed")
     assert last["duration_s"] == matrix.report(incident)["duration_s"]
     assert log.stem == matrix.report(incident)["run_id"]
     verify = hybridops("audit", "verify", log.stem, env=matrix.env)
@@ -262,7 +264,7 @@ def test_runbooks_without_their_key_action_do_not_recover(broken: Ran) -> None:
     bedrock, outage = broken.report("bedrock-failure"), broken.report("outage")
     for report in (bedrock, outage):
         assert report["recovered"] is False and report["system_recovered"] is False
-        assert report["run_status"] == "completed", report["error"]  # a verdict on the system, not a crash
+        assert ran_to_end(report["run_status"]), report["error"]  # a verdict on the system, not a crash
         assert f"drill {report['incident']} in scenario {report['scenario']}: NOT RECOVERED" in broken.stdout
     # Bedrock came back by itself after 20 simulated minutes: that is no one's mitigation.
     assert bedrock["final_health"] == "healthy" and bedrock["mitigation"] is None

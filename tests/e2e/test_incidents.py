@@ -50,6 +50,9 @@ MUTATIONS: dict[str, list[tuple[Any, ...]]] = {
     "high-error-rate": [("admin", "POST", "/admin/config/update", {"timeout": 15000})],
     "routing-efficiency": [("admin", "POST", "/admin/routing/config", THRESHOLDS)],
 }
+# How the recovering runs end: bedrock-failure's InvokeModel probe fails while Bedrock is down (a finding,
+# `on_failure: continue`), so that run completes with one failed step (exit 3); the others cleanly.
+END_OF_RUN = {"bedrock-failure": ("completed_with_failures", 3)}
 # What Slack and PagerDuty receive on the way to recovery.
 NOTIFICATIONS: dict[str, list[tuple[str, ...]]] = {
     "outage": [("pagerduty", "trigger"), ("slack", "#ops-critical"), ("pagerduty", "resolve"),
@@ -87,8 +90,9 @@ def incident_run(sandbox: Sandbox, receiver: Any,
             receiver.clear()
             tmp = tmp_path_factory.mktemp(incident)
             result = run_cli(["incident", incident, "--yes"], sandbox_env(tmp, sb, receiver), cwd=tmp)
-            assert result.code == 0, result.stderr
-            records = check_run_log(result.log(), runbook=incident, status="completed")
+            status, code = END_OF_RUN.get(incident, ("completed", 0))
+            assert result.code == code, result.stderr
+            records = check_run_log(result.log(), runbook=incident, status=status)
             calls, received, status = sb.requests(), receiver.received(), sb.status()
             facts = {"target_group_arn": _target_group_arn(sb), "task_role_arn": _task_role_arn(sb),
                      "mcp_queue_url": _queue_url(sb, "mcp-router-queue")}

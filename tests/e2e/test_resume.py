@@ -21,10 +21,12 @@ from typing import Any
 
 import pytest
 from _drill_helpers import (
+    ENDED,
     chained,
     clean_env,
     complete_lines,
     copy_runbooks,
+    ended,
     events,
     hybridops,
     lines,
@@ -83,7 +85,7 @@ def run_to_end(sb: Sandbox, env: dict[str, str], runbook: str, *extra: str) -> P
     fresh(sb, SCENARIO[runbook])
     before = set(audit_dir(env).glob("*.jsonl"))
     p = hybridops("incident", runbook, "--yes", *extra, env=env)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    assert p.returncode in ENDED.values(), p.stdout[-3000:] + p.stderr
     log = new_log(audit_dir(env), before)
     assert log is not None
     return log
@@ -129,8 +131,7 @@ def check_resumed(log: Path, before: list[dict[str, Any]], sb: Sandbox, cli: Any
     else:
         assert added[0] == "run_resumed" and "log_repaired" not in added, f"{where}: {added[:3]}"
     assert added.count("run_resumed") == 1, where
-    assert (records[-1]["event"], records[-1].get("status")) == ("run_finished", "completed"), \
-        f"{where}: ends with {records[-1]}"
+    assert ended(records[-1]), f"{where}: ends with {records[-1]}"
     code, out, err = cli("audit", "verify", str(log))
     assert code == 0, f"{where}: audit verify: {out}{err}"
     problems = unconfirmed_resends(records, sb.requests())
@@ -193,10 +194,9 @@ def test_sigkill_at_random_moments_then_resume(resume_sandbox: Sandbox, env: dic
         # What the kill left: every complete line parses and chains; only a last line may be torn.
         before, torn = chained(log, where)
         assert before and before[0]["event"] == "run_started", where
-        if proc.returncode != -signal.SIGKILL or (before[-1]["event"], before[-1].get("status")) == \
-                ("run_finished", "completed"):  # the run got to its end before the kill point
-            assert proc.returncode in (0, -signal.SIGKILL), where
-            assert (before[-1]["event"], before[-1].get("status")) == ("run_finished", "completed"), where
+        if proc.returncode != -signal.SIGKILL or ended(before[-1]):  # it got to its end before the kill point
+            assert proc.returncode in (*ENDED.values(), -signal.SIGKILL), where
+            assert ended(before[-1]), where
             p = hybridops("resume", log.stem, "--yes", env=env)
             assert p.returncode == 1 and "already completed" in p.stderr, f"{where}: {p.stderr}"
             figures.append(f"{where}: finished before the kill")
@@ -215,7 +215,7 @@ def test_sigkill_at_random_moments_then_resume(resume_sandbox: Sandbox, env: dic
 
         t1 = time.monotonic()
         p = hybridops("resume", log.stem, "--yes", env=env, timeout=60)
-        assert p.returncode == 0, f"{where}: resume exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr}"
+        assert p.returncode in ENDED.values(), f"{where}: resume exit {p.returncode}\n{p.stdout[-3000:]}\n{p.stderr}"
         records = check_resumed(log, before, resume_sandbox, cli, repaired=len(torn), where=where)
         if unknown:  # the re-send was asked about, and said so
             step = unknown["step_id"]
@@ -303,9 +303,9 @@ def test_interrupt_mid_run_then_resume(resume_sandbox: Sandbox, env: dict[str, s
         where = f"seed {SEED}, attempt {i}: {sig.name} after {target} records"
         fresh(resume_sandbox, "mcp-down")
         log, proc = kill_when(resume_sandbox, env, "mcp-failure", has_records(target), sig=sig)
-        if proc.returncode == 0:  # the run reached its end before the signal could be sent
+        if proc.returncode in ENDED.values():  # the run reached its end before the signal could be sent
             finished, _ = chained(log, where)
-            assert (finished[-1]["event"], finished[-1]["status"]) == ("run_finished", "completed"), where
+            assert ended(finished[-1]), where
             continue
         landed += 1
         assert proc.returncode == 130, f"{where}: exit {proc.returncode}: {proc.stderr}"

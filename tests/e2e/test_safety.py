@@ -36,6 +36,18 @@ from hybridops.sandbox import SCENARIO_FOR_INCIDENT, Sandbox
 Run = Callable[..., CliResult]
 Scenario = Callable[[str], Sandbox]
 
+# How a --read-only run ends, truthfully: with its mitigations skipped, the checks after them fail and the
+# runbook takes its escalation path (unresolved, exit 4) or completes past the failed checks (exit 3).
+READ_ONLY_END = {
+    "outage": ("unresolved", 4, "ended unresolved: the runbook took its roll-back or escalation path at "
+                                "implement-fallback; 1 failed step (wait-for-recovery)"),
+    "bedrock-failure": ("completed_with_failures", 3, "completed with 1 failed step (invoke-bedrock)"),
+    "mcp-failure": ("unresolved", 4, "ended unresolved: the runbook took its roll-back or escalation path at "
+                                     "mcp-not-recovered; 2 failed steps (monitor-mcp-recovery, watch-queue-drain)"),
+    "high-error-rate": ("unresolved", 4, "ended unresolved: the runbook took its roll-back or escalation path at "
+                                         "error-rate-not-recovered; 1 failed step (verify-error-rate)"),
+    "routing-efficiency": ("completed_with_failures", 3, "completed with 1 failed step (monitor-routing-efficiency)"),
+}
 # The mutating steps of each runbook on its recovery path, with the request each would send.
 SKIPPED_MUTATIONS: dict[str, dict[str, str]] = {
     "outage": {
@@ -82,7 +94,9 @@ def one_line_error(result: CliResult) -> str:
 def test_read_only_runs_the_reads_and_skips_every_mutation(incident: str, scenario: Scenario, run: Run):
     sb = scenario(SCENARIO_FOR_INCIDENT[incident])
     result = run(["incident", incident, "--read-only"])
-    assert result.code == 0, result.stderr
+    status, code, verdict = READ_ONLY_END[incident]
+    assert result.code == code, result.stderr
+    assert verdict in result.stdout and check_run_log(result.log(), runbook=incident, status=status)
     calls = sb.requests()
     assert mutations(calls) == []  # no POST to the admin API's changes, no UpdateService
     assert not [c for c in calls if c["api"] == "admin" and c["method"] == "POST"
@@ -91,7 +105,7 @@ def test_read_only_runs_the_reads_and_skips_every_mutation(incident: str, scenar
     assert len(calls) > 3 and all(not is_mutating(c) for c in calls)  # the reads ran for real
     assert sb.status()["recovered"] is False  # nothing was done about the incident
 
-    records = check_run_log(result.log(), runbook=incident, status="completed", read_only=True)
+    records = check_run_log(result.log(), runbook=incident, status=status, read_only=True)
     assert "[READ-ONLY: mutating steps skipped]" in result.stdout
     statuses = step_status(records)
     for step, shown in SKIPPED_MUTATIONS[incident].items():
@@ -164,8 +178,9 @@ def test_notifications_that_fail_never_stop_the_incident_nor_show_their_secrets(
     env = {**cli_env, "HYBRIDOPS_SLACK_WEBHOOK_URL": f"http://127.0.0.1:9/services/T/B/{PLANTED.slack_path}",
            "HYBRIDOPS_PAGERDUTY_URL": "http://127.0.0.1:9/v2/enqueue"}
     result = run(["incident", "mcp-failure", "--yes"], env=env)
-    assert result.code == 0, result.stderr
-    records = check_run_log(result.log(), runbook="mcp-failure", status="completed")
+    assert result.code == 3, result.stderr  # completed, with the failed notifications said plainly
+    assert "completed with 3 failed steps (page-pagerduty, resolve-pagerduty, notify-outcome)" in result.stdout
+    records = check_run_log(result.log(), runbook="mcp-failure", status="completed_with_failures")
     statuses = step_status(records)
     assert [statuses[s] for s in ("page-pagerduty", "resolve-pagerduty", "notify-outcome")] == ["failed"] * 3
     assert events(records, "step_finished", step_id="notify-outcome")[0]["reason"] == "notification not sent"
@@ -329,11 +344,56 @@ def test_unknown_runbook_is_one_clear_line(run: Run, sandbox: Sandbox):
 
 
 def test_a_bad_choice_answer_stops_the_run_naming_the_choices(scenario: Scenario, run: Run):
-    scenario("bedrock-down")
+    sb = scenario("bedrock-down")
+    # a real run: refused before the first request (it used to stop after force-MCP was sent)
+    result = run(["incident", "bedrock-failure", "--yes", "--answer", "wait-or-investigate=maybe"])
+    assert result.code == 1
+    assert result.stderr.splitlines() == [
+        "error: preflight: --answer wait-or-investigate=maybe: choose one of investigate, wait (nothing was sent)"]
+    assert sb.requests() == [] and result.logs() == []
+    # a dry run says so too, and shows the rest
     result = run(["incident", "bedrock-failure", "--dry-run", "--answer", "wait-or-investigate=maybe"])
     assert result.code == 1
-    assert one_line_error(result) == ("error: --answer wait-or-investigate=maybe: choose one of investigate, wait")
+    assert result.stderr.splitlines() == [
+        "preflight: --answer wait-or-investigate=maybe: choose one of investigate, wait",
+        "error: --answer wait-or-investigate=maybe: choose one of investigate, wait"]
     check_run_log(result.log(), runbook="bedrock-failure", status="failed", dry_run=True)
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ("no-such-step=1", "--answer no-such-step=1: runbook bedrock-failure has no step 'no-such-step'"),
+    ("force-mcp=yes", "--answer force-mcp=yes: step force-mcp asks nothing (it is a http step)"),
+])
+def test_an_answer_the_runbook_cannot_take_stops_the_run_before_anything_is_sent(
+        scenario: Scenario, run: Run, answer: str, message: str):
+    sb = scenario("bedrock-down")
+    result = run(["incident", "bedrock-failure", "--yes", "--answer", answer])
+    assert (result.code, result.stderr.splitlines()) == (1, [f"error: preflight: {message} (nothing was sent)"])
+    assert sb.requests() == [] and result.logs() == []
+
+
+PAGERDUTY_SETTING = "HYBRIDOPS_PAGERDUTY_ROUTING_KEY or a profile's notify.pagerduty_routing_key"
+
+
+def test_missing_notification_settings_stop_the_run_unless_waived(scenario: Scenario, run: Run,
+                                                                  cli_env: dict[str, str]):
+    sb = scenario("mcp-down")
+    env = {k: v for k, v in cli_env.items() if not k.startswith(("HYBRIDOPS_SLACK", "HYBRIDOPS_PAGERDUTY"))}
+    result = run(["incident", "mcp-failure", "--yes"], env=env)
+    assert result.code == 1 and sb.requests() == [] and result.logs() == []
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"error: preflight: step {sid} notifies {via}, which is not configured: set {setting}, or pass --no-notify "
+        "to run without notifications (nothing was sent)"
+        for sid, via, setting in (
+            ("page-pagerduty", "pagerduty", PAGERDUTY_SETTING), ("resolve-pagerduty", "pagerduty", PAGERDUTY_SETTING),
+            ("notify-outcome", "slack", "HYBRIDOPS_SLACK_WEBHOOK_URL or a profile's notify.slack_webhook_url"))]
+    result = run(["incident", "mcp-failure", "--yes", "--no-notify"], env=env)
+    assert result.code == 0, result.stderr
+    records = check_run_log(result.log(), runbook="mcp-failure", status="completed")
+    assert records[0]["no_notify"] is True
+    assert {step_status(records)[s] for s in ("page-pagerduty", "resolve-pagerduty", "notify-outcome")} == {"skipped"}
+    assert mutations(sb.requests())  # the run itself went ahead
 
 
 # --- retries ---------------------------------------------------------------------------------------------
@@ -363,8 +423,8 @@ def test_a_read_that_keeps_failing_gives_up_and_its_on_failure_applies(scenario:
     sb = scenario("efficiency-drop")
     fault(sb, kind="http-503", count=3)
     result = run(["incident", "routing-efficiency", "--yes"])
-    assert result.code == 0, result.stderr  # on_failure: continue
-    records = check_run_log(result.log(), runbook="routing-efficiency", status="completed")
+    assert result.code == 3, result.stderr  # on_failure: continue, so it completes, with a failed step
+    records = check_run_log(result.log(), runbook="routing-efficiency", status="completed_with_failures")
     assert [r["attempt"] for r in events(records, "request", step_id="read-routing-metrics")] == [1, 2, 3]
     finished = events(records, "step_finished", step_id="read-routing-metrics")[0]
     assert finished["status"] == "failed" and "HTTP 503" in finished["error"]

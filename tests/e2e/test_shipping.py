@@ -70,11 +70,11 @@ def test_profile_ships_every_record_to_a_stream_named_after_the_run(ship_sandbox
     t0 = time.monotonic()
     p = hybridops("incident", RUNBOOK, "--yes", "--profile", "team", env=env)
     print(f"run with shipping: {time.monotonic() - t0:.1f}s")
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    assert p.returncode == 3, p.stdout[-3000:] + p.stderr  # bedrock-failure's probe fails: see test_incidents
     log = only_log(tmp_path / "audit")
     records, _ = chained(log)
     assert events(records, "ship_failed") == []
-    assert records[-1]["event"] == "run_finished" and records[-1]["status"] == "completed"
+    assert records[-1]["event"] == "run_finished" and records[-1]["status"] == "completed_with_failures"
 
     streams = logs_client(ship_sandbox).describe_log_streams(logGroupName=group)["logStreams"]
     assert [s["logStreamName"] for s in streams] == [log.stem]
@@ -94,11 +94,11 @@ def test_unreachable_cloudwatch_never_stops_the_incident(ship_sandbox: Sandbox, 
     t0 = time.monotonic()
     p = hybridops("incident", RUNBOOK, "--yes", env=env)
     took = time.monotonic() - t0
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    assert p.returncode == 3, p.stdout[-3000:] + p.stderr
     log = only_log(tmp_path / "audit")
     records, torn = chained(log)
     assert torn == b""
-    assert events(records, "run_finished")[-1]["status"] == "completed"
+    assert events(records, "run_finished")[-1]["status"] == "completed_with_failures"
     failed = events(records, "ship_failed")
     assert failed, "shipping failed without a word in the local log"
     assert all(group in r["error"] and "127.0.0.1:9" in r["error"] for r in failed), failed
@@ -132,5 +132,5 @@ def test_a_killed_and_resumed_run_has_every_record_in_its_stream(ship_sandbox: S
     log, _ = signal_when(proc, forty_records)
     assert proc.returncode == -signal.SIGKILL
     p = hybridops("resume", log.stem, "--yes", env=env)
-    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    assert p.returncode == 3, p.stdout[-3000:] + p.stderr  # bedrock-failure: completed with its probe failed
     assert shipped(ship_sandbox, group, log.stem) == log.read_text(encoding="utf-8").splitlines()

@@ -23,7 +23,8 @@ PINNED = {
     "run_started": "runbook: RunbookInfo, tool_version: str | None, operator: str | None, aws_caller_arn: str | None, "
                    "host: str | None, argv: tuple[str, ...], variables: dict[str, Any], admin_url: str | None, "
                    "dry_run: bool, read_only: bool, yes: bool, drill: bool, scenario: str | None, time_scale: float, "
-                   "clock: str, seed: int | None, answers: dict[str, str]",
+                   "clock: str, seed: int | None, answers: dict[str, str], undo_of: str | None, no_notify: bool, "
+                   "start_at: str | None, skip: tuple[str, ...], step_by_step: bool",
     "run_resumed": "from_step: str | None, from_seq: int | None, argv: tuple[str, ...], runbook_sha256: str | None, "
                    "unknown_request: bool, operator: str | None, aws_caller_arn: str | None",
     "step_started": "step_id: str, phase: str | None, title: str | None, kind: str | None, budget_s: float | None, "
@@ -43,7 +44,7 @@ PINNED = {
     "budget_warning": "step_id: str, elapsed_s: float, budget_s: float, over: bool",
     "poll_tick": "step_id: str, attempt: int, holds: bool, latest: Any, remaining_s: float",
     "wait_tick": "step_id: str, remaining_s: float",
-    "confirm_request": "step_id: str, call: Call",
+    "confirm_request": "step_id: str, call: Call, undo: Call | None",
 }
 AUDITED = {"run_started", "run_resumed", "step_started", "request", "response", "prompt", "step_finished",
            "run_finished", "log_repaired", "ship_failed"}

@@ -278,16 +278,28 @@ def test_outage_verify_outage() -> None:
 
 def test_outage_activate_incident_response() -> None:
     rb = load("outage")
-    assert checklist(rb, "activate-incident-response") == [
-        "Create PagerDuty incident (the page above reached the on-call engineer)",
-        "Notify #ops-critical Slack channel",
-        "Assemble incident response team",
-    ]
+    items = checklist(rb, "activate-incident-response")
+    assert items[1:] == ["Notify #ops-critical Slack channel", "Assemble incident response team"]
+    # what the checklist and the instructions say depends on what hybridops could send: never more
+    sent = context(rb, steps={"page-pagerduty": {"status": "ok"}, "notify-ops-critical": {"status": "ok"}})
+    lost = context(rb, steps={"page-pagerduty": {"status": "failed"}, "notify-ops-critical": {"status": "ok"}})
+    assert render(items[0], sent) == "Create PagerDuty incident (the page above reached the on-call engineer)"
+    assert render(items[0], lost) == "Create PagerDuty incident (the page above was NOT sent: page by hand)"
+    instructions = step(rb, "activate-incident-response").manual.instructions
+    assert render(instructions, sent).startswith("The PagerDuty event and the #ops-critical message above were sent")
+    assert render(instructions, lost).startswith("hybridops could not send every notification above")
     page, slack = step(rb, "page-pagerduty"), step(rb, "notify-ops-critical")
     assert (page.notify.via, page.notify.action, page.notify.severity) == ("pagerduty", "trigger", "critical")
     assert (slack.notify.via, slack.notify.channel) == ("slack", "#ops-critical")
     for s in (page, slack, step(rb, "activate-incident-response")):
         assert s.budget == 60
+
+
+def test_escalation_and_roll_back_steps_end_the_run_unresolved() -> None:
+    unresolved = {rid: [s.id for _, s in load(rid).steps() if s.outcome == "unresolved"] for rid in IDS}
+    assert unresolved == {"outage": ["implement-fallback"], "bedrock-failure": ["fallback-failing", "after-rollback"],
+                          "mcp-failure": ["mcp-not-recovered"], "high-error-rate": ["error-rate-not-recovered"],
+                          "routing-efficiency": []}
 
 
 def test_outage_check_infrastructure() -> None:
