@@ -75,12 +75,11 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Abort:
         print("interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except typer.TyperException as exc:  # click's usage errors, as typer re-exports them
-        show = getattr(exc, "show", None)
-        if show:
-            show(file=sys.stderr)
-        else:
-            print(f"error: {exc}", file=sys.stderr)
+    except typer.TyperException as exc:  # click's usage errors, as typer re-exports them: one line
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        # typer validates choices through pydantic, whose "Value error, " prefix says nothing to a user
+        line = " ".join(str(message).split()).replace("Value error, ", "")
+        print(f"error: {line}", file=sys.stderr)
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except HybridOpsError as exc:
         _print_error(exc)

@@ -95,10 +95,7 @@ class RunResult:
     time_scale: float
     error: str | None = None
     unresolved_at: str | None = None  # the step whose `outcome: unresolved` decided the verdict
-
-    @property
-    def failed_steps(self) -> list[str]:
-        return [s.step_id for s in self.steps if s.status == StepStatus.FAILED]
+    failed_steps: tuple[str, ...] = ()  # of the whole run (a resumed one's earlier sessions too)
 
     def verdict(self) -> str:
         """What happened, in one line: `completed with 2 failed steps (notify-ops-critical, page-pagerduty)`."""
@@ -137,7 +134,6 @@ class Runner:
         self.rng = random.Random(self.opt.seed) if self.opt.seed is not None else random.Random()
         self.run_start = self.clock.monotonic()
         self._budget: tuple[AnyStep, float, float] | None = None
-        self.unresolved_at: str | None = None  # the step (outcome: unresolved) that ended the run unresolved
         self._warned = False
         if self.opt.dry_run:
             self._seed_placeholders()
@@ -235,11 +231,21 @@ class Runner:
         dry run proves nothing about the system: it completed when it showed every step."""
         if self.opt.dry_run:
             return RunStatus.COMPLETED
-        if self.unresolved_at is not None:
+        if self._unresolved_at() is not None:
             return RunStatus.UNRESOLVED
-        if any(r.status == StepStatus.FAILED for r in self.reports):
+        if self._failed():
             return RunStatus.COMPLETED_WITH_FAILURES
         return RunStatus.COMPLETED
+
+    def _failed(self) -> list[str]:
+        """The steps whose last outcome is a failure, in the runbook's order (over the whole run: a
+        resumed run's earlier sessions count too)."""
+        return [s.id for _, s in self.order if self.state.outcomes.get(s.id, {}).get("status") == StepStatus.FAILED]
+
+    def _unresolved_at(self) -> str | None:
+        """The first step that says `outcome: unresolved` and ran, over the whole run."""
+        return next((s.id for _, s in self.order if s.outcome == "unresolved"
+                     and self.state.outcomes.get(s.id, {}).get("status") == StepStatus.OK), None)
 
     def _finish(self, start: float, status: RunStatus, error: str | None) -> RunResult:
         duration = self.state.elapsed_before_s + (self.clock.monotonic() - start)
@@ -247,7 +253,7 @@ class Runner:
                               time_to_mitigation_s=_round(self.state.mitigated_after_s), error=error,
                               steps_run=len(self.reports)))
         return RunResult(self.ctx.run_id, status, list(self.reports), duration, self.state.mitigated_after_s,
-                         self.scale, error, self.unresolved_at)
+                         self.scale, error, self._unresolved_at(), tuple(self._failed()))
 
     def next_target(self, step: AnyStep, outcome: Outcome) -> str | None:
         """Where the run goes after `step`: a step id, `end`, `abort`, or None (the next in order)."""
@@ -284,8 +290,6 @@ class Runner:
         except (ExpressionError, CallFailure) as exc:
             outcome = Outcome(StepStatus.FAILED, error=str(exc))
         self._record(phase, step, outcome, t0, budget)
-        if outcome.status == StepStatus.OK and step.outcome == "unresolved" and self.unresolved_at is None:
-            self.unresolved_at = step.id
         if (outcome.status == StepStatus.OK and step.is_mitigation and not self.opt.dry_run
                 and self.state.mitigated_after_s is None):
             self.state.mitigated_after_s = self.state.elapsed_before_s + (self.clock.monotonic() - run_start)

@@ -112,7 +112,8 @@ def test_unreachable_cloudwatch_never_stops_the_incident(ship_sandbox: Sandbox, 
     assert code == 0 and "status: completed" in out, out + err
     # A late ship_failed does not make a completed run resumable.
     again = hybridops("resume", log.stem, "--yes", env=env)
-    assert again.returncode == 1 and lines(again) == ["error: the run already completed; nothing to resume"]
+    assert again.returncode == 1 and lines(again) == [
+        "error: the run already completed, with failed steps; nothing to resume"]
     assert chained(log)[0] == records
     print(f"run with shipping to a dead endpoint: {took:.1f}s (the shipper gives up 5 s after the run ends)")
 

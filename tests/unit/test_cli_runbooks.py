@@ -90,8 +90,9 @@ def test_github_escapes_what_would_break_the_command(cli, tmp_path: Path) -> Non
 def test_validate_usage_errors_exit_2(cli, args: list[str]) -> None:
     code, out, err = cli("validate", *args)
     assert code == 2
-    assert "Error" in err
-    assert "Traceback" not in out + err
+    assert out == ""
+    # One line per problem, like every other error the tool prints; no click box, no traceback.
+    assert err.startswith("error: ") and err.count("\n") == 1, err
 
 
 def test_validate_an_empty_directory(cli, tmp_path: Path) -> None:
