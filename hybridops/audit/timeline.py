@@ -227,6 +227,27 @@ def list_runs(directory: Path) -> list[RunSummary]:
     return rows
 
 
+def select_runs(
+    rows: Iterable[RunSummary],
+    *,
+    incident: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+    dry_runs: bool = False,
+) -> list[RunSummary]:
+    """The rows `audit list` shows, in their order: dry runs only when asked for (they changed nothing,
+    and an on-call's rehearsals would bury the real runs), and an unreadable log always (it is what the
+    reader most needs to see)."""
+    picked = [
+        r
+        for r in rows
+        if (dry_runs or not r.dry_run)
+        and (incident is None or r.incident == incident)
+        and (since is None or r.started is None or r.started >= since)
+    ]
+    return picked if limit is None else picked[:limit]
+
+
 def list_json(directory: Path, rows: Iterable[RunSummary]) -> dict[str, Any]:
     """The versioned JSON envelope of `audit list --format json`."""
     return {"version": LIST_VERSION, "audit_dir": str(directory), "runs": [r.to_json() for r in rows]}

@@ -7,6 +7,7 @@ imported inside each command.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,19 +75,48 @@ def audit_list(
     profile: str | None = _profile_option(),
     config: Path | None = _config_option(),
     format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
+    incident: str | None = typer.Option(None, "--incident", help="Only the runs of this incident (its id)."),
+    since: str | None = typer.Option(
+        None, "--since", help="Only runs started since: a duration back from now (90m, 2h, 7d) or a UTC date/time "
+        "(2026-11-25, 2026-11-25T17:00).", show_default=False,
+    ),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many runs (the newest)."),
+    all_runs: bool = typer.Option(False, "--all", help="Dry runs too (hidden by default: they changed nothing)."),
 ) -> None:
     """List runs, newest first: incident, operator, start, status, duration, mode."""
-    from hybridops.audit.timeline import list_json, list_runs
+    from hybridops.audit.timeline import list_json, list_runs, select_runs
 
     directory = _directory(audit_dir, profile, config)
-    rows = list_runs(directory)
+    every = list_runs(directory)
+    rows = select_runs(every, incident=incident, since=_since(since), limit=limit, dry_runs=all_runs)
     if format is ListFormat.json:
         _print_json(list_json(directory, rows))
         return
     if not rows:
-        _print_text(f"no runs in {directory}\n")
+        hidden = sum(r.dry_run for r in every) if not all_runs else 0
+        more = f" ({hidden} dry run{'s' if hidden != 1 else ''} hidden: --all shows them)" if hidden else ""
+        _print_text(f"no {'matching ' if every else ''}runs in {directory}{more}\n")
         return
     _render_list(rows)
+
+
+def _since(text: str | None) -> datetime | None:
+    """`--since` as a UTC time: `2h` means two hours ago; a date or time without a zone is UTC, as the
+    STARTED (UTC) column is."""
+    if text is None:
+        return None
+    from hybridops.durations import parse_duration
+    from hybridops.errors import UsageError
+
+    try:
+        return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r}: not a duration (2h, 7d) or a date/time (2026-11-25T17:00)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _mode(r: RunSummary) -> str:

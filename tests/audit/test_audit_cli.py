@@ -271,3 +271,35 @@ def test_audit_commands_find_the_runs_under_a_profiles_audit_dir(
     assert code == 0 and "intact" in out
     code, out, _ = cli(capsys, "list", "--profile", "other")  # another profile: the default dir
     assert code == 0 and RUN_ID not in out and str(tmp_path / "state") in out
+
+
+def _dry_run(audit_dir: Path) -> Path:
+    clock = ScriptedClock(datetime(2026, 11, 27, 8, 0, 0, tzinfo=UTC))
+    log = AuditLog.create(audit_dir, "20261127T080000.000Z-outage-00bb", clock=clock)
+    log.append("run_started", runbook={"id": "outage"}, operator="carol", dry_run=True)
+    log.close()
+    return log.path
+
+
+def test_list_hides_dry_runs_unless_all(capsys: pytest.CaptureFixture[str], known_run: Path, audit_dir: Path) -> None:
+    _dry_run(audit_dir)
+    drill_run(audit_dir)
+    ids = lambda *a: [r["run_id"] for r in json.loads(cli(capsys, "list", "--format", "json", *a)[1])["runs"]]  # noqa: E731
+    assert ids() == ["20261126T090000.000Z-api-outage-00aa", RUN_ID]
+    assert ids("--all") == ["20261127T080000.000Z-outage-00bb", "20261126T090000.000Z-api-outage-00aa", RUN_ID]
+    assert ids("--all", "--limit", "1") == ["20261127T080000.000Z-outage-00bb"]
+    assert ids("--incident", "bedrock-failure") == [RUN_ID]
+    assert ids("--since", "2026-11-26") == ["20261126T090000.000Z-api-outage-00aa"]
+    assert ids("--since", "2026-11-25T17:41:03") == ["20261126T090000.000Z-api-outage-00aa"]
+    assert ids("--since", "1m") == []  # the committed runs are from 2026-11
+    code, out, _ = cli(capsys, "list", "--incident", "outage")
+    assert (code, out) == (0, f"no matching runs in {audit_dir} (1 dry run hidden: --all shows them)\n")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--since", "yesterday"],
+     "error: --since 'yesterday': not a duration (2h, 7d) or a date/time (2026-11-25T17:00)\n"),
+    (["--limit", "0"], "error: Invalid value for '--limit': Input should be greater than or equal to 1\n"),
+])  # fmt: skip
+def test_list_bad_filters(capsys: pytest.CaptureFixture[str], known_run: Path, args: list[str], message: str) -> None:
+    assert cli(capsys, "list", *args) == (2, "", message)
