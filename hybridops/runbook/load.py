@@ -267,6 +267,19 @@ def _field_names(model_loc: tuple) -> list[str]:
     return sorted(names)
 
 
+def _unknown_key_hint(key: str, parent: tuple) -> str:
+    from hybridops.runbook import model as m
+
+    if not parent:  # the top level is one model: hint from its keys, and say where a phase's key goes
+        if key in m.Phase.model_fields:
+            return f" ({key!r} belongs inside a phase: phases: [{{id: ..., {key}: ...}}])"
+        names = [f.alias or n for n, f in m.Runbook.model_fields.items()]
+    else:  # the key itself may be valid elsewhere: never suggest it back
+        names = [n for n in _field_names(parent) if n != key]
+    hint = difflib.get_close_matches(key, names, n=1)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
 _SCALAR_KINDS = {"literal_error", "string_type", "int_type", "bool_type", "float_type", "enum"}
 
 
@@ -282,8 +295,7 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
             key = str(loc[-1]) if loc else "?"
             parent = loc[:-1]
             line, col = source.locate(loc, key=True)
-            hint = difflib.get_close_matches(key, _field_names(parent), n=1)
-            text = f"{dotted(parent)}: unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            text = f"{dotted(parent)}: unknown key {key!r}" + _unknown_key_hint(key, parent)
         elif kind == "missing":
             missing = str(err["loc"][-1]) if err["loc"] else "?"
             missing = "while" if missing == "while_" else missing
@@ -302,7 +314,9 @@ def model_problems(exc: ValidationError, data: Any, source: SourceMap, path: str
                 and any(e is not err and tuple(e["loc"][: len(err["loc"]) - 1]) == tuple(err["loc"][:-1])
                         for e in errors)):
             continue
-        at: PathKey = (*loc, kind) if kind in ("extra_forbidden", "missing") else loc
+        # every missing key at one place is its own problem; a union's branches repeat the same one
+        at: PathKey = (*loc, str(err["loc"][-1]) if err["loc"] else "", kind) if kind == "missing" else (
+            (*loc, kind) if kind == "extra_forbidden" else loc)
         # Unions report one error per branch; the first one at a location is the useful one.
         problems.setdefault(at, Problem(path, line, col, text))
     # A misspelt required key is one mistake: report the unknown key (its hint names the right one),

@@ -234,3 +234,35 @@ def test_shipped_schema_file_is_current() -> None:
         "hybridops/specs/runbook.schema.json is stale: regenerate it with "
         "`hybridops schema > hybridops/specs/runbook.schema.json`"
     )
+
+
+# --- CI ---------------------------------------------------------------------------------------------
+
+
+def test_the_pre_commit_hook_runs_validate_on_the_files_it_selects(tmp_path: Path) -> None:
+    """What pre-commit does with `.pre-commit-hooks.yaml`: run `entry` with the matching files appended."""
+    import re
+    import subprocess
+    import sys
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    (hook,) = yaml.safe_load((repo / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "hybridops-validate" and hook["language"] == "python"
+    team = tmp_path / "team"
+    (team / "runbooks").mkdir(parents=True)
+    shutil.copy(repo / "runbooks" / "outage.yaml", team / "runbooks")
+    (team / "runbooks" / "typo.yaml").write_text((repo / "runbooks" / "outage.yaml").read_text()
+                                                 .replace("budget:", "budgett:", 1))
+    (team / "README.md").write_text("not a runbook\n")
+    names = (str(p.relative_to(team)) for p in team.rglob("*"))
+    files = sorted(name for name in names if re.search(hook["files"], name))
+    assert files == ["runbooks/outage.yaml", "runbooks/typo.yaml"]
+    program, *args = hook["entry"].split()
+    entry = Path(sys.executable).parent / program
+    done = subprocess.run([entry, *args, *files], cwd=team, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert [line.split(": ", 1)[0].rsplit(":", 2)[0] for line in done.stdout.splitlines()] == ["runbooks/typo.yaml"]
+    done = subprocess.run([entry, *args, "runbooks/outage.yaml"], cwd=team, capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (0, "")

@@ -107,3 +107,16 @@ def test_no_traceback_from_the_real_entry_point(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stdout + proc.stderr
     assert len(proc.stdout.splitlines()) == len(EXPECTED) + 1
     assert proc.stderr == f"{len(EXPECTED) + 1} problems in {len(EXPECTED) + 1} of {len(EXPECTED) + 1} runbooks\n"
+
+
+def test_each_missing_key_is_its_own_problem_and_hints_fit_the_place(tmp_path: Path) -> None:
+    """A first runbook written from memory: flat `steps`, a typo. Every mistake gets its own line, and a
+    hint never suggests the very key that was written."""
+    path = tmp_path / "first.yaml"
+    path.write_text("id: first\ntitle: First\nseverty: P1\nsteps:\n  - id: a\n")
+    messages = [(p.line, p.message) for p in validate_file(path).problems]
+    assert messages == [
+        *((1, f"(top): missing required key {k!r}") for k in ("impact", "owner", "phases", "response_time", "version")),
+        (3, "(top): unknown key 'severty' (did you mean 'severity'?)"),
+        (4, "(top): unknown key 'steps' ('steps' belongs inside a phase: phases: [{id: ..., steps: ...}])"),
+    ]

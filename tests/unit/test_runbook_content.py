@@ -9,6 +9,7 @@ placeholder lookups, and that diagnostics never stop an incident.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,21 @@ def test_file_is_named_by_id_and_points_editors_at_the_schema(runbook_id: str) -
     path = RUNBOOKS / f"{runbook_id}.yaml"
     assert path.read_text().splitlines()[0] == "# yaml-language-server: $schema=../specs/runbook.schema.json"
     assert load(runbook_id).id == runbook_id
+
+
+@pytest.mark.parametrize("where", ["runbooks", "hybridops/runbooks"])
+def test_the_schema_line_resolves_where_users_edit(where: str) -> None:
+    """Editors resolve `$schema` against the path they opened, lexically (as a URI), not through the
+    `runbooks` symlink: from the repository root and from the installed package alike."""
+    import hybridops
+    from hybridops.runbook.model import json_schema
+
+    repo = Path(hybridops.__file__).parent.parent
+    for path in sorted((repo / where).glob("*.yaml")):
+        ref = path.read_text().splitlines()[0].split("$schema=", 1)[1]
+        target = Path(os.path.normpath(repo / where / ref))
+        assert target.is_file(), f"{where}/{path.name}: {ref} does not resolve ({target})"
+        assert json.loads(target.read_text()) == json_schema()
 
 
 def test_exactly_the_five_incidents_ship() -> None:
