@@ -46,9 +46,16 @@ class RichPrompter:
         return {item: Confirm.ask(f"  [ ] {item} — done?", console=self.c, stream=_STDIN, default=True)
                 for item in items}
 
-    def over_budget(self, title: str, budget_s: float, elapsed_s: float) -> str:
+    def over_budget(self, title: str, budget_s: float, elapsed_s: float, *, extend_s: float) -> str:
         self._pause()
+        from rich.markup import escape
         from rich.prompt import Prompt
 
-        return Prompt.ask(f"{title} is over its budget: extend, skip or abort?", console=self.c, stream=_STDIN,
+        from hybridops.durations import format_duration as d
+
+        # Say what each choice does: "extend" alone leaves the operator guessing by how much.
+        self.c.print(f"  {escape(title)} is over its budget ({d(elapsed_s)} of {d(budget_s)}): "
+                     f"extend = {d(extend_s)} more, skip = leave this step and go on, abort = stop the run",
+                     highlight=False)
+        return Prompt.ask(f"extend by {d(extend_s)}, skip or abort?", console=self.c, stream=_STDIN,
                           choices=["extend", "skip", "abort"], default="extend")

@@ -41,8 +41,8 @@ class Prompter(Protocol):
 
     def checklist(self, instructions: str, items: list[str]) -> dict[str, bool]: ...
 
-    def over_budget(self, title: str, budget_s: float, elapsed_s: float) -> str:
-        """'extend', 'skip' or 'abort'."""
+    def over_budget(self, title: str, budget_s: float, elapsed_s: float, *, extend_s: float) -> str:
+        """'extend' (the budget grows by `extend_s`), 'skip' or 'abort'."""
         ...
 
 
@@ -58,7 +58,7 @@ class NoPrompter:
     def checklist(self, instructions: str, items: list[str]) -> dict[str, bool]:
         raise RuntimeError("no prompter")
 
-    def over_budget(self, title: str, budget_s: float, elapsed_s: float) -> str:
+    def over_budget(self, title: str, budget_s: float, elapsed_s: float, *, extend_s: float) -> str:
         return "extend"
 
 

@@ -336,10 +336,11 @@ class Runner:
             self.emit(BudgetWarning(step_id=step.id, elapsed_s=round(elapsed, 3), budget_s=round(budget, 3),
                                     over=elapsed > budget))
         if elapsed > budget and self.opt.interactive and not self.opt.yes:
-            choice = self.ctx.prompter.over_budget(step.title, budget, elapsed)
+            extend_s = self.scaled(step.budget)
+            choice = self.ctx.prompter.over_budget(step.title, budget, elapsed, extend_s=extend_s)
             self.prompted(step, f"{step.title} is over budget: extend, skip or abort?", choice, "operator")
             if choice == "extend":
-                self._budget = (step, t0, budget + self.scaled(step.budget))
+                self._budget = (step, t0, budget + extend_s)
                 self._warned = False
             elif choice == "abort":
                 raise OperatorAborted(f"operator aborted at step {step.id} (over budget)")

@@ -36,7 +36,8 @@ ITEM = re.compile(rf"\[ \] ([^\r\n]+?) — done\? {_STYLE}\[y/n\]")
 CHOICE = re.compile(r"\[investigate/wait\]")
 COLOR = re.compile(r"\x1b\[(?:[0-9]+;)*(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9]+)*m")  # SGR colours, not bold
 RESEND = re.compile(rf"The outcome of mutating step (\S+) is unknown[^\r\n]*Send it again\? {_STYLE}\[y/n\]")
-OVER_BUDGET = re.compile(r"([^\r\n]+?) is over its budget: extend, skip or abort\?")
+OVER_BUDGET = re.compile(r"(?:\n|\x1b\[2K) *(\S[^\r\n]*?) is over its budget \([^)\r\n]*\): extend = [^\r\n]*\r?\n"
+                         r"extend by [^\r\n]+?, skip or abort\?")
 
 
 @dataclass
@@ -239,3 +240,51 @@ def test_a_mutation_whose_outcome_is_unknown_is_not_sent_again_when_the_operator
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert len(admin_calls(sb.requests(), "POST", "/admin/circuit-breaker/reset")) == 1
+
+
+OVER_BUDGET_RUNBOOK = """\
+id: slow-watch
+title: A watch that outlives its budget
+severity: P3
+response_time: 1h
+impact: none
+owner: e2e
+version: "1"
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: watch
+        title: Watch the health
+        budget: 1m
+        poll:
+          http: {method: GET, path: /health, capture: {st: status}}
+          every: 30s
+          timeout: 10m
+          until: "st == 'never'"
+      - id: after
+        title: After the watch
+        budget: 1m
+        check: {condition: "true"}
+"""
+
+
+def test_over_budget_says_what_extending_means_and_the_operator_extends_then_skips(
+        scenario: Scenario, cli_env: dict[str, str], tmp_path: Path):
+    scenario("mcp-down")
+    runbook = tmp_path / "slow-watch.yaml"
+    runbook.write_text(OVER_BUDGET_RUNBOOK, encoding="utf-8")
+    replies = iter(["extend", "skip"])
+    s = operate(["incident", str(runbook)], _env(cli_env, tmp_path, "audit"), tmp_path,
+                lambda kind, text: next(replies) if kind == "over-budget" else "y")
+    assert s.code == 0, s.screen[-2000:]
+    assert s.answered("over-budget") == [("Watch the health", "extend"), ("Watch the health", "skip")]
+    # the first question: a minute used of a minute; the second, after the extension, of two
+    assert re.search(r"over its budget \(1m\d\ds of 1m00s\): extend = 1m00s more, skip = leave this step and go "
+                     r"on, abort = stop the run\r?\nextend by 1m00s, skip or abort\?", s.screen), s.screen[-2000:]
+    assert re.search(r"over its budget \(2m\d\ds of 2m00s\)", s.screen)
+    records = check_run_log(s.log, runbook="slow-watch", status="completed", runbook_file=runbook)
+    answers = [(p["question"], p["answer"]) for p in events(records, "prompt", step_id="watch")]
+    assert answers == [("Watch the health is over budget: extend, skip or abort?", "extend"),
+                       ("Watch the health is over budget: extend, skip or abort?", "skip")]
+    assert step_status(records) == {"watch": "skipped", "after": "ok"}

@@ -480,7 +480,7 @@ class ScriptedPrompter:
         self.answers = list(answers)
         self.asked: list[str] = []
 
-    def over_budget(self, title, budget_s, elapsed_s):
+    def over_budget(self, title, budget_s, elapsed_s, *, extend_s):
         self.asked.append(title)
         return self.answers.pop(0)
 
