@@ -38,3 +38,20 @@ def out() -> Console:
 def err() -> Console:
     """The console for errors, progress and prompts (stderr)."""
     return _cached("err", id(sys.stderr))
+
+
+# -q / -v of the run commands: -1 steps and verdict only, 0 the default, 1 every request and response.
+_verbosity = 0
+
+
+def set_verbosity(quiet: bool, verbose: bool) -> None:
+    from hybridops.errors import UsageError
+
+    if quiet and verbose:
+        raise UsageError("-q/--quiet and -v/--verbose cannot be used together")
+    global _verbosity
+    _verbosity = -1 if quiet else (1 if verbose else 0)
+
+
+def verbosity() -> int:
+    return _verbosity

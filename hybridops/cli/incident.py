@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from hybridops.cli.options import Output
+from hybridops.cli.console import set_verbosity
+from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
 
 
 def register(app: typer.Typer) -> None:
@@ -28,6 +29,8 @@ def register(app: typer.Typer) -> None:
                                          help="Divide every wait, interval, timeout and budget by this."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json (one JSON event per line)."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
         insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
         skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Skip the STS identity check."),
         start_at: str | None = typer.Option(None, "--start-at", help="Begin the run at this step (recorded)."),
@@ -39,6 +42,8 @@ def register(app: typer.Typer) -> None:
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
     ) -> int:
         """Run an incident runbook step by step, every action audited."""
+        set_verbosity(quiet, verbose)
+
         import sys
 
         from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare

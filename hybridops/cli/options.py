@@ -10,3 +10,7 @@ class Output(StrEnum):
 
     text = "text"
     json = "json"
+
+
+QUIET_HELP = "Show only each step's result and the verdict."
+VERBOSE_HELP = "Show every request and response (a poll's too) with the response's content."

@@ -8,7 +8,8 @@ from typing import Any
 
 import typer
 
-from hybridops.cli.options import Output
+from hybridops.cli.console import set_verbosity
+from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
 
 
 def register(app: typer.Typer) -> None:
@@ -28,12 +29,16 @@ def register(app: typer.Typer) -> None:
         answer: list[str] = typer.Option([], "--answer", help="Answer a question step: STEP=VALUE (repeatable)."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
     ) -> int:
         """Rehearse an incident against a built-in sandbox and report whether the system recovered.
 
         A drill runs on simulated time: waits, polls and backoffs pass at once, so its outcome depends on
         the runbook, the scenario, your answers and the seed, never on how fast the machine is."""
+        set_verbosity(quiet, verbose)
+
         import json
 
         from hybridops.cli import console

@@ -62,12 +62,18 @@ class _Elapsed:
 
 class TextRenderer:
     """The human view of a run. On a terminal each step shows a live elapsed timer against its budget,
-    which waits and polls extend with their countdown or latest value."""
+    which waits extend with their countdown.
 
-    def __init__(self, console, clock: Any = None) -> None:
+    `verbosity` -1 (`-q`): a line per finished step, the confirmations and warnings, the verdict.
+    0: also each request and response, except inside a poll, which shows its request once and then a
+    line per check with the values it shows. 1 (`-v`): every request and response, with the content."""
+
+    def __init__(self, console, clock: Any = None, verbosity: int = 0) -> None:
         from hybridops.engine.clock import RealClock
 
         self.c = console
+        self.verbosity = verbosity
+        self.polling = False  # within a poll step whose request has been shown once
         self.clock = clock or RealClock()
         self.run_id = ""
         self.kind: str | None = None  # the kind of the step running: it knows how to show its result
@@ -96,6 +102,10 @@ class TextRenderer:
         mode += " [READ-ONLY: mutating steps skipped]" if e.read_only else ""
         mode += " [DRILL]" if e.drill else ""
         title = f"[bold]{rb.title}[/] ({rb.id}){mode}"
+        if self.verbosity < 0:
+            self.c.print(title)
+            self.c.print(f"audit log run id: {self.run_id}".rstrip())
+            return
         if self.tty:
             self.c.rule(title)
         else:  # a rule is cut to the console's width, and the mode must never be cut off
@@ -116,14 +126,29 @@ class TextRenderer:
 
     def on_StepStarted(self, e: StepStarted) -> None:  # noqa: N802
         self.kind = e.kind
+        self.polling = False
         mark = " [bold yellow]\\[MUTATING][/]" if e.mutating else ""
         budget = e.budget_s or 0.0
+        self.timer = _Elapsed(budget, self.clock)
+        if self.verbosity < 0:
+            self._status(f"{e.step_id}: {e.title}")
+            return
         self.c.print(f"\n[bold]▶ {e.step_id}[/] {e.title}{mark}  [dim](budget "
                      f"{format_duration(budget)}, {e.phase})[/]")
-        self.timer = _Elapsed(budget, self.clock)
         self._status("")
 
+    def _in_poll(self) -> bool:
+        """A poll's checks are shown as one line each, not as request/response pairs."""
+        return self.kind == "poll" and self.verbosity == 0
+
     def on_Request(self, e: Request) -> None:  # noqa: N802
+        if self.verbosity < 0:
+            return
+        if self._in_poll() and not e.dry_run:
+            if not self.polling:
+                self.polling = True
+                self.c.print(f"  polling {describe_request(e.call)}", highlight=False)
+            return
         prefix = "would send" if e.dry_run else ("retry" if e.attempt > 1 else "→")
         note = f"  [dim]({e.call.note})[/]" if e.call.note else ""
         self.c.print(f"  {prefix} {describe_request(e.call)}{note}", markup=True, highlight=False)
@@ -137,23 +162,27 @@ class TextRenderer:
             self.c.print("  [dim]undo: none declared (this change cannot be undone automatically)[/]")
 
     def on_Response(self, e: Response) -> None:  # noqa: N802
+        if self.verbosity < 0 or self._in_poll():
+            return
         if e.ok:
-            self.c.print(f"  ← {e.status} in {format_duration(e.duration_s)}", highlight=False)
+            content = f"  {_short(e.summary, 400)}" if self.verbosity > 0 and e.summary is not None else ""
+            self.c.print(f"  ← {e.status} in {format_duration(e.duration_s)}{content}", highlight=False,
+                         markup=False)
         else:
             self.c.print(f"  [red]✗ {e.error}[/]", highlight=False)
 
     def on_Prompt(self, e: Prompt) -> None:  # noqa: N802
-        if e.source != "operator":
+        if e.source != "operator" and self.verbosity >= 0:
             self.c.print(f"  ? {e.question} → {e.answer} [dim]({e.source})[/]")
 
     def on_PollTick(self, e: PollTick) -> None:  # noqa: N802
         holds = "holds" if e.holds else "not yet"
         text = (f"  poll #{e.attempt}: {_short(e.latest, 120)} — condition {holds}, "
                 f"{format_duration(e.remaining_s)} left")
-        if self.tty:
+        if self.verbosity < 0:
             self._status(text)
-        else:
-            self.c.print(text, highlight=False)
+        else:  # one line per check, at a terminal too: the history of a watch is what the operator reads
+            self.c.print(text, highlight=False, markup=False)
 
     def on_WaitTick(self, e: WaitTick) -> None:  # noqa: N802
         if self.tty:
@@ -180,6 +209,10 @@ class TextRenderer:
         color = {"ok": "green", "failed": "red", "skipped": "yellow", "declined": "yellow"}.get(e.status, "cyan")
         over = " [bold red]OVER BUDGET[/]" if e.over_budget else ""
         detail = e.error or e.reason or ""
+        if self.verbosity < 0:
+            self.c.print(f"  [bold]{e.step_id}[/] [{color}]{e.status}[/] in {format_duration(e.duration_s or 0.0)} "
+                         f"/ {format_duration(e.budget_s or 0.0)}{over} {detail}".rstrip(), highlight=False)
+            return
         if e.result is not None and self.kind:
             self._display(kind(self.kind).display(e.result))
         self.c.print(f"  [{color}]{e.status}[/] in {format_duration(e.duration_s or 0.0)} / "

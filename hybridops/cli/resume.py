@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from hybridops.cli.options import Output
+from hybridops.cli.console import set_verbosity
+from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
 
 
 def register(app: typer.Typer) -> None:
@@ -25,9 +26,13 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="Configuration file (TOML or YAML)."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit logs are."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
         insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
     ) -> int:
         """Continue an interrupted run where it stopped, appending to the same audit log."""
+        set_verbosity(quiet, verbose)
+
         import sys
 
         from hybridops.audit.log import locate_log

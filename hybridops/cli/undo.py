@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from hybridops.cli.options import Output
+from hybridops.cli.console import set_verbosity
+from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
 
 
 def register(app: typer.Typer) -> None:
@@ -24,10 +25,14 @@ def register(app: typer.Typer) -> None:
         config: Path | None = typer.Option(None, "--config", help="Configuration file (TOML or YAML)."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit logs are."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
         insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
     ) -> int:
         """Undo a run: each of its completed mutating steps that declares an `undo`, newest first, each
         shown and confirmed (or --yes), audited in a log of its own linked to the run."""
+        set_verbosity(quiet, verbose)
+
         from hybridops.audit.log import locate_log
         from hybridops.config import audit_directory, resolve_settings
 
