@@ -25,9 +25,17 @@ def show(
     runbook: Annotated[
         str | None, typer.Option("--runbook", help="Also resolve this runbook's variables (an id or a path).")
     ] = None,
+    aws_profile: Annotated[
+        str | None, typer.Option("--aws-profile", help="The AWS CLI profile (as incident --aws-profile).")
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Do not ask STS which AWS account the credentials belong to.")
+    ] = False,
 ) -> None:
-    """Print each effective setting, its value (secrets masked) and its source."""
+    """Print each effective setting, its value (secrets masked) and its source, and the AWS endpoint,
+    credentials and account the runs would use."""
     from hybridops.config import resolve_settings
+    from hybridops.engine.steps.aws import AwsRunner
 
     loaded = None
     if runbook is not None:
@@ -35,8 +43,10 @@ def show(
         from hybridops.runbook.load import load_runbook
 
         loaded = load_runbook(find_runbook(runbook)).runbook
-    settings = resolve_settings(config_path=config, profile=profile, runbook=loaded)
-    _render(settings.rows())
+    settings = resolve_settings(config_path=config, profile=profile, runbook=loaded, flag_aws_profile=aws_profile)
+    # short timeouts: a config check must not hang on an unreachable endpoint
+    aws = AwsRunner(profile=settings.aws_profile.value, region=settings.aws_region.value, timeout=5.0)
+    _render([*settings.rows(), *aws.target(identify=not offline)])
 
 
 def _render(rows: list[tuple[str, str, str]]) -> None:

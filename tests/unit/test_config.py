@@ -566,7 +566,7 @@ def test_cli_config_show_plain_lines_with_sources_and_no_secret(
 ) -> None:
     monkeypatch.setenv("PROD_ADMIN_TOKEN", SECRET)
     monkeypatch.setenv("HYBRIDOPS_SLACK_WEBHOOK_URL", SECRET + "-hook")
-    assert run(["config", "show", "--config", str(toml_file)]) == 0
+    assert run(["config", "show", "--offline", "--config", str(toml_file)]) == 0
     captured = capsys.readouterr()
     assert SECRET not in captured.out + captured.err
     lines = captured.out.splitlines()
@@ -575,6 +575,9 @@ def test_cli_config_show_plain_lines_with_sources_and_no_secret(
     assert "slack_webhook_url = ***  (env HYBRIDOPS_SLACK_WEBHOOK_URL)" in lines
     assert "pagerduty_routing_key = (unset: env PAGERDUTY_KEY)" in captured.out
     assert f"aws_region = eu-west-1  (profile prod ({toml_file}) region)" in lines
+    # the AWS side of the profile, said plainly rather than a crash: its AWS profile is not on this machine
+    assert lines[-1] == ("aws_endpoint = (unknown: AWS profile not found: prod-oncall (check --aws-profile / "
+                         "AWS_PROFILE and ~/.aws/config))  (botocore)")
     assert captured.err == ""
 
 
@@ -584,7 +587,8 @@ def test_cli_config_show_with_a_runbook_and_profile(
     runbook = _write(tmp_path, RUNBOOK_YAML, "demo.yaml")
     monkeypatch.setenv("DB_PASSWORD", SECRET)
     monkeypatch.setenv("HYBRIDOPS_VAR_SERVICE", "router")
-    code = run(["config", "show", "--config", str(toml_file), "--profile", "prod", "--runbook", str(runbook)])
+    code = run(["config", "show", "--offline", "--config", str(toml_file), "--profile", "prod",
+               "--runbook", str(runbook)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert SECRET not in captured.out + captured.err
@@ -602,7 +606,7 @@ def test_cli_config_show_rich_table_on_a_terminal(
     console = Console(file=buffer, force_terminal=True, width=200, no_color=True)
     monkeypatch.setattr("hybridops.cli.console.out", lambda: console)
     monkeypatch.setenv("PROD_ADMIN_TOKEN", SECRET)
-    assert run(["config", "show", "--config", str(toml_file)]) == 0
+    assert run(["config", "show", "--offline", "--config", str(toml_file)]) == 0
     table = buffer.getvalue()
     assert SECRET not in table + capsys.readouterr().out
     assert "admin_token" in table and "***" in table and "source" in table

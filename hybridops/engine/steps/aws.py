@@ -8,8 +8,10 @@ retries, so that every attempt is in the audit log.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, one_line
@@ -49,6 +51,17 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def _profile_found() -> Iterator[None]:
+    import botocore.exceptions
+
+    try:
+        yield
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise CallFailure(f"AWS profile not found: {exc.kwargs.get('profile')} "
+                          "(check --aws-profile / AWS_PROFILE and ~/.aws/config)") from None
+
+
 class AwsRunner:
     """Makes AWS calls for one run."""
 
@@ -66,15 +79,10 @@ class AwsRunner:
 
     def _get_session(self) -> Any:
         if self._session is None:
-            import botocore.exceptions
-
             from hybridops.runbook.botocore_check import shared_boto3_session
 
-            try:
+            with _profile_found():
                 self._session = shared_boto3_session(self._profile, self._region, self._credentials)
-            except botocore.exceptions.ProfileNotFound as exc:
-                raise CallFailure(f"AWS profile not found: {exc.kwargs.get('profile')} "
-                                  "(check --profile / AWS_PROFILE and ~/.aws/config)") from None
         return self._session
 
     def client(self, service: str, region: str | None = None, timeout: float | None = None) -> Any:
@@ -89,9 +97,40 @@ class AwsRunner:
                 read_timeout=t,
                 user_agent_extra="hybridops",
             )
-            self._clients[key] = self._get_session().client(service, region_name=key[1], config=config,
-                                                            endpoint_url=self._endpoint_url)
+            with _profile_found():  # botocore reads the profile when the first client is made
+                self._clients[key] = self._get_session().client(service, region_name=key[1], config=config,
+                                                                endpoint_url=self._endpoint_url)
         return self._clients[key]
+
+    def target(self, *, identify: bool = True) -> list[tuple[str, str, str]]:
+        """(name, value, source) of where this runner's calls go and as whom: the endpoint botocore
+        resolves (AWS_ENDPOINT_URL and profiles included), the credentials' origin and, with `identify`,
+        the account from STS. Nothing here raises: an unknown is shown as what went wrong."""
+        import os
+
+        rows: list[tuple[str, str, str]] = []
+        try:
+            sts = self.client("sts")
+            endpoint = sts.meta.endpoint_url
+            if self._endpoint_url:
+                source = "the sandbox"
+            elif os.environ.get("AWS_ENDPOINT_URL_STS") or os.environ.get("AWS_ENDPOINT_URL"):
+                source = "env AWS_ENDPOINT_URL" + ("_STS" if os.environ.get("AWS_ENDPOINT_URL_STS") else "")
+            else:
+                source = "botocore (per service and region; STS shown)"
+            rows.append(("aws_endpoint", endpoint, source))
+            with _profile_found():
+                creds = self._get_session().get_credentials()
+            rows.append(("aws_credentials", creds.method if creds else "(none found)", "botocore's credential chain"))
+        except CallFailure as exc:
+            return [*rows, ("aws_endpoint", f"(unknown: {exc})", "botocore")]
+        if identify:
+            try:
+                ident = self.call("sts", "GetCallerIdentity", {})
+                rows.append(("aws_account", str(ident.get("Account")), f"STS GetCallerIdentity: {ident.get('Arn')}"))
+            except CallFailure as exc:
+                rows.append(("aws_account", "(unknown)", str(exc)))
+        return rows
 
     def call(self, service: str, operation: str, params: dict[str, Any], *, region: str | None = None,
              timeout: float | None = None) -> dict[str, Any]:
@@ -107,8 +146,8 @@ class AwsRunner:
         except bex.ClientError as exc:
             raise _client_error(what, exc) from None
         except bex.NoCredentialsError:
-            raise CallFailure(f"{what}: no AWS credentials found; set AWS_PROFILE (or --profile / a config "
-                              "profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then retry") from None
+            raise CallFailure(f"{what}: no AWS credentials found; set AWS_PROFILE (or --aws-profile / a hybridops "
+                              "profile's aws_profile) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, then retry") from None
         except bex.NoRegionError:
             raise CallFailure(f"{what}: no AWS region; set AWS_REGION or the step's region") from None
         except bex.ParamValidationError as exc:
