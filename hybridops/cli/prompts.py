@@ -59,3 +59,30 @@ class RichPrompter:
                      highlight=False)
         return Prompt.ask(f"extend by {d(extend_s)}, skip or abort?", console=self.c, stream=_STDIN,
                           choices=["extend", "skip", "abort"], default="extend")
+
+    def timed_out(self, title: str, detail: str, *, wait_s: float) -> tuple[str, float]:
+        self._pause()
+        from rich.markup import escape
+        from rich.prompt import Prompt
+
+        from hybridops.durations import format_duration, parse_duration
+
+        self.c.print(f"  {escape(title)} timed out: {escape(detail)}", highlight=False)
+        self.c.print("  wait = keep polling, skip = leave this step and go on, fail = take the step's failure "
+                     "path, abort = stop the run", highlight=False)
+        # the default is what a run nobody watches does: the step fails
+        choice = Prompt.ask("wait longer, skip, fail or abort?", console=self.c, stream=_STDIN,
+                            choices=["wait", "skip", "fail", "abort"], default="fail")
+        if choice != "wait":
+            return choice, 0.0
+        while True:
+            text = Prompt.ask("wait how long more? (e.g. 5m)", console=self.c, stream=_STDIN,
+                              default=format_duration(wait_s))
+            try:
+                seconds = parse_duration(text)
+            except ValueError as exc:
+                self.c.print(f"  [red]{escape(str(exc))}[/]")
+                continue
+            if seconds > 0:
+                return "wait", seconds
+            self.c.print("  [red]a wait longer than 0s, please[/]")

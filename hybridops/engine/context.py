@@ -45,6 +45,11 @@ class Prompter(Protocol):
         """'extend' (the budget grows by `extend_s`), 'skip' or 'abort'."""
         ...
 
+    def timed_out(self, title: str, detail: str, *, wait_s: float) -> tuple[str, float]:
+        """After a poll's timeout: ('wait', seconds more; `wait_s` offered), ('skip', 0), ('fail', 0)
+        (the step's failure path) or ('abort', 0)."""
+        ...
+
 
 class NoPrompter:
     """For runs nobody can answer: any question reaching it is a bug in the engine's gating."""
@@ -60,6 +65,9 @@ class NoPrompter:
 
     def over_budget(self, title: str, budget_s: float, elapsed_s: float, *, extend_s: float) -> str:
         return "extend"
+
+    def timed_out(self, title: str, detail: str, *, wait_s: float) -> tuple[str, float]:
+        return ("fail", 0.0)
 
 
 # A display sink: each event (secrets already masked) with the run's id.

@@ -18,6 +18,7 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 
+from hybridops.durations import format_duration
 from hybridops.engine.context import Context
 from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, backoff_delay, one_line, retries_for
 from hybridops.errors import Interrupted, NeedsAnswer, OperatorAborted, RunStopped, StepFailed
@@ -346,6 +347,16 @@ class Runner:
                 raise OperatorAborted(f"operator aborted at step {step.id} (over budget)")
             return choice
         return None
+
+    def timed_out(self, step: AnyStep, detail: str, *, wait_s: float) -> tuple[str, float] | None:
+        if not self.opt.interactive or self.opt.yes or self.opt.dry_run:
+            return None
+        choice, more_s = self.ctx.prompter.timed_out(step.title, detail, wait_s=wait_s)
+        answer = f"wait {format_duration(more_s)}" if choice == "wait" else choice
+        self.prompted(step, f"{step.title} timed out: wait longer, skip, fail or abort?", answer, "operator")
+        if choice == "abort":
+            raise OperatorAborted(f"operator aborted at step {step.id} (timed out)")
+        return choice, self.scaled(more_s)
 
     def execute(self, step: AnyStep) -> Outcome:
         if self.state.confirm_first == step.id:

@@ -51,8 +51,14 @@ class PollKind(Kind):
             if now >= deadline:
                 if watching:
                     return Outcome(StepStatus.OK, captures=captured, result=Polled(attempts=attempts, latest=latest))
-                return Outcome(StepStatus.FAILED, captures=captured,
-                               error=f"not met within {poll.timeout:g}s: {cond} (latest: {latest})")
+                error = f"not met within {short_duration(poll.timeout)}: {cond} (latest: {latest})"
+                steer = run.timed_out(step, error, wait_s=poll.timeout)
+                if steer is None or steer[0] == "fail":
+                    return Outcome(StepStatus.FAILED, captures=captured, error=error)
+                if steer[0] == "skip":
+                    return Outcome(StepStatus.SKIPPED, captures=captured,
+                                   reason=f"skipped by the operator (timed out: {error})")
+                deadline = clock.monotonic() + steer[1]  # "wait": keep polling, every interval as before
             if run.check_budget() == "skip":
                 return Outcome(StepStatus.SKIPPED, captures=captured, reason="skipped by the operator (over budget)")
             clock.sleep(min(every, max(0.0, deadline - now), run.tick()))

@@ -38,6 +38,9 @@ COLOR = re.compile(r"\x1b\[(?:[0-9]+;)*(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])(?:;[0-9]
 RESEND = re.compile(rf"The outcome of mutating step (\S+) is unknown[^\r\n]*Send it again\? {_STYLE}\[y/n\]")
 OVER_BUDGET = re.compile(r"(?:\n|\x1b\[2K) *(\S[^\r\n]*?) is over its budget \([^)\r\n]*\): extend = [^\r\n]*\r?\n"
                          r"extend by [^\r\n]+?, skip or abort\?")
+# the detail (the poll's latest answer) may wrap over several lines
+TIMED_OUT = re.compile(r"(?:\n|\x1b\[2K) *(\S[^\r\n]*?) timed out: [^\x1b]*?\nwait longer, skip, fail or abort\?")
+HOW_LONG = re.compile(r"()wait how long more\? \(e\.g\. 5m\)")
 
 
 @dataclass
@@ -63,10 +66,10 @@ def operate(args: list[str], env: dict[str, str], cwd: Path, answer: Callable[[s
     transcript = io.StringIO()
     child.logfile_read = transcript
     session = Session()
-    kinds = ["confirm", "item", "choice", "over-budget", "resend"]
+    kinds = ["confirm", "item", "choice", "over-budget", "resend", "timed-out", "how-long"]
     try:
         while True:
-            i = child.expect([CONFIRM, ITEM, CHOICE, OVER_BUDGET, RESEND, pexpect.EOF])
+            i = child.expect([CONFIRM, ITEM, CHOICE, OVER_BUDGET, RESEND, TIMED_OUT, HOW_LONG, pexpect.EOF])
             if i == len(kinds):
                 break
             text = child.match.group(1) if kinds[i] != "choice" else ""
@@ -288,3 +291,23 @@ def test_over_budget_says_what_extending_means_and_the_operator_extends_then_ski
     assert answers == [("Watch the health is over budget: extend, skip or abort?", "extend"),
                        ("Watch the health is over budget: extend, skip or abort?", "skip")]
     assert step_status(records) == {"watch": "skipped", "after": "ok"}
+
+
+def test_a_timed_out_poll_lets_the_operator_wait_longer_then_skip(
+        scenario: Scenario, cli_env: dict[str, str], tmp_path: Path):
+    scenario("mcp-down")
+    runbook = tmp_path / "slow-watch.yaml"
+    runbook.write_text(OVER_BUDGET_RUNBOOK.replace("budget: 1m\n        poll", "budget: 1h\n        poll")
+                       .replace("timeout: 10m", "timeout: 1m"), encoding="utf-8")
+    replies = iter(["wait", "1m30s", "skip"])
+    s = operate(["incident", str(runbook)], _env(cli_env, tmp_path, "audit"), tmp_path,
+                lambda kind, text: next(replies) if kind in ("timed-out", "how-long") else "y")
+    assert s.code == 0, s.screen[-2000:]
+    assert s.answered("timed-out") == [("Watch the health", "wait"), ("Watch the health", "skip")]
+    assert s.answered("how-long") == [("", "1m30s")]
+    assert "Watch the health timed out: not met within 1m: st == 'never'" in s.screen
+    records = check_run_log(s.log, runbook="slow-watch", status="completed", runbook_file=runbook)
+    assert [p["answer"] for p in events(records, "prompt", step_id="watch")] == ["wait 1m30s", "skip"]
+    assert step_status(records) == {"watch": "skipped", "after": "ok"}
+    # 3 checks in the first minute (at 0s, 30s, 60s), 3 more in the minute and a half the operator gave
+    assert len(events(records, "request", step_id="watch")) == 6

@@ -382,7 +382,7 @@ def test_poll_until_times_out():
     result, log, _, clock = run(loaded, http=http)
     assert statuses(log) == {"wait-healthy": "failed"}
     assert len(http.sent) == 6  # t=0,1,2,3,4,5 minutes
-    assert "not met within 300s" in log.events("step_finished")[0]["error"]
+    assert "not met within 5m:" in log.events("step_finished")[0]["error"]
 
 
 def test_choice_without_default_needs_an_answer():
@@ -702,3 +702,77 @@ def test_a_poll_check_that_is_throttled_is_retried_before_it_counts():
     result, log, _, _ = run(loaded, http=http, yes=True)
     assert statuses(log) == {"tail": "ok"}, log.events("step_finished")
     assert [r["attempt"] for r in log.events("request")] == [1, 1, 2, 1]
+
+
+TIMES_OUT = """
+      - id: watch
+        title: Watch the router
+        budget: 1h
+        on_failure: {goto: escalate}
+        poll:
+          http: {method: GET, path: /h, capture: {st: status}}
+          every: 30s
+          timeout: 2m
+          until: st == 'healthy'
+      - id: after
+        title: After
+        budget: 1m
+        check: {condition: "true"}
+        next: end
+      - id: escalate
+        title: Escalate
+        budget: 1m
+        check: {condition: "true"}
+"""
+
+
+class TimeoutPrompter(ScriptedPrompter):
+    def timed_out(self, title, detail, *, wait_s):
+        self.asked.append((title, detail, wait_s))
+        return self.answers.pop(0)
+
+
+def run_timing_out(*answers, interactive=True, healthy_after=None):
+    prompter = TimeoutPrompter(*answers)
+    replies = [(200, {"status": "critical"})] * (healthy_after or 1000) + [(200, {"status": "healthy"})]
+    log, http = MemoryLog(), FakeHttp({"/h": replies})
+    try:
+        run_incident(runbook(TIMES_OUT), options=RunOptions(interactive=interactive), variables={}, secrets=set(),
+                     open_audit=lambda: log, make_aws=FakeAws, make_http=lambda: http,
+                     notify_targets=NotifyTargets(None, None), aws_region="eu-central-1", clock=FakeClock(),
+                     prompter=prompter)
+    except Exception as exc:  # noqa: BLE001 - the test looks at it
+        return exc, log, prompter
+    return None, log, prompter
+
+
+def checks(log):
+    return len(log.events("request"))
+
+
+def test_a_timed_out_poll_asks_and_waiting_longer_keeps_polling_until_it_holds():
+    exc, log, prompter = run_timing_out(("wait", 60.0), healthy_after=6)
+    assert exc is None
+    assert prompter.asked == [("Watch the router", "not met within 2m: st == 'healthy' (latest: {'status': "
+                                                   "'critical'})", 120.0)]
+    assert statuses(log) == {"watch": "ok", "after": "ok"} and checks(log) == 7  # 5 in 2m, then 2 more
+    [prompt] = log.events("prompt")
+    assert (prompt["question"], prompt["answer"], prompt["source"]) == (
+        "Watch the router timed out: wait longer, skip, fail or abort?", "wait 1m00s", "operator")
+
+
+def test_a_timed_out_poll_can_be_skipped_failed_or_aborted():
+    exc, log, _ = run_timing_out(("skip", 0.0))
+    assert exc is None and statuses(log) == {"watch": "skipped", "after": "ok"}
+    assert log.events("step_finished")[0]["reason"].startswith("skipped by the operator (timed out: not met")
+    exc, log, _ = run_timing_out(("fail", 0.0))  # the failure path: on_failure's goto
+    assert exc is None and statuses(log) == {"watch": "failed", "escalate": "ok"}
+    exc, log, _ = run_timing_out(("wait", 30.0), ("abort", 0.0))
+    assert isinstance(exc, OperatorAborted) and log.events("run_finished")[0]["status"] == "aborted"
+    assert [p["answer"] for p in log.events("prompt")] == ["wait 30s", "abort"]
+
+
+def test_without_a_terminal_a_timed_out_poll_fails_as_before():
+    exc, log, prompter = run_timing_out(interactive=False)
+    assert exc is None and prompter.asked == [] and statuses(log) == {"watch": "failed", "escalate": "ok"}
+    assert checks(log) == 5 and log.events("prompt") == []
