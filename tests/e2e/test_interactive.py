@@ -41,6 +41,7 @@ OVER_BUDGET = re.compile(r"(?:\n|\x1b\[2K) *(\S[^\r\n]*?) is over its budget \([
 # the detail (the poll's latest answer) may wrap over several lines
 TIMED_OUT = re.compile(r"(?:\n|\x1b\[2K) *(\S[^\r\n]*?) timed out: [^\x1b]*?\nwait longer, skip, fail or abort\?")
 HOW_LONG = re.compile(r"()wait how long more\? \(e\.g\. 5m\)")
+REFUSED = re.compile(r"()Please select one of the available options")  # the test gave a wrong answer
 
 
 @dataclass
@@ -69,8 +70,10 @@ def operate(args: list[str], env: dict[str, str], cwd: Path, answer: Callable[[s
     kinds = ["confirm", "item", "choice", "over-budget", "resend", "timed-out", "how-long"]
     try:
         while True:
-            i = child.expect([CONFIRM, ITEM, CHOICE, OVER_BUDGET, RESEND, TIMED_OUT, HOW_LONG, pexpect.EOF])
+            i = child.expect([CONFIRM, ITEM, CHOICE, OVER_BUDGET, RESEND, TIMED_OUT, HOW_LONG, REFUSED, pexpect.EOF])
             if i == len(kinds):
+                raise AssertionError(f"the prompt refused the answer {session.asked[-1]}")
+            if i == len(kinds) + 1:
                 break
             text = child.match.group(1) if kinds[i] != "choice" else ""
             reply = answer(kinds[i], text)
@@ -176,6 +179,8 @@ def test_a_declined_mutation_never_reaches_the_sandbox(scenario: Scenario, cli_e
     def answer(kind: str, text: str) -> str:
         if kind == "confirm":
             return "n"
+        if kind == "timed-out":
+            return "fail"  # the efficiency will not come back: take the runbook's failure path
         return "extend" if kind == "over-budget" else "y"
 
     s = operate(["incident", "routing-efficiency"],
