@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 
 FORMAT_VERSION = 1
 ENVELOPE = ("seq", "ts", "run_id", "event", "prev")  # set by the audit log around every record
+# On each record of a resumed run's later sessions: the operator who continued it (a shift hand-over).
+BY = "by"
 
 
 class StepStatus(enum.StrEnum):
@@ -227,6 +229,7 @@ class RunStarted(Event):
     argv: tuple[str, ...] = ()
     variables: dict[str, Any] = field(default_factory=dict)
     admin_url: str | None = None
+    aws_region: str | None = None
     dry_run: bool = False
     read_only: bool = False
     yes: bool = False
@@ -253,6 +256,8 @@ class RunResumed(Event):
     unknown_request: bool = False
     operator: str | None = None  # who continued the run (a shift hand-over)
     aws_caller_arn: str | None = None
+    changes: tuple[str, ...] = ()  # what differs from the run's start: AWS account, region, admin URL
+    changes_confirmed: str | None = None  # by whom they were accepted: "operator" or "--yes"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -457,7 +462,7 @@ def from_record(record: Mapping[str, Any]) -> Event:
     becomes an `UnknownEvent`."""
     name = record.get("event")
     cls = EVENTS.get(name) if isinstance(name, str) else None
-    fields = {k: v for k, v in record.items() if k not in ENVELOPE and k != "v"}
+    fields = {k: v for k, v in record.items() if k not in ENVELOPE and k not in ("v", BY)}
     if cls is None:
         return UnknownEvent(name=str(name), fields=fields)
     if cls is Request or cls is ConfirmRequest:
@@ -623,10 +628,13 @@ def json_schema() -> dict[str, Any]:
     defs: dict[str, Any] = {}
     one_of = []
     for name, cls in EVENTS.items():
-        defs[cls.__name__] = _object_schema(cls, defs, extra={
+        extra: dict[str, Any] = {
             "event": {"const": name},
             "v": {"const": FORMAT_VERSION, "description": "the format version"},
-        }, required_extra=["event"])
+        }
+        if cls.AUDITED:
+            extra[BY] = {"type": "string", "description": "who acted: on the records of a resumed session"}
+        defs[cls.__name__] = _object_schema(cls, defs, extra=extra, required_extra=["event"])
         defs[cls.__name__]["description"] = ("audited" if cls.AUDITED else "display only (--output json)") + (
             f": {cls.__doc__.strip().splitlines()[0]}" if cls.__doc__ and "Event" not in cls.__doc__ else "")
         one_of.append({"$ref": f"#/$defs/{cls.__name__}"})

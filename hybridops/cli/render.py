@@ -122,7 +122,11 @@ class TextRenderer:
         self.c.print(f"audit log run id: {self.run_id}".rstrip())
 
     def on_RunResumed(self, e: RunResumed) -> None:  # noqa: N802
-        self.c.rule(f"[bold]resuming[/] from step {e.from_step}")
+        from rich.markup import escape
+
+        who = e.aws_caller_arn or e.operator
+        by = f" (by {escape(who)})" if who else ""
+        self.c.rule(f"[bold]resuming[/] from step {e.from_step}{by}")
 
     def on_StepStarted(self, e: StepStarted) -> None:  # noqa: N802
         self.kind = e.kind
@@ -165,7 +169,7 @@ class TextRenderer:
         if self.verbosity < 0 or self._in_poll():
             return
         if e.ok:
-            content = f"  {_short(e.summary, 400)}" if self.verbosity > 0 and e.summary is not None else ""
+            content = f"  {short_value(e.summary, 400)}" if self.verbosity > 0 and e.summary is not None else ""
             self.c.print(f"  ← {e.status} in {format_duration(e.duration_s)}{content}", highlight=False,
                          markup=False)
         else:
@@ -177,7 +181,7 @@ class TextRenderer:
 
     def on_PollTick(self, e: PollTick) -> None:  # noqa: N802
         holds = "holds" if e.holds else "not yet"
-        text = (f"  poll #{e.attempt}: {_short(e.latest, 120)} — condition {holds}, "
+        text = (f"  poll #{e.attempt}: {short_value(e.latest, 120)} — condition {holds}, "
                 f"{format_duration(e.remaining_s)} left")
         if self.verbosity < 0:
             self._status(text)
@@ -218,7 +222,7 @@ class TextRenderer:
         self.c.print(f"  [{color}]{e.status}[/] in {format_duration(e.duration_s or 0.0)} / "
                      f"{format_duration(e.budget_s or 0.0)}{over} {detail}".rstrip(), highlight=False)
         if e.captures:
-            shown = ", ".join(f"{k}={_short(v)}" for k, v in e.captures.items() if not isinstance(v, dict))
+            shown = ", ".join(f"{k}={short_value(v)}" for k, v in e.captures.items() if not isinstance(v, dict))
             if shown:
                 self.c.print(f"  [dim]captured {shown}[/]", highlight=False)
 
@@ -257,6 +261,6 @@ def summary_table(console, result) -> None:
     console.print(f"time to first mitigation: {ttm}   total: {format_duration(result.duration_s)}")
 
 
-def _short(v: Any, limit: int = 80) -> str:
+def short_value(v: Any, limit: int = 80) -> str:
     text = json.dumps(v, default=str) if not isinstance(v, str) else v
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -29,8 +29,14 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
         verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
         insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
+        from_step: str | None = typer.Option(None, "--from", help="Continue from this step instead (e.g. an "
+                                             "earlier one, to read again values that went stale)."),
+        skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Skip the STS identity check of "
+                                                                            "the operator taking over."),
     ) -> int:
-        """Continue an interrupted run where it stopped, appending to the same audit log."""
+        """Continue an interrupted run where it stopped, appending to the same audit log: a shift
+        hand-over. The new operator is recorded; a different AWS account, region or admin URL than the
+        run started with must be confirmed (or --yes); the values captured before are shown."""
         set_verbosity(quiet, verbose)
 
         import sys
@@ -41,8 +47,10 @@ def register(app: typer.Typer) -> None:
         from hybridops.cli.render import describe_request
         from hybridops.config import resolve_settings
         from hybridops.engine.context import RunOptions
-        from hybridops.engine.resume import find_resumable, reopen
-        from hybridops.errors import RUN_EXIT_CODES
+        from hybridops.engine.incident import calls_aws, preflight_identity
+        from hybridops.engine.resume import Handover, find_resumable, handover_changes, plan_resume, reopen
+        from hybridops.engine.steps.aws import AwsRunner
+        from hybridops.errors import RUN_EXIT_CODES, ResumeRefused
 
         base = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
         resumable = find_resumable(locate_log(run_id, Path(base.audit_dir.value)), force=force)
@@ -59,8 +67,28 @@ def register(app: typer.Typer) -> None:
                                config_path=config, audit_dir=audit_dir, require_variables=False,
                                aws_profile=aws_profile)
             variables = resumable.variables(prepared.variables)
-            again = reopen(resumable, prepared.loaded.runbook, variables, secrets=prepared.settings.secrets(),
-                           argv=sys.argv)
+            runbook = prepared.loaded.runbook
+            s = prepared.settings
+            # A run that cannot be resumed is refused before any request; then who takes over, and
+            # where the run would now reach: settled before the log is touched.
+            plan = plan_resume(resumable.records, runbook, variables, from_step)
+            aws = AwsRunner(profile=s.aws_profile.value, region=s.aws_region.value)
+            who = preflight_identity(aws, dry_run=started.dry_run, skip=skip_preflight, needed=calls_aws(runbook))
+            changes = handover_changes(started, aws_caller_arn=who.aws_caller_arn, aws_region=s.aws_region.value,
+                                       admin_url=s.admin_url.value.rstrip("/"))
+            _show_handover(started, who.operator, plan, changes)
+            confirmed = None
+            if changes:
+                if yes:
+                    confirmed = "--yes"
+                elif options.interactive and _confirm("Continue the run against what changed?"):
+                    confirmed = "operator"
+                else:
+                    raise ResumeRefused("the run started against something else (" + "; ".join(changes)
+                                        + "): confirm at a terminal, or resume with --yes")
+            handover = Handover(operator=who.operator, aws_caller_arn=who.aws_caller_arn, changes=changes,
+                                changes_confirmed=confirmed, from_step=from_step)
+            again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover)
             if again.repaired is not None:
                 console.err().print(f"repaired the log: cut a torn last line of {again.repaired.torn_bytes} bytes "
                                     f"({again.repaired.reason})")
@@ -69,5 +97,32 @@ def register(app: typer.Typer) -> None:
                                     f"{describe_request(again.plan.unknown_request.call)} — its outcome is unknown")
             result = execute(Prepared(prepared.loaded, prepared.settings, variables), options=options,
                              output=output, open_audit=lambda: again.log, state=again.plan.state,
-                             resumed=again.resumed, earlier_records=again.records)
+                             resumed=again.resumed, earlier_records=again.records, aws=aws)
         return RUN_EXIT_CODES[result.status]
+
+
+def _show_handover(started, operator: str, plan, changes: tuple[str, ...]) -> None:
+    """What the operator taking over needs before anything is sent: whose run, what changed, and the
+    values captured before the interruption (they may be stale by now)."""
+    from hybridops.cli import console
+    from hybridops.cli.render import short_value
+
+    err = console.err()
+    by = started.aws_caller_arn or started.operator or "unknown"
+    handover = "" if by == operator else f"; you are {operator}"
+    err.print(f"resuming a run started by {by}{handover}", markup=False, highlight=False)
+    for change in changes:
+        err.print(f"  changed since the run started: {change}", markup=False, highlight=False)
+    captures = {k: v for k, v in plan.state.captures.items() if not isinstance(v, dict)}
+    if captures:
+        err.print("  captured before the interruption (re-read them with --from STEP if they may be stale):",
+                  markup=False, highlight=False)
+        for name, value in captures.items():
+            err.print(f"    {name} = {short_value(value)}", markup=False, highlight=False)
+
+
+def _confirm(question: str) -> bool:
+    from hybridops.cli import console
+    from hybridops.cli.prompts import RichPrompter
+
+    return RichPrompter(console.err()).confirm(question, default=False)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from hybridops.engine.clock import Clock, RealClock
-from hybridops.events import Event, from_record, to_record
+from hybridops.events import BY, Event, from_record, to_record
 from hybridops.scrub import Scrubber
 
 
@@ -81,8 +81,9 @@ class Emitter:
     the event; display sinks get the masked event back as a typed event."""
 
     def __init__(self, audit: AuditSink | None, ui: list[Sink], secrets: Iterable[str] = (),
-                 run_id: str = "") -> None:
+                 run_id: str = "", by: str | None = None) -> None:
         self.audit = audit
+        self.by = by  # who acts, on every audit record (a resumed run's new operator)
         self.ui = ui
         self.scrubber = Scrubber()
         for s in secrets:
@@ -97,7 +98,7 @@ class Emitter:
         raw = to_record(event)
         record = self.scrubber.value(raw)
         if event.AUDITED and self.audit is not None:
-            self.audit(record)
+            self.audit({**record, BY: self.by} if self.by else record)
         shown = event if record == raw else from_record(record)
         for sink in self.ui:
             sink(shown, self.run_id)

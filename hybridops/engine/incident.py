@@ -138,7 +138,8 @@ def run_incident(
     # The log is created after the identity check, so a kill during that check leaves no empty,
     # unresumable log behind; the caller has already checked the audit dir can be written.
     log = open_audit()
-    emitter = Emitter(audit=log.write, ui=list(ui), secrets=secrets, run_id=log.run_id)
+    by = None if extra_started is None else (extra_started.aws_caller_arn or extra_started.operator)
+    emitter = Emitter(audit=log.write, ui=list(ui), secrets=secrets, run_id=log.run_id, by=by)
     for var in runbook.variables:
         if var.secret and isinstance(values.get(var.name), str):
             emitter.add_secret(values[var.name])
@@ -149,7 +150,7 @@ def run_incident(
         if options.start_at is not None:  # checked before the run: the step exists
             state.position = runbook.step_ids().index(options.start_at)
     if extra_started is None:
-        _started(emitter, loaded, options, values, pre, http, simulated=ctx.clock.simulated)
+        _started(emitter, loaded, options, values, pre, http, aws_region, simulated=ctx.clock.simulated)
         if failure is not None:
             emitter(RunFinished(status=RunStatus.FAILED, duration_s=0.0, error=str(failure), steps_run=0))
             raise failure
@@ -163,7 +164,7 @@ def run_incident(
 
 
 def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: Mapping[str, Any],
-             pre: Preflight, http: Any, *, simulated: bool) -> None:
+             pre: Preflight, http: Any, aws_region: str, *, simulated: bool) -> None:
     rb = loaded.runbook
     emit(RunStarted(
         runbook=RunbookInfo(id=rb.id, title=rb.title, severity=rb.severity, response_time=rb.response_time,
@@ -176,6 +177,7 @@ def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: 
         argv=tuple(options.argv),
         variables=masked_variables(rb, values),
         admin_url=http.base_url if http is not None else None,
+        aws_region=aws_region,
         dry_run=options.dry_run,
         read_only=options.read_only,
         yes=options.yes,

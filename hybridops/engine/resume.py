@@ -41,11 +41,14 @@ def _ts(r: Recorded) -> float:
     return datetime.fromisoformat(r.ts.replace("Z", "+00:00")).timestamp()
 
 
-def plan_resume(records: Sequence[Mapping[str, Any]], runbook: Runbook, variables: dict[str, Any]) -> ResumePlan:
+def plan_resume(records: Sequence[Mapping[str, Any]], runbook: Runbook, variables: dict[str, Any],
+                from_step: str | None = None) -> ResumePlan:
     """Where to continue, with which captures, outcomes and timings.
 
     The first step that did not finish is run again. A step finished with an aborting failure is run
-    again too (the operator fixed the cause). `variables` are the run's values, secrets re-resolved.
+    again too (the operator fixed the cause). `from_step` (`resume --from`): continue there instead,
+    to read again values that went stale during the interruption. `variables` are the run's values,
+    secrets re-resolved.
     """
     read = read_records(records)
     if not read or not isinstance(read[0].event, RunStarted):
@@ -122,6 +125,10 @@ def plan_resume(records: Sequence[Mapping[str, Any]], runbook: Runbook, variable
         position = None
     if open_step is not None and open_step in index:
         position = index[open_step]
+    if from_step is not None:
+        if from_step not in index:
+            raise ResumeRefused(f"--from {from_step}: no such step in the runbook")
+        position = index[from_step]
     state.position = len(order) if position is None else position
     from_step = None if position is None else order[position]
     unknown = pending_request if (open_step is not None and pending_request is not None) else None
@@ -183,23 +190,52 @@ class Reopened:
     resumed: RunResumed  # the record the continued run starts with
 
 
+def handover_changes(started: RunStarted, *, aws_caller_arn: str | None, aws_region: str | None,
+                     admin_url: str | None) -> tuple[str, ...]:
+    """What the run would now reach that differs from where it started: the AWS account (of the STS
+    caller), the region, the admin API. Unknowns on either side are not differences."""
+
+    def account(arn: str | None) -> str | None:
+        parts = (arn or "").split(":")
+        return parts[4] if len(parts) > 5 and parts[4] else None
+
+    pairs = (("AWS account", account(started.aws_caller_arn), account(aws_caller_arn)),
+             ("AWS region", started.aws_region, aws_region),
+             ("admin API", started.admin_url, admin_url))
+    return tuple(f"{what}: {was} → {now}" for what, was, now in pairs if was and now and was != now)
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Who continues the run, and what they accepted as changed since it started."""
+
+    operator: str | None = None
+    aws_caller_arn: str | None = None
+    changes: tuple[str, ...] = ()
+    changes_confirmed: str | None = None  # "operator" or "--yes"
+    from_step: str | None = None  # --from
+
+
 def reopen(resumable: Resumable, runbook: Runbook, variables: dict[str, Any], *, secrets: set[str],
-           argv: Sequence[str]) -> Reopened:
+           argv: Sequence[str], handover: Handover | None = None) -> Reopened:
     """Plan the rest of the run (refusing before the file is touched), then reopen its log, cut a torn
     tail and record the repair, and plan again from what is now on disk."""
     from hybridops.audit.log import AuditLog
 
-    plan_resume(resumable.records, runbook, variables)
+    handover = handover or Handover()
+    plan_resume(resumable.records, runbook, variables, handover.from_step)
     log, records, torn = AuditLog.open_for_append(resumable.path, secrets=secrets)
     repaired = None
     try:
         if torn is not None:
             repaired = LogRepaired(torn_bytes=torn.torn_bytes, reason=torn.reason)
             log.write_event(repaired)
-        plan = plan_resume(records, runbook, variables)
+        plan = plan_resume(records, runbook, variables, handover.from_step)
     except BaseException:
         log.close()
         raise
     resumed = RunResumed(from_step=plan.from_step, from_seq=log.next_seq, argv=tuple(argv),
-                         runbook_sha256=resumable.runbook_sha256, unknown_request=plan.unknown_request is not None)
+                         runbook_sha256=resumable.runbook_sha256, unknown_request=plan.unknown_request is not None,
+                         operator=handover.operator, aws_caller_arn=handover.aws_caller_arn,
+                         changes=handover.changes, changes_confirmed=handover.changes_confirmed)
     return Reopened(log, records, repaired, plan, resumed)

@@ -265,8 +265,9 @@ def test_resume_without_yes_never_resends_and_asks_again_next_time(
     before = cut_after(log, "request", "restart-mcp-router")
     p = hybridops("resume", log.stem, env=env)  # no terminal, no --yes
     assert p.returncode == 1
-    assert lines(p) == ["error: step restart-mcp-router may already have been applied: confirm in a terminal "
-                        "or pass --yes"]
+    assert lines(p)[0].startswith("resuming a run started by arn:aws:")  # the hand-over, before the refusal
+    assert lines(p)[-1] == ("error: step restart-mcp-router may already have been applied: confirm in a terminal "
+                            "or pass --yes")
     assert len([c for c in resume_sandbox.requests() if c.get("operation") == "UpdateService"]) == 1
     first, _ = chained(log)
     assert events(first, "run_finished")[-1]["status"] == "failed"
@@ -386,3 +387,107 @@ def test_sigkill_before_run_started_leaves_no_log_that_looks_like_a_run(
         assert v.returncode == 0 and "status: completed" in v.stdout, v.stdout + v.stderr
     listed = hybridops("audit", "list", "--audit-dir", str(directory), env=env)
     assert listed.returncode == 0 and "BROKEN" not in listed.stdout + listed.stderr, listed.stdout + listed.stderr
+
+
+# --- the shift hand-over -------------------------------------------------------------------------
+
+
+def killed_after_captures(sb: Sandbox, env: dict[str, str]) -> tuple[Path, list[dict[str, Any]], bytes]:
+    """An mcp-failure run killed once its first steps captured values: its log, records, and bytes."""
+    fresh(sb, "mcp-down")
+    log, proc = kill_when(sb, env, "mcp-failure", lambda log: any(
+        r.get("event") == "step_finished" and r.get("step_id") == "check-queue-depth" for r in chained(log)[0]))
+    assert proc.returncode == -signal.SIGKILL
+    before, _ = chained(log)
+    return log, before, log.read_bytes()
+
+
+def test_resume_is_a_shift_hand_over(resume_sandbox: Sandbox, env: dict[str, str], cli: Any) -> None:
+    log, before, kept = killed_after_captures(resume_sandbox, env)
+    first = before[0]
+    assert first["aws_region"] == "eu-central-1" and first["admin_url"] == resume_sandbox.admin_url
+
+    # Somewhere else than the run started: told what changed, and refused without a confirmation.
+    elsewhere = {**env, "AWS_REGION": "eu-west-1"}
+    p = hybridops("resume", log.stem, env=elsewhere)
+    assert p.returncode == 1, p.stderr
+    assert "  changed since the run started: AWS region: eu-central-1 → eu-west-1" in lines(p)
+    assert lines(p)[-1] == ("error: the run started against something else (AWS region: eu-central-1 → eu-west-1):"
+                            " confirm at a terminal, or resume with --yes")
+    assert log.read_bytes() == kept  # nothing written, nothing sent
+
+    # Back where it started, the new shift continues: the values captured before are shown first.
+    p = hybridops("resume", log.stem, "--yes", env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    shown = lines(p)
+    assert shown[0] == f"resuming a run started by {first['aws_caller_arn']}"
+    assert "  captured before the interruption (re-read them with --from STEP if they may be stale):" in shown
+    depth = next(r for r in before if r.get("step_id") == "check-queue-depth" and r["event"] == "step_finished")
+    assert f"    queue_depth = {depth['captures']['queue_depth']}" in shown
+    torn = len(kept) - (kept.rfind(b"\n") + 1)  # a kill in the middle of a write: resume cuts it
+    records = check_resumed(log, before, resume_sandbox, cli, repaired=torn)
+    [resumed] = events(records, "run_resumed")
+    assert resumed["operator"] == resumed["aws_caller_arn"] == first["aws_caller_arn"]
+    assert resumed["changes"] == [] and resumed["changes_confirmed"] is None
+    # every record of the new shift says who acted; the first shift's records are as they were
+    later = records[records.index(resumed):]
+    assert {r.get("by") for r in later} == {first["aws_caller_arn"]}
+    assert all("by" not in r for r in records[: records.index(resumed)])
+
+
+def test_resume_with_yes_accepts_and_records_the_changes(resume_sandbox: Sandbox, env: dict[str, str],
+                                                         cli: Any) -> None:
+    log, before, _ = killed_after_captures(resume_sandbox, env)
+    p = hybridops("resume", log.stem, "--yes", env={**env, "AWS_REGION": "eu-west-1"})
+    [resumed] = events(chained(log)[0], "run_resumed")
+    assert (resumed["changes"], resumed["changes_confirmed"]) == (["AWS region: eu-central-1 → eu-west-1"], "--yes")
+    assert "  changed since the run started: AWS region: eu-central-1 → eu-west-1" in lines(p)
+
+
+def test_resume_from_an_earlier_step_reads_stale_values_again(resume_sandbox: Sandbox, env: dict[str, str],
+                                                              cli: Any) -> None:
+    log, before, _ = killed_after_captures(resume_sandbox, env)
+    p = hybridops("resume", log.stem, "--yes", "--from", "lookup-queue-url", env=env)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr
+    records, _ = chained(log)
+    [resumed] = events(records, "run_resumed")
+    assert resumed["from_step"] == "lookup-queue-url"
+    after = records[records.index(resumed):]
+    assert [r["step_id"] for r in after if r["event"] == "step_started"][:2] == ["lookup-queue-url",
+                                                                                 "check-queue-depth"]
+    assert events(records, "run_finished")[-1]["status"] == "completed"
+
+    bad = hybridops("resume", killed_after_captures(resume_sandbox, env)[0].stem, "--from", "nope", env=env)
+    assert (bad.returncode, lines(bad)[-1]) == (1, "error: --from nope: no such step in the runbook")
+
+
+def test_at_a_terminal_the_new_operator_confirms_what_changed(resume_sandbox: Sandbox, env: dict[str, str]) -> None:
+    import sys
+
+    import pexpect
+
+    log, _, kept = killed_after_captures(resume_sandbox, env)
+    elsewhere = {**env, "AWS_REGION": "eu-west-1", "TERM": "xterm-256color", "NO_COLOR": "1"}
+
+    def resume(answer: str) -> pexpect.spawn:
+        child = pexpect.spawn(sys.executable, ["-m", "hybridops", "resume", log.stem], env=elsewhere,
+                              encoding="utf-8", timeout=30, dimensions=(50, 250))
+        child.expect(r"changed since the run started: AWS region: eu-central-1 → eu-west-1")
+        child.expect(r"Continue the run against what changed\? (?:\x1b\[[0-9;]*m)*\[y/n\]")
+        child.sendline(answer)
+        return child
+
+    child = resume("n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1 and log.read_bytes() == kept  # declined: nothing written, nothing sent
+
+    child = resume("y")
+    child.expect(r"Run Restart MCP router [^\r\n]*\? (?:\x1b\[[0-9;]*m)*\[y/n\]")  # it goes on, asking as any run
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    [resumed] = events(chained(log)[0], "run_resumed")
+    assert (resumed["changes"], resumed["changes_confirmed"]) == (["AWS region: eu-central-1 → eu-west-1"],
+                                                                  "operator")

@@ -22,11 +22,13 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 PINNED = {
     "run_started": "runbook: RunbookInfo, tool_version: str | None, operator: str | None, aws_caller_arn: str | None, "
                    "host: str | None, argv: tuple[str, ...], variables: dict[str, Any], admin_url: str | None, "
-                   "dry_run: bool, read_only: bool, yes: bool, drill: bool, scenario: str | None, time_scale: float, "
+                   "aws_region: str | None, dry_run: bool, read_only: bool, yes: bool, drill: bool, "
+                   "scenario: str | None, time_scale: float, "
                    "clock: str, seed: int | None, answers: dict[str, str], undo_of: str | None, no_notify: bool, "
                    "start_at: str | None, skip: tuple[str, ...], step_by_step: bool",
     "run_resumed": "from_step: str | None, from_seq: int | None, argv: tuple[str, ...], runbook_sha256: str | None, "
-                   "unknown_request: bool, operator: str | None, aws_caller_arn: str | None",
+                   "unknown_request: bool, operator: str | None, aws_caller_arn: str | None, "
+                   "changes: tuple[str, ...], changes_confirmed: str | None",
     "step_started": "step_id: str, phase: str | None, title: str | None, kind: str | None, budget_s: float | None, "
                     "budget_world_s: float | None, mutating: bool, at_s: float | None",
     "request": "step_id: str, call: Call, attempt: int, mutating: bool, dry_run: bool",
