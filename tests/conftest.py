@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +13,17 @@ import pytest
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 RunCli = Callable[..., tuple[int, str, str]]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One cache of valid runbooks for the session, as a user's machine has one: the CLI processes the
+    tests start find the shipped runbooks valid without loading botocore again (tests of the cache
+    itself use their own directory)."""
+    os.environ["HYBRIDOPS_CACHE_DIR"] = tempfile.mkdtemp(prefix="hybridops-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(os.environ.pop("HYBRIDOPS_CACHE_DIR", ""), ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

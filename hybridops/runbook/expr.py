@@ -99,9 +99,11 @@ def check_syntax(text: str, *, condition: bool = False) -> None:
     _parse(text, condition)
 
 
-def references(text: str, *, condition: bool = False) -> set[str]:
-    """Names a template or condition reads (its free variables)."""
-    return set(meta.find_undeclared_variables(_parse(text, condition)))
+@cache
+def references(text: str, *, condition: bool = False) -> frozenset[str]:
+    """Names a template or condition reads (its free variables): kept, since finding them runs Jinja's
+    code generator over the template, and validating a directory meets the same texts again."""
+    return frozenset(meta.find_undeclared_variables(_parse(text, condition)))
 
 
 @cache

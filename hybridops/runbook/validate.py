@@ -8,6 +8,7 @@ condition reads, every go-to target, unique ids and names, and the file name.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from hybridops.errors import RunbookInvalid
 from hybridops.runbook.expr import BUILTIN_NAMES, ExpressionError, is_template, references
-from hybridops.runbook.load import LoadedRunbook, PathKey, Problem, load_runbook
+from hybridops.runbook.load import LoadedRunbook, PathKey, Problem, load_runbook, read_runbook_file
 from hybridops.runbook.model import END, AnyStep, AwsCall, HttpCall, LogErrorsStep, LogJsonStep
 
 # Keys whose strings are never templates: JMESPath, names, ids, go-to targets, regexes.
@@ -250,8 +251,16 @@ def _calls(step: AnyStep) -> Iterator[tuple[PathKey, AwsCall | HttpCall]]:
 
 
 def validate_runbook(loaded: LoadedRunbook) -> list[Problem]:
-    """Every semantic problem of a runbook that loaded (structure already checked), sorted."""
-    return _Validator(loaded).run()
+    """Every semantic problem of a runbook that loaded (structure already checked), sorted; a runbook
+    this set-up found valid before, byte for byte, is not checked again (`hybridops.runbook.cache`)."""
+    from hybridops.runbook.cache import known_valid, remember_valid
+
+    if known_valid(loaded.path.name, loaded.sha256):
+        return []
+    problems = _Validator(loaded).run()
+    if not problems:
+        remember_valid(loaded.path.name, loaded.sha256)
+    return problems
 
 
 def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
@@ -272,9 +281,15 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
 
 
 def validate_file(path: Path) -> FileReport:
-    """Load and validate one file; a file that does not load reports its load problems."""
+    """Load and validate one file; a file that does not load reports its load problems. A file found
+    valid before (the same bytes, under the same set-up) is not even parsed again."""
+    from hybridops.runbook.cache import known_valid
+
     try:
-        loaded = load_runbook(path)
+        data = read_runbook_file(path)
+        if known_valid(path.name, hashlib.sha256(data).hexdigest()):
+            return FileReport(path, ())
+        loaded = load_runbook(path, data)
     except RunbookInvalid as exc:
         return FileReport(path, tuple(exc.problems))
     return FileReport(path, tuple(validate_runbook(loaded)))

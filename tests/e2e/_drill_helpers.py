@@ -55,6 +55,7 @@ def clean_env(tmp: Path, audit_dir: Path, **extra: str) -> dict[str, str]:
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
         "HYBRIDOPS_CONFIG": str(config),
         "HYBRIDOPS_AUDIT_DIR": str(audit_dir),
+        "HYBRIDOPS_CACHE_DIR": os.environ.get("HYBRIDOPS_CACHE_DIR", "off"),  # the session's (conftest)
     })
     env.update(extra)
     return env

@@ -156,6 +156,7 @@ def base_env(tmp: Path) -> dict[str, str]:
         "AWS_CONFIG_FILE": str(home / "no-aws-config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-aws-credentials"),
         "HYBRIDOPS_AUDIT_DIR": str(tmp / "audit"),
+        "HYBRIDOPS_CACHE_DIR": os.environ.get("HYBRIDOPS_CACHE_DIR", "off"),  # the session's (conftest)
     }
 
 

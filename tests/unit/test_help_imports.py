@@ -90,3 +90,38 @@ def test_every_command_has_help(cli, args: list[str]) -> None:
     for name in args:
         command = command.commands[name]  # type: ignore[attr-defined]
     assert (command.help or "").strip(), f"`hybridops {' '.join(args)}` has no help text"
+
+
+_RUN_ONCE = """
+import contextlib, io, json, sys
+from hybridops.cli.app import run
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    code = run(json.loads(sys.argv[1]))
+print(json.dumps([code, sorted({m.split(".")[0] for m in sys.modules})]))
+"""
+
+
+def _fresh_process(args: list[str], cache_dir: Path) -> tuple[int, set[str]]:
+    """Exit code and top-level modules of one command run in a fresh interpreter (stdout not a terminal)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HYBRIDOPS_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.run([sys.executable, "-c", _RUN_ONCE, json.dumps(args)], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    code, modules = json.loads(proc.stdout)
+    return code, set(modules)
+
+
+def test_help_when_not_at_a_terminal_is_plain_and_loads_no_rich(tmp_path: Path) -> None:
+    code, modules = _fresh_process(["incident", "--help"], tmp_path)
+    assert code == 0
+    assert modules & {"rich", "markdown_it", "pygments", *FORBIDDEN} == set()
+
+
+def test_list_show_and_validate_load_only_what_they_need(tmp_path: Path) -> None:
+    for args in (["list"], ["show", "bedrock-failure"]):
+        code, modules = _fresh_process(args, tmp_path)
+        assert (code, modules & {*FORBIDDEN, "jsonschema"}) == (0, set()), args
+    code, cold = _fresh_process(["validate", "runbooks"], tmp_path)
+    assert code == 0 and "botocore" in cold  # the AWS calls checked against botocore's models
+    code, warm = _fresh_process(["validate", "runbooks"], tmp_path)
+    assert (code, warm & {*FORBIDDEN, "jsonschema"}) == (0, set())  # known valid: nothing loaded again

@@ -154,6 +154,7 @@ def test_a_reserved_step_id_and_duplicate_names(tmp_path: Path) -> None:
 
 
 def test_service_models_are_loaded_once_and_only_those_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HYBRIDOPS_CACHE_DIR", "off")  # validated for real, both times
     session = botocore_check._session()
     loaded: list[str] = []
     real = session.get_service_model
