@@ -66,10 +66,12 @@ CHECK_STEP = """      - id: check-{i}
 """
 STEPS_RUNBOOK = """id: steps-{n}
 title: {n} checks
-severity: P3 - Low
-response_time: 1 hour
+severity: P3
+response_time: 1h
 impact: none
 symptoms: [a benchmark]
+owner: bench
+version: 1.0.0
 phases:
   - id: checks
     title: Checks

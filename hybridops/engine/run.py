@@ -44,7 +44,7 @@ from hybridops.runbook.expr import ExpressionError, builtins, evaluate, referenc
 from hybridops.runbook.model import END, AnyStep, AwsCall, GoTo, HttpCall, Phase, Runbook
 
 _STEP_REF = re.compile(r"""steps\[\s*['"]([^'"]+)['"]\s*\]""")  # steps['id'] in a condition
-MAX_STEP_VISITS = 500  # go-to loops end here instead of running forever
+MAX_STEP_VISITS = 500  # steps run again (through go-tos) beyond one pass: a go-to loop ends there
 TICK = 1.0  # seconds between live updates of waits on a real clock
 # A watch that lasts exactly its budget (monitor 10 minutes, budget 10 minutes) ends a few
 # milliseconds past it; that is clock granularity, not an overrun worth flagging.
@@ -198,10 +198,12 @@ class Runner:
     def run(self) -> RunResult:
         start = self.run_start
         try:
+            limit = len(self.order) + MAX_STEP_VISITS  # a long runbook is not a loop
             while self.state.position < len(self.order):
                 self.state.visits += 1
-                if self.state.visits > MAX_STEP_VISITS:
-                    raise StepFailed(f"more than {MAX_STEP_VISITS} steps run: the runbook's go-tos loop")
+                if self.state.visits > limit:
+                    raise StepFailed(f"more than {limit} steps run (the runbook has {len(self.order)}): "
+                                     "its go-tos loop")
                 phase, step = self.order[self.state.position]
                 outcome = self.run_step(phase, step, start)
                 target = self.next_target(step, outcome)

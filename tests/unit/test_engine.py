@@ -776,3 +776,26 @@ def test_without_a_terminal_a_timed_out_poll_fails_as_before():
     exc, log, prompter = run_timing_out(interactive=False)
     assert exc is None and prompter.asked == [] and statuses(log) == {"watch": "failed", "escalate": "ok"}
     assert checks(log) == 5 and log.events("prompt") == []
+
+
+def test_a_go_to_loop_ends_with_a_failure_but_a_long_runbook_runs_to_its_end():
+    looping, log, _, _ = run(runbook("""
+      - id: again
+        title: Again
+        budget: 1m
+        check: {condition: "true"}
+        next: again
+"""))
+    assert isinstance(looping, StepFailed)
+    finished = log.events("run_finished")[-1]
+    assert finished["status"] == "failed" and "its go-tos loop" in finished["error"]
+    assert len(log.events("step_finished")) == 1 + 500  # one pass, then 500 steps run again
+
+    steps = "".join(f"""
+      - id: c{i}
+        title: C{i}
+        budget: 1m
+        check: {{condition: "true"}}
+""" for i in range(700))
+    result, log, _, _ = run(runbook(steps))
+    assert result.status == "completed" and len(log.events("step_finished")) == 700
