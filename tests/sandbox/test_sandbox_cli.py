@@ -36,7 +36,7 @@ class Served:
 def serve(*args: str, env: dict[str, str] | None = None) -> Served:
     """Start the command; return once it printed every export line."""
     full_env = {k: v for k, v in os.environ.items() if k != "HYBRIDOPS_ADMIN_TOKEN"}
-    full_env.update(env or {})
+    full_env.update(env or {}, PYTHONFAULTHANDLER="1")
     proc = subprocess.Popen([sys.executable, "-m", "hybridops", "sandbox", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=full_env)
     lines = []
@@ -50,9 +50,17 @@ def serve(*args: str, env: dict[str, str] | None = None) -> Served:
 
 
 def stop(served: Served) -> None:
-    """SIGTERM; it exits 0."""
+    """SIGTERM; it exits 0. A process that hangs instead shows where: SIGABRT makes it print every
+    thread's stack (PYTHONFAULTHANDLER, set by `serve`), and the test fails with them."""
     served.proc.send_signal(signal.SIGTERM)
-    assert served.proc.wait(timeout=30) == 0
+    try:
+        code = served.proc.wait(timeout=60)  # a hang detector: an idle machine takes about 1 s
+    except subprocess.TimeoutExpired:
+        served.proc.send_signal(signal.SIGABRT)
+        served.proc.wait(timeout=30)
+        stacks = served.proc.stderr.read()[-8000:]
+        raise AssertionError(f"no exit within 60 s of SIGTERM; its stacks:\n{stacks}") from None
+    assert code == 0
 
 
 @pytest.fixture(scope="module")
