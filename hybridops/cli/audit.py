@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from hybridops.cli.options import config_option
+
 if TYPE_CHECKING:
     from hybridops.audit.timeline import RunSummary, Timeline
 
@@ -39,10 +41,6 @@ def _audit_dir_option() -> Any:
 
 def _profile_option() -> Any:
     return typer.Option(None, "--profile", help="Configuration profile (its audit.dir, if it names one).")
-
-
-def _config_option() -> Any:
-    return typer.Option(None, "--config", help="Configuration file (TOML or YAML).")
 
 
 def _directory(audit_dir: Path | None, profile: str | None, config: Path | None) -> Path:
@@ -73,7 +71,7 @@ def _print_json(data: Any) -> None:
 def audit_list(
     audit_dir: Path | None = _audit_dir_option(),
     profile: str | None = _profile_option(),
-    config: Path | None = _config_option(),
+    config: Path | None = config_option(),
     format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
     incident: str | None = typer.Option(None, "--incident", help="Only the runs of this incident (its id)."),
     since: str | None = typer.Option(
@@ -170,7 +168,7 @@ def audit_show(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
     profile: str | None = _profile_option(),
-    config: Path | None = _config_option(),
+    config: Path | None = config_option(),
 ) -> None:
     """Show a run as a readable timeline."""
     from hybridops.audit.timeline import load_timeline
@@ -238,7 +236,7 @@ def audit_verify(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
     profile: str | None = _profile_option(),
-    config: Path | None = _config_option(),
+    config: Path | None = config_option(),
     require_finished: bool = typer.Option(
         False, "--require-finished", help="Fail when the log has no run_finished (cut from the end?)."
     ),
@@ -277,7 +275,7 @@ def audit_timeline(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
     profile: str | None = _profile_option(),
-    config: Path | None = _config_option(),
+    config: Path | None = config_option(),
     format: TimelineFormat = typer.Option(TimelineFormat.md, "--format", help="md (post-mortem) or json."),  # noqa: A002
 ) -> None:
     """A post-incident timeline for the post-mortem: times, actions, results, decisions, budgets."""

@@ -8,7 +8,15 @@ from typing import Any
 import typer
 
 from hybridops.cli.console import set_verbosity
-from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
+from hybridops.cli.options import (
+    Output,
+    aws_profile_option,
+    config_option,
+    insecure_option,
+    profile_option,
+    quiet_option,
+    verbose_option,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -20,18 +28,18 @@ def register(app: typer.Typer) -> None:
         yes: bool = typer.Option(False, "--yes", "-y", help="Confirm every mutating step and question."),
         var: list[str] = typer.Option([], "--var", help="Set a variable: NAME=VALUE (repeatable)."),
         answer: list[str] = typer.Option([], "--answer", help="Answer a question step: STEP=VALUE (repeatable)."),
-        profile: str | None = typer.Option(None, "--profile", help="The hybridops configuration profile (prod, "
-                                           "staging...): settings, not AWS credentials (see --aws-profile)."),
-        aws_profile: str | None = typer.Option(None, "--aws-profile", help="The AWS CLI profile for the AWS calls "
-                                               "(default: $AWS_PROFILE, then the hybridops profile's aws_profile)."),
-        config: Path | None = typer.Option(None, "--config", help="Configuration file (TOML or YAML)."),
+        profile: str | None = profile_option(
+            "The hybridops configuration profile (prod, staging...): settings, not AWS credentials (see "
+            "--aws-profile)."),
+        aws_profile: str | None = aws_profile_option(),
+        config: Path | None = config_option(),
         time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
                                          help="Divide every wait, interval, timeout and budget by this."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json (one JSON event per line)."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
-        insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
+        quiet: bool = quiet_option(),
+        verbose: bool = verbose_option(),
+        insecure: bool = insecure_option(),
         skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Skip the STS identity check."),
         start_at: str | None = typer.Option(None, "--start-at", help="Begin the run at this step (recorded)."),
         skip: list[str] = typer.Option([], "--skip", help="Skip this step (repeatable; recorded)."),

@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from hybridops.cli.console import set_verbosity
-from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
+from hybridops.cli.options import Output, quiet_option, verbose_option
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +29,8 @@ def register(app: typer.Typer) -> None:
         answer: list[str] = typer.Option([], "--answer", help="Answer a question step: STEP=VALUE (repeatable)."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
+        quiet: bool = quiet_option(),
+        verbose: bool = verbose_option(),
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
     ) -> int:
         """Rehearse an incident against a built-in sandbox and report whether the system recovered.

@@ -7,7 +7,15 @@ from pathlib import Path
 import typer
 
 from hybridops.cli.console import set_verbosity
-from hybridops.cli.options import QUIET_HELP, VERBOSE_HELP, Output
+from hybridops.cli.options import (
+    Output,
+    aws_profile_option,
+    config_option,
+    insecure_option,
+    profile_option,
+    quiet_option,
+    verbose_option,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,16 +27,14 @@ def register(app: typer.Typer) -> None:
         time_scale: float | None = typer.Option(None, "--time-scale", min=0.001,
                                                 help="Override the run's time scale."),
         force: bool = typer.Option(False, "--force", help="Resume even if the runbook file changed."),
-        profile: str | None = typer.Option(None, "--profile", help="The hybridops configuration profile: "
-                                           "settings, not AWS credentials (see --aws-profile)."),
-        aws_profile: str | None = typer.Option(None, "--aws-profile", help="The AWS CLI profile for the AWS calls "
-                                               "(default: $AWS_PROFILE, then the hybridops profile's aws_profile)."),
-        config: Path | None = typer.Option(None, "--config", help="Configuration file (TOML or YAML)."),
+        profile: str | None = profile_option(),
+        aws_profile: str | None = aws_profile_option(),
+        config: Path | None = config_option(),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit logs are."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help=QUIET_HELP),
-        verbose: bool = typer.Option(False, "--verbose", "-v", help=VERBOSE_HELP),
-        insecure: bool = typer.Option(False, "--insecure", help="Allow plain http:// to a non-loopback admin URL."),
+        quiet: bool = quiet_option(),
+        verbose: bool = verbose_option(),
+        insecure: bool = insecure_option(),
         from_step: str | None = typer.Option(None, "--from", help="Continue from this step instead (e.g. an "
                                              "earlier one, to read again values that went stale)."),
         skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Skip the STS identity check of "
