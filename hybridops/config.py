@@ -27,6 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, Vali
 
 from hybridops.engine.clock import SIMULATED_CLOCK_ENV
 from hybridops.errors import ConfigError, UsageError
+from hybridops.scrub import MASK
 
 if TYPE_CHECKING:
     from hybridops.runbook.model import Runbook
@@ -38,7 +39,6 @@ DEFAULT_PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 CONFIG_NAMES = ("config.toml", "config.yaml", "config.yml")
 VAR_ENV_PREFIX = "HYBRIDOPS_VAR_"
 
-MASK = "***"
 UNSET = "(unset)"
 NOT_SET = "not set"  # the source of a value nothing supplied
 

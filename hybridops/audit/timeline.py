@@ -45,7 +45,7 @@ from hybridops.events import (
     read_records,
 )
 from hybridops.gantt import GanttStep, gantt
-from hybridops.kinds.base import _scalar, describe_call
+from hybridops.kinds.base import compact_value, describe_call
 
 E = TypeVar("E", bound=Event)
 TIMELINE_VERSION = 1
@@ -350,7 +350,7 @@ def _describe_response(e: Response) -> tuple[str, bool]:
     summary = e.summary
     tail = e.error if not e.ok and e.error else (summary if isinstance(summary, str) and summary else None)
     if tail is None and summary not in (None, ""):
-        tail = _scalar(summary)
+        tail = compact_value(summary)
     if tail and len(tail) > 200:
         tail = tail[:199] + "…"
     return (f"{head}: {tail}" if tail else head), not e.ok

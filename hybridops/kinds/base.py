@@ -131,7 +131,8 @@ def summarize(payload: Any, limit: int = 500) -> Any:
     return text[:limit] + "...(truncated)"
 
 
-def _scalar(v: Any) -> str:
+def compact_value(v: Any) -> str:
+    """A value as one short token: true/false/null, a bare word, or compact JSON."""
     import json
 
     if isinstance(v, bool):
@@ -165,7 +166,7 @@ def describe_call(call: Call, *, exact: bool = False) -> str:
         return head + ("" if body is None else " " + as_json(body))
     if call.target == "aws":
         parts = ["aws", call.service or "?", call.operation or "?"]
-        parts += [f"{k}={_scalar(v)}" for k, v in (call.params or {}).items()]
+        parts += [f"{k}={compact_value(v)}" for k, v in (call.params or {}).items()]
         return " ".join(parts)
     if call.target == "slack":
         text = body.get("text") if isinstance(body, dict) else body
@@ -180,7 +181,7 @@ def describe_call(call: Call, *, exact: bool = False) -> str:
     where = (split.path or "/") + (f"?{split.query}" if split.query else "") if split.scheme else url
     line = f"{call.method or 'GET'} {where}".rstrip()
     if body not in (None, "", {}, []):
-        line += " " + (body if isinstance(body, str) else _scalar(body))
+        line += " " + (body if isinstance(body, str) else compact_value(body))
     return line
 
 
