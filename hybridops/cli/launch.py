@@ -163,7 +163,8 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             clock = RemoteClock(s.simulated_clock.value)
         else:
             clock = TerminalClock() if options.interactive else RealClock()
-    renderer = TextRenderer(console.out(), clock, console.verbosity()) if output == "text" else None
+    shown = console.run_out()
+    renderer = TextRenderer(shown, clock, console.verbosity()) if output == "text" else None
     display = {"text": [renderer], "json": [json_sink], "none": []}[output]  # none: a drill of --all
     sinks = [*watchers, *display]
     region = s.aws_region.value
@@ -202,10 +203,10 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
         if log is not None:
             log.close()
     if renderer is not None:
-        console.out().print(result.verdict(), markup=False, highlight=False)
+        shown.print(result.verdict(), markup=False, highlight=False)
         if renderer.verbosity >= 0:
-            summary_table(console.out(), result)
-        console.out().print(f"audit log: {log.path if log is not None else '-'}")
+            summary_table(shown, result)
+        shown.print(f"audit log: {log.path if log is not None else '-'}")
     return result
 
 

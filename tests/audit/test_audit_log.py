@@ -175,6 +175,31 @@ def test_each_append_is_written_and_fsynced_before_it_returns(
     log.close()
 
 
+def test_a_step_started_rides_on_the_next_fsync_and_close_syncs_what_is_left(
+    audit_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = AuditLog.create(audit_dir, "r-group")
+    synced: list[int] = []  # complete lines on disk at each fsync of the log's file
+    real_fsync = os.fsync
+    fd = log._fd
+    staging = audit_dir / f".{log.path.name}.new"
+
+    def spy(n: int) -> None:
+        real_fsync(n)
+        if n == fd:
+            synced.append((log.path if log.path.exists() else staging).read_bytes().count(b"\n"))
+
+    monkeypatch.setattr(os, "fsync", spy)
+    log.append("run_started", runbook={"id": "x"})
+    log.append("step_started", step_id="a")
+    assert synced == [1]  # announces nothing done outside: no fsync of its own
+    log.append("request", step_id="a", target="http", method="POST", url="/x", mutating=True)
+    assert synced == [1, 3]  # the request's fsync makes both durable before it is sent
+    log.append("step_started", step_id="b")
+    log.close()
+    assert synced == [1, 3, 4]  # the last one is synced at close
+
+
 def test_write_failure_is_one_line_audit_error_and_the_log_stays_stopped(
     audit_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,8 @@ poll step and of a plain call, on a console that is not a terminal (as in CI or 
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from rich.console import Console
 
@@ -93,3 +95,21 @@ def test_poll_lines_are_text_not_markup(verbosity: int) -> None:
                            PollTick(step_id="w", attempt=1, holds=False, latest="[bold]x[/bold] [1, 2]")]
     assert ("  poll #1: [bold]x[/bold] [1, 2] — condition not yet, 0.0s left" in shown(verbosity, events)) is (
         verbosity >= 0)
+
+
+def test_off_a_terminal_the_run_is_plain_lines_and_a_padded_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybridops.cli.console import PlainConsole
+    from hybridops.cli.render import print_table
+
+    plain = PlainConsole(sys.stdout)
+    render = TextRenderer(plain, verbosity=0)
+    for event in RUN:
+        render(event, "run-1")
+    print_table(plain, "run r: failed", ["step", "status", ""], [["watch", "ok", ""], ["restart", "failed", "x"]])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines[:2] == ["▶ watch Watch the router  (budget 15m00s, p)",
+                         "  polling GET http://admin/health/component/mcp-router"]
+    assert "▶ restart Restart [MUTATING]  (budget 5m00s, p)" in lines  # markup gone, escaped brackets kept
+    assert f"  mutating request: {RESTART_LINE}" in lines
+    assert lines[-5:] == ["run r: failed", "step     status", "-------  ------  -", "watch    ok", "restart  failed  x"]
+    assert not any("[/" in line or "[bold" in line for line in lines)
