@@ -7,6 +7,7 @@ then the bearer token, then the body against the spec's schema, then the world a
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import http.server
 import json
@@ -18,7 +19,7 @@ from urllib.parse import urlsplit
 import jsonschema
 
 from hybridops.engine.clock import CLOCK_PATH
-from hybridops.sandbox import spec
+from hybridops.sandbox import notify, spec
 from hybridops.sandbox.faults import Faults
 from hybridops.sandbox.record import Recorder
 from hybridops.sandbox.serving import TrackingThreadingMixIn
@@ -43,6 +44,22 @@ class AdminContext:
 Answer = tuple[int, Any]
 
 
+class Text(str):
+    """An answer sent as text/plain rather than JSON (Slack's webhooks answer `ok` and their errors so)."""
+
+
+class _BadRequest(Exception):
+    """A request the server cannot read to its end: answered, then the connection is closed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+MAX_BODY = 1 << 20  # the API's bodies are a few hundred bytes; a bigger one is refused unread
+JSON_TYPES = ("application/json",)
+
+
 class AdminHandler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # see STACK-NOTES.md: 40 ms per keep-alive request otherwise
@@ -52,34 +69,50 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # never print request lines (they could carry the Authorization header in errors)
 
-    def do_GET(self) -> None:
-        self._handle("GET")
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a do_<METHOD> with an HTML 501; a real API server answers
+        # every method itself: 405 with Allow on a path it serves, 404 elsewhere, in JSON.
+        if name.startswith("do_"):
+            method = name[3:]
+            return lambda: self._handle(method)
+        raise AttributeError(name)
 
-    def do_POST(self) -> None:
-        self._handle("POST")
-
-    def do_PUT(self) -> None:
-        self._handle("PUT")
-
-    def do_PATCH(self) -> None:
-        self._handle("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._handle("DELETE")
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (a malformed request line, too long a header) in JSON, like every
+        other answer, instead of its HTML page."""
+        self.close_connection = True
+        # a request line it could not read leaves the version at HTTP/0.9, which would answer without a
+        # status line or headers: no client of this API speaks 0.9
+        self.request_version = "HTTP/1.1"
+        data = json.dumps({"error": message or http.HTTPStatus(code).phrase}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(data)
 
     # ---- plumbing ----------------------------------------------------------------------------
     def _handle(self, method: str) -> None:
         ctx = self.server.ctx
         self._allow: str | None = None  # one handler serves every request of a kept-alive connection
+        head = method == "HEAD"  # answered as GET is, without the body
+        if head:
+            method = "GET"
         path = urlsplit(self.path).path
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        try:
+            raw = self._read_body()
+        except _BadRequest as exc:
+            self.close_connection = True  # what is left of the body cannot be told from the next request
+            self._send(exc.status, {"error": str(exc)}, head=head)
+            return
         if path.startswith("/_sandbox/"):
             status, body = self._control(method, path, raw)
-            self._send(status, body)
+            self._send(status, body, allow=self._allow, head=head)
             return
         parsed, bad_json = _parse(raw)
-        record = ctx.recorder.add({"api": "admin", "method": method, "path": path,
+        record = ctx.recorder.add({"api": "admin", "method": "HEAD" if head else method, "path": path,
                                    "body": parsed if not bad_json else raw.decode("utf-8", "replace"),
                                    "status": None, "ts": ctx.world.wall_now()})
         delay, unavailable = ctx.faults.take_admin(f"{method} {path}")
@@ -90,17 +123,55 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
         else:
             status, body = self._api(method, path, raw, parsed, bad_json)
         ctx.recorder.update(record, status=status)
-        self._send(status, body, allow=self._allow)
+        self._send(status, body, allow=self._allow, head=head)
 
-    def _send(self, status: int, body: Any, allow: str | None = None) -> None:
-        data = json.dumps(body).encode()
+    def _read_body(self) -> bytes:
+        """The request body (Content-Length or chunked), refused past MAX_BODY."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            return self._read_chunked()
+        given = (self.headers.get("Content-Length") or "0").strip()
+        if not given.isdigit():
+            raise _BadRequest(400, f"invalid Content-Length: {given[:40]!r}")
+        length = int(given)
+        if length > MAX_BODY:
+            raise _BadRequest(413, f"request body over {MAX_BODY} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(66).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError:
+                raise _BadRequest(400, "invalid chunked request body") from None
+            if size == 0:
+                while self.rfile.readline(8194).strip():  # trailer fields, then the empty line
+                    pass
+                return bytes(body)
+            if len(body) + size > MAX_BODY:
+                raise _BadRequest(413, f"request body over {MAX_BODY} bytes")
+            body += self.rfile.read(size)
+            self.rfile.readline(3)  # the CRLF after each chunk
+
+    def _send(self, status: int, body: Any, allow: str | None = None, head: bool = False) -> None:
+        if isinstance(body, Text):
+            data, ctype = body.encode(), "text/plain; charset=utf-8"
+        else:
+            data, ctype = json.dumps(body).encode(), "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
         if allow:
             self.send_header("Allow", allow)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        if status == 204:  # no content: no body, no Content-Length
+            self.end_headers()
+            return
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        if not head:
+            self.wfile.write(data)
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization") or ""
@@ -109,24 +180,42 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
             return False
         return hmac.compare_digest(given.strip().encode(), self.server.ctx.token.encode())
 
+    def _json_content_type(self) -> bool:
+        ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
+        return ctype in JSON_TYPES or (ctype.startswith("application/") and ctype.endswith("+json"))
+
+    def _not_allowed(self, method: str, path: str, methods: set[str]) -> Answer | None:
+        """OPTIONS (204 and Allow) or a method the path lacks (405 and Allow); None for one it has."""
+        if "GET" in methods:
+            methods = methods | {"HEAD"}
+        self._allow = ", ".join(sorted(methods | {"OPTIONS"}))
+        if method == "OPTIONS":
+            return 204, None
+        if method not in methods:
+            return 405, {"error": f"{method} is not allowed on {path} (allowed: {self._allow})"}
+        self._allow = None
+        return None
+
     # ---- the spec's paths --------------------------------------------------------------------
     def _api(self, method: str, path: str, raw: bytes, parsed: Any, bad_json: bool) -> Answer:
         found = spec.match_path(path)
         if found is None:
             return 404, {"error": f"no such path: {path}"}
         template, path_params = found
-        if spec.operation(method, template) is None:
-            self._allow = ", ".join(m for m, t in spec.operations() if t == template)
-            return 405, {"error": f"{method} is not allowed on {template}"}
+        refused = self._not_allowed(method, template, {m for m, t in spec.operations() if t == template})
+        if refused is not None:
+            return refused
         if spec.needs_auth(method, template) and not self._authorized():
             return 401, {"error": "missing or wrong bearer token"}
+        if raw.strip() and not self._json_content_type():
+            return 415, {"error": "the request body must be JSON (Content-Type: application/json)"}
+        if bad_json:
+            return 400, {"error": "the request body is not valid JSON"}
         schema = spec.request_schema(method, template)
         if schema is not None:
             if not raw.strip():
                 if spec.body_required(method, template):
                     return 400, {"error": "a JSON request body is required"}
-            elif bad_json:
-                return 400, {"error": "the request body is not valid JSON"}
             else:
                 problem = _schema_problem(schema, parsed)
                 if problem:
@@ -172,48 +261,62 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
     # ---- /_sandbox control paths (no token: tests and drills on this machine) ------------------
     def _control(self, method: str, path: str, raw: bytes) -> Answer:
         ctx = self.server.ctx
+        if path.startswith(NOTIFY_PREFIX):
+            via = path[len(NOTIFY_PREFIX):].split("/", 1)[0]
+            methods = {"POST"} if via in ("slack", "pagerduty") else None
+        else:
+            methods = CONTROL_PATHS.get(path)
+        if methods is None:
+            return 404, {"error": f"no such control path: {method} {path}"}
+        refused = self._not_allowed(method, path, methods)
+        if refused is not None:
+            return refused
+        if path.startswith(NOTIFY_PREFIX):
+            return self._notify(via, path, raw)
         body, bad_json = _parse(raw)
         if bad_json:
             return 400, {"error": "the request body is not valid JSON"}
-        if (method, path) == ("GET", "/_sandbox/requests"):
+        if path == "/_sandbox/requests":
             return 200, ctx.recorder.all()
-        if (method, path) == ("GET", "/_sandbox/state"):
+        if path == "/_sandbox/state":
             return 200, ctx.state()
-        if (method, path) == ("POST", "/_sandbox/scenario"):
+        if path == "/_sandbox/scenario":
             name = body.get("scenario") if isinstance(body, dict) else None
             try:
                 ctx.set_scenario(str(name))
             except ValueError as exc:
                 return 400, {"error": str(exc)}
             return 200, ctx.state()
-        if (method, path) == ("POST", "/_sandbox/reset"):
+        if path == "/_sandbox/reset":
             ctx.set_scenario(ctx.world.scenario)
             return 200, ctx.state()
-        if method == "POST" and path.startswith(NOTIFY_PREFIX):
-            # Stand-ins for Slack's incoming webhooks and PagerDuty's Events API v2, so drills send
-            # their notifications for real (and tests can see what was sent).
-            via = path[len(NOTIFY_PREFIX):].split("/", 1)[0]
-            if via not in ("slack", "pagerduty"):
-                return 404, {"error": f"no such notifier: {via}"}
-            ctx.recorder.add({"api": "notify", "via": via, "path": path, "body": body, "status": 200,
-                              "ts": ctx.world.wall_now()})
-            if via == "pagerduty":
-                if not isinstance(body, dict) or body.get("event_action") not in ("trigger", "acknowledge", "resolve"):
-                    return 400, {"status": "invalid event", "message": "event_action is required"}
-                return 202, {"status": "success", "message": "Event processed", "dedup_key": body.get("dedup_key")}
-            return 200, {"ok": True}
-        if (method, path) == ("POST", "/_sandbox/fault"):
+        if path == "/_sandbox/fault":
             try:
                 message = ctx.faults.add(body)
             except ValueError as exc:
                 return 400, {"error": str(exc)}
             return 200, {"ok": True, "message": message}
-        if (method, path) == ("POST", "/_sandbox/release"):
+        if path == "/_sandbox/release":
             return 200, {"ok": True, "released": ctx.faults.release()}
-        if path == CLOCK_PATH and method in ("GET", "POST"):
-            return self._clock(method, body)
-        return 404, {"error": f"no such control path: {method} {path}"}
+        return self._clock(method, body)
 
+    def _notify(self, via: str, path: str, raw: bytes) -> Answer:
+        """Slack's incoming webhooks and PagerDuty's Events API v2, as strict as the real ones (see
+        sandbox/notify.py), so a drill sends its notifications for real and catches a bad payload."""
+        ctx = self.server.ctx
+        answer: Any
+        if via == "slack":
+            known = path == slack_webhook_path(ctx.token)
+            status, text, message = notify.slack(raw, self.headers.get("Content-Type") or "", known)
+            answer = Text(text)
+        elif path == PAGERDUTY_PATH:
+            status, answer, message = notify.pagerduty(raw)
+        else:  # PagerDuty serves /v2/enqueue (and /v2/change/enqueue, which runbooks do not send)
+            return 404, {"status": "not found", "message": f"no such path: {path}"}
+        ctx.recorder.add({"api": "notify", "via": via, "path": path,
+                          "body": message if message is not None else raw.decode("utf-8", "replace"),
+                          "status": status, "ts": ctx.world.wall_now()})
+        return status, answer
 
     def _clock(self, method: str, body: Any) -> Answer:
         """The simulated clock of a sandbox started with one: read it, or jump it forward (a run in
@@ -230,14 +333,36 @@ class AdminHandler(http.server.BaseHTTPRequestHandler):
 
 
 NOTIFY_PREFIX = "/_sandbox/notify/"
+PAGERDUTY_PATH = NOTIFY_PREFIX + "pagerduty/v2/enqueue"
+CONTROL_PATHS: dict[str, set[str]] = {
+    "/_sandbox/requests": {"GET"},
+    "/_sandbox/state": {"GET"},
+    "/_sandbox/scenario": {"POST"},
+    "/_sandbox/reset": {"POST"},
+    "/_sandbox/fault": {"POST"},
+    "/_sandbox/release": {"POST"},
+    CLOCK_PATH: {"GET", "POST"},
+}
+
+
+def slack_webhook_path(token: str) -> str:
+    """The path of the one Slack webhook a sandbox serves: team, bot and secret, as Slack's
+    /services/T.../B.../... are (the secret is drawn from the admin token, so it is as private)."""
+    secret = hashlib.sha256(b"slack:" + token.encode()).hexdigest()[:24]
+    return f"{NOTIFY_PREFIX}slack/T0SANDBOX/B0SANDBOX/{secret}"
+
+
+def pagerduty_routing_key(token: str) -> str:
+    """A routing key of the 32 characters PagerDuty requires, drawn from the admin token."""
+    return hashlib.sha256(b"pagerduty:" + token.encode()).hexdigest()[:32]
 
 
 def _parse(raw: bytes) -> tuple[Any, bool]:
-    """(parsed JSON or None, True if there was a body that is not JSON)."""
+    """(parsed JSON or None, True if there was a body that is not JSON, NaN and Infinity included)."""
     if not raw.strip():
         return None, False
     try:
-        return json.loads(raw), False
+        return notify.strict_json(raw), False
     except ValueError:
         return None, True
 

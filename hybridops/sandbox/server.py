@@ -182,10 +182,12 @@ class Sandbox:
     def notify_env(self) -> dict[str, str]:
         """Notification targets served by this sandbox (Slack webhook, PagerDuty Events API v2)."""
         self._started()
+        from hybridops.sandbox.admin import PAGERDUTY_PATH, pagerduty_routing_key, slack_webhook_path
+
         return {
-            "HYBRIDOPS_SLACK_WEBHOOK_URL": f"{self.admin_url}/_sandbox/notify/slack/T0SANDBOX/{self.token[:12]}",
-            "HYBRIDOPS_PAGERDUTY_ROUTING_KEY": f"sandbox-{self.token[-16:]}",
-            "HYBRIDOPS_PAGERDUTY_URL": f"{self.admin_url}/_sandbox/notify/pagerduty",
+            "HYBRIDOPS_SLACK_WEBHOOK_URL": self.admin_url + slack_webhook_path(self.token),
+            "HYBRIDOPS_PAGERDUTY_ROUTING_KEY": pagerduty_routing_key(self.token),
+            "HYBRIDOPS_PAGERDUTY_URL": self.admin_url + PAGERDUTY_PATH,
         }
 
     def requests(self) -> list[dict[str, Any]]:

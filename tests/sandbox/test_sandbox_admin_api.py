@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -85,8 +86,7 @@ def test_missing_and_non_json_bodies_are_400(scenario, admin) -> None:
     scenario("healthy")
     r = admin.post("/admin/routing/force-mcp")
     assert r.status_code == 400 and "required" in r.json()["error"]
-    r = admin.post("/admin/config/update", content=b"timeout=15000",
-                   headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = admin.post("/admin/config/update", content=b"{timeout: 15000}", headers={"Content-Type": "application/json"})
     assert r.status_code == 400 and "JSON" in r.json()["error"]
 
 
@@ -94,7 +94,139 @@ def test_unknown_path_and_wrong_method(scenario, admin) -> None:
     scenario("healthy")
     assert admin.get("/admin/nothing").status_code == 404
     r = admin.get("/admin/routing/force-mcp")
-    assert r.status_code == 405 and r.headers["Allow"] == "POST"
+    assert r.status_code == 405 and r.headers["Allow"] == "OPTIONS, POST"
+
+
+def _allowed(template: str) -> set[str]:
+    methods = {m for m, t in spec.operations() if t == template}
+    return methods | ({"HEAD"} if "GET" in methods else set()) | {"OPTIONS"}
+
+
+def _applied_nothing(sandbox, before: dict) -> None:
+    assert sandbox.status()["metrics"] == before
+
+
+def test_head_is_answered_as_get_without_a_body(scenario, admin, sandbox) -> None:
+    scenario("outage")
+    for method, template in spec.operations():
+        if method != "GET":
+            continue
+        path = template.replace("{component}", "mcp-router")
+        got, head = admin.get(path), admin.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers["content-type"] == got.headers["content-type"] == "application/json"
+        assert int(head.headers["content-length"]) > 0  # the length of the body GET would send
+    assert admin.head("/health/component/database").status_code == 404  # the GET answer's status, too
+    heads = [c for c in sandbox.requests() if c["method"] == "HEAD"]
+    assert len(heads) == 4 and all(c["status"] is not None for c in heads)
+
+
+def test_options_lists_the_methods_of_the_path(scenario, anonymous, sandbox) -> None:
+    scenario("healthy")
+    before = sandbox.status()["metrics"]
+    for template in {t for _, t in spec.operations()}:
+        r = anonymous.options(template.replace("{component}", "mcp-router"))
+        assert r.status_code == 204 and r.content == b"", template
+        assert set(r.headers["Allow"].split(", ")) == _allowed(template), template
+    _applied_nothing(sandbox, before)
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "TRACE", "PROPFIND", "FROB"])
+def test_a_method_the_path_lacks_is_405_json_with_allow(scenario, admin, sandbox, method) -> None:
+    scenario("bedrock-down")
+    before = sandbox.status()["metrics"]
+    refused = 0
+    for template in {t for _, t in spec.operations()}:
+        if method in _allowed(template):
+            continue
+        path = template.replace("{component}", "mcp-router")
+        r = admin.request(method, path, json=BODIES.get(template))
+        assert r.status_code == 405, (method, path, r.text)
+        assert r.headers["content-type"] == "application/json" and method in r.json()["error"]
+        assert set(r.headers["Allow"].split(", ")) == _allowed(template)
+        refused += 1
+    assert refused
+    _applied_nothing(sandbox, before)
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "DELETE", "OPTIONS", "PROPFIND"])
+def test_an_unknown_path_is_404_json_whatever_the_method(scenario, admin, method) -> None:
+    scenario("healthy")
+    for path in ("/admin/nothing", "/", "/health/", "/healthz", "/admin/routing/force-mcp/x"):
+        r = admin.request(method, path)
+        assert r.status_code == 404, (method, path)
+        assert r.headers["content-type"] == "application/json"
+        if method != "HEAD":
+            assert path in r.json()["error"]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"reason": "x", "duration": NaN}', b'{"reason": "x", "duration": Infinity}',
+    b'{"reason": "x", "duration": -Infinity}', b'{"reason": "x", "duration": 60, "n": [NaN]}',
+])
+def test_nan_and_infinity_are_not_json(scenario, admin, sandbox, body) -> None:
+    scenario("bedrock-down")
+    before = sandbox.status()["metrics"]
+    r = admin.post("/admin/routing/force-mcp", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
+    _applied_nothing(sandbox, before)
+
+
+@pytest.mark.parametrize("ctype", [None, "text/plain", "application/x-www-form-urlencoded", "application/xml",
+                                   "multipart/form-data; boundary=x", "application/jsonx", "text/json"])
+def test_a_body_that_is_not_declared_json_is_415(scenario, admin, sandbox, ctype) -> None:
+    scenario("error-spike")
+    before = sandbox.status()["metrics"]
+    headers = {"Content-Type": ctype} if ctype else {}
+    for path in ("/admin/config/update", "/admin/circuit-breaker/reset"):
+        r = admin.post(path, content=b'{"timeout": 15000}', headers=headers)
+        assert r.status_code == 415, (ctype, path)
+        assert "application/json" in r.json()["error"]
+    _applied_nothing(sandbox, before)
+
+
+@pytest.mark.parametrize("ctype", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
+def test_json_content_types_are_accepted(scenario, admin, ctype) -> None:
+    scenario("error-spike")
+    r = admin.post("/admin/config/update", content=b'{"timeout": 15000}', headers={"Content-Type": ctype})
+    assert r.status_code == 200, r.text
+
+
+def test_a_chunked_body_is_read_and_an_oversized_one_refused(scenario, admin, sandbox) -> None:
+    scenario("error-spike")
+
+    def chunks():
+        yield b'{"timeout":'
+        yield b" 15000}"
+
+    r = admin.post("/admin/config/update", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 200 and sandbox.world.timeout_ms == 15000
+    big = b'{"timeout": 15000, "pad": "' + b"x" * (2 << 20) + b'"}'
+    r = admin.post("/admin/config/update", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and r.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(("request_bytes", "status"), [
+    (b"POST /admin/config/update HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
+    (b"POST /admin/config/update HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400),
+    (b"GET /health HTTP/1.1 extra\r\nHost: x\r\n\r\n", 400),
+    (b"GET /health HTTP/9.9\r\nHost: x\r\n\r\n", 505),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+])
+def test_protocol_errors_are_json_not_html(sandbox, request_bytes, status) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(sandbox.admin_url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as s:
+        s.sendall(request_bytes)
+        answer = b""
+        while chunk := s.recv(65536):  # the server closes the connection after a protocol error
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()) or head.startswith(f"HTTP/1.0 {status} ".encode()), head
+    assert b"Content-Type: application/json" in head
+    assert json.loads(body)["error"]
 
 
 def test_admin_calls_are_recorded_without_the_token(scenario, admin, anonymous, sandbox) -> None:
@@ -230,3 +362,14 @@ def _try_get(url: str) -> object:
         return httpx.get(url, timeout=10).status_code
     except httpx.TransportError as exc:
         return exc
+
+
+def test_control_paths_answer_head_options_and_405_too(scenario, anonymous) -> None:
+    scenario("healthy")
+    assert anonymous.head("/_sandbox/state").status_code == 200
+    r = anonymous.options("/_sandbox/fault")
+    assert r.status_code == 204 and r.headers["Allow"] == "OPTIONS, POST"
+    r = anonymous.delete("/_sandbox/state")
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD, OPTIONS" and r.json()["error"]
+    r = anonymous.request("PROPFIND", "/_sandbox/nothing")
+    assert r.status_code == 404 and r.json()["error"]
