@@ -27,9 +27,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, Vali
 
 from hybridops.engine.clock import SIMULATED_CLOCK_ENV
 from hybridops.errors import ConfigError, UsageError
-from hybridops.scrub import MASK
+from hybridops.scrub import MASK, redact_url, url_secrets
 
 if TYPE_CHECKING:
+    from hybridops.audit.log import AuditKey
     from hybridops.runbook.model import Runbook
 
 APP_NAME = "hybridops"
@@ -69,6 +70,8 @@ class Value:
             return f"(unset: env {self.ref})" if self.ref else UNSET
         if self.secret:
             return MASK
+        if isinstance(self.value, str) and "://" in self.value:
+            return redact_url(self.value)  # an admin URL may carry a password or a token
         if isinstance(self.value, bool):
             return "true" if self.value else "false"
         return str(self.value)
@@ -132,19 +135,29 @@ class Settings:
     cloudwatch_region: Value
     # A sandbox's simulated clock (`hybridops sandbox --simulated-time` exports it): waits jump.
     simulated_clock: Value = field(default_factory=_unset)
+    # The HMAC key that authenticates the audit log (audit.hmac_key, $HYBRIDOPS_AUDIT_KEY) and its name.
+    audit_key: Value = field(default_factory=lambda: _unset(secret=True))
+    audit_key_id: Value = field(default_factory=_unset)
     # Variables the profile sets by an `env:NAME` reference whose variable is unset: absent from
     # `variables` (never silently replaced by the runbook default), kept here to explain why.
     unresolved: dict[str, Value] = field(default_factory=dict)
     profile_source: str = NOT_SET
     config_source: str = NOT_SET
+    # The AWS secret keys and session tokens the environment and the AWS files hold: never shown, but
+    # masked wherever an error might echo one (`aws_secrets`).
+    aws_secrets: frozenset[str] = field(default=frozenset(), repr=False)
 
     def secrets(self) -> set[str]:
         """Every secret value in use, for scrubbing output and logs."""
         found: set[str] = set()
-        for v in (self.admin_token, self.slack_webhook_url, self.pagerduty_routing_key,
+        for v in (self.admin_token, self.slack_webhook_url, self.pagerduty_routing_key, self.audit_key,
                   *self.variables.values()):
             if v.secret and v.value is not None and str(v.value) != "":
                 found.add(str(v.value))
+        # What a URL carries: the admin URL's userinfo and token parameters, a webhook's secret path.
+        found.update(url_secrets(self.admin_url.value), url_secrets(self.pagerduty_url.value))
+        found.update(url_secrets(self.slack_webhook_url.value, secret_path=True))
+        found.update(self.aws_secrets)
         return found
 
     def rows(self) -> list[tuple[str, str, str]]:
@@ -159,6 +172,8 @@ class Settings:
             rows.append(_row(name, getattr(self, name)))
         if self.simulated_clock.is_set:
             rows.append(_row("simulated_clock", self.simulated_clock))
+        if self.audit_key.is_set or self.audit_key.ref:
+            rows += [_row("audit_key", self.audit_key), _row("audit_key_id", self.audit_key_id)]
         for name, v in {**self.variables, **self.unresolved}.items():
             rows.append(_row(f"var {name}", v))
         return rows
@@ -221,6 +236,8 @@ class AuditConfig(_Section):
     dir: Plain | None = None
     cloudwatch_log_group: Plain | None = None
     cloudwatch_region: Plain | None = None
+    hmac_key: Reference | None = None  # the operator's or team's key the log's MACs are made with
+    key_id: Plain | None = None  # its name, written in the log (never the key)
 
 
 class Profile(_Section):
@@ -443,6 +460,22 @@ def audit_directory(settings: Settings, *, create: bool) -> Path:
     return directory
 
 
+def audit_key(settings: Settings) -> AuditKey | None:
+    """The key that authenticates the audit log, if one is configured; ConfigError if it is unusable."""
+    from hybridops.audit.log import AuditKey
+    from hybridops.errors import AuditError
+
+    key = settings.audit_key
+    if not key.is_set:
+        if key.ref:
+            raise ConfigError(f"audit key: {key.source} names env {key.ref}, which is unset")
+        return None
+    try:
+        return AuditKey.from_text(settings.audit_key_id.value, str(key.value))
+    except AuditError as exc:
+        raise ConfigError(f"{exc} (from {key.source})") from None
+
+
 def find_config(config_path: Path | None, env: Mapping[str, str]) -> tuple[Path | None, str]:
     """The config file to use and why: --config, then HYBRIDOPS_CONFIG, then the platform config dir."""
     explicit = ((config_path, "--config"), (_env_path(env, "HYBRIDOPS_CONFIG"), "env HYBRIDOPS_CONFIG"))
@@ -584,7 +617,12 @@ def resolve_settings(
         audit_dir=audit_dir,
         cloudwatch_log_group=log_group,
         cloudwatch_region=cw_region,
+        aws_secrets=aws_secrets(env),
         simulated_clock=from_env(SIMULATED_CLOCK_ENV) or _unset(),
+        audit_key=_first(from_env("HYBRIDOPS_AUDIT_KEY", secret=True),
+                         from_profile(audit.hmac_key, "audit.hmac_key", secret=True), default=_unset(secret=True)),
+        audit_key_id=_first(from_env("HYBRIDOPS_AUDIT_KEY_ID"), from_profile(audit.key_id, "audit.key_id"),
+                            default=_unset()),
         unresolved=unresolved,
         profile_source=profile_source,
         config_source=config_source,
@@ -654,6 +692,38 @@ def _resolve_variables(
         if v is not None:
             variables[var.name] = v
     return variables, unresolved
+
+
+AWS_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+_AWS_SECRET_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_security_token")
+_AWS_FILE_CAP = 1 << 20  # an AWS config or credentials file is a few kB; never read a device whole
+
+
+def aws_secrets(env: Mapping[str, str]) -> frozenset[str]:
+    """The AWS secret access keys and session tokens a run may use: from the environment and from
+    every profile of the shared credentials and config files (the ones botocore reads). Read as plain
+    INI, without botocore: cheap, and nothing is called (no STS, no credential process)."""
+    import configparser
+
+    found = {value for name in AWS_SECRET_ENV if (value := _env(env, name))}
+    home = Path(env.get("HOME") or Path.home())
+    files = (_env_path(env, "AWS_SHARED_CREDENTIALS_FILE") or home / ".aws" / "credentials",
+             _env_path(env, "AWS_CONFIG_FILE") or home / ".aws" / "config")
+    for path in files:
+        try:
+            if not path.is_file():
+                continue
+            with path.open("rb") as f:
+                text = f.read(_AWS_FILE_CAP).decode("utf-8", errors="replace")
+            parser = configparser.RawConfigParser(strict=False, interpolation=None)
+            parser.read_string(text)
+        except (OSError, configparser.Error):
+            continue  # botocore will report a broken file when it reads it; here it only hides nothing
+        for section in parser.sections():
+            for key in _AWS_SECRET_KEYS:
+                if value := parser.get(section, key, fallback="").strip():
+                    found.add(value)
+    return frozenset(found)
 
 
 def parse_assignments(items: list[str], flag: str = "--var") -> dict[str, str]:

@@ -348,6 +348,21 @@ class ShipFailed(Event):
     error: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class LockTakenOver(Event):
+    """This run took the incident's lock from another run: a live one (confirmed by the operator or
+    --take-over), or a stale one whose process was gone (killed, crashed)."""
+
+    NAME: ClassVar[str] = "lock_taken_over"
+    holder_run_id: str
+    holder_operator: str | None = None
+    holder_pid: int | None = None
+    holder_host: str | None = None
+    holder_since: str | None = None
+    stale: bool = False
+    confirmed: str | None = None  # "operator" (at the terminal) or "--take-over"; None for a stale lock
+
+
 # display only
 
 
@@ -402,7 +417,7 @@ class UnknownEvent(Event):
 
 EVENTS: dict[str, type[Event]] = {c.NAME: c for c in (
     RunStarted, RunResumed, StepStarted, Request, Response, Prompt, StepFinished, RunFinished, LogRepaired,
-    ShipFailed, BudgetWarning, PollTick, WaitTick, ConfirmRequest)}
+    ShipFailed, LockTakenOver, BudgetWarning, PollTick, WaitTick, ConfirmRequest)}
 
 
 @dataclass(frozen=True)
@@ -634,6 +649,14 @@ def json_schema() -> dict[str, Any]:
         }
         if cls.AUDITED:
             extra[BY] = {"type": "string", "description": "who acted: on the records of a resumed session"}
+            # written by the audit log itself (hybridops.audit.log): the seal and the integrity tail
+            if cls is RunStarted or cls is RunResumed:
+                extra["key_id"] = {"type": "string", "description": "the key the records' MACs are made with"}
+            if cls is RunFinished:
+                extra["count"] = {"type": "integer", "description": "the seal: how many records precede it"}
+                extra["head"] = {"type": "string", "description": "the seal: SHA-256 of the line before it"}
+            extra["sum"] = {"type": "string", "description": "SHA-256 of the line without sum and mac"}
+            extra["mac"] = {"type": "string", "description": "HMAC-SHA256 of those bytes (a keyed log)"}
         defs[cls.__name__] = _object_schema(cls, defs, extra=extra, required_extra=["event"])
         defs[cls.__name__]["description"] = ("audited" if cls.AUDITED else "display only (--output json)") + (
             f": {cls.__doc__.strip().splitlines()[0]}" if cls.__doc__ and "Event" not in cls.__doc__ else "")

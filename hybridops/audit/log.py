@@ -11,12 +11,23 @@ The contract (issue 4 §7), which other tools verify independently:
   without its newline (64 zeros on line 0);
 - the first record is ``run_started``; a run ends with ``run_finished``.
 
+- every record ends with ``sum``, the SHA-256 of the line as it would be without ``sum`` and ``mac``
+  (so the last record, which no later ``prev`` vouches for, cannot be edited unnoticed either), and,
+  when the log is keyed, ``mac``: HMAC-SHA256 of those same bytes under the operator's or team's key
+  (``run_started`` names the key by ``key_id``). A MAC covers ``prev``, so the last record's MAC
+  authenticates the whole chain before it;
+- ``run_finished`` seals the log: it carries ``count`` (the records before it) and ``head`` (the
+  SHA-256 of the line before it); the only record that may follow it is a ``run_resumed`` of a run
+  that can still be resumed (failed, aborted, interrupted). The writer refuses appends after it.
+
 What `verify_log` can and cannot tell: an edited, deleted, inserted, reordered or mid-line truncated
-record breaks the chain and is named by its ``seq``. Whole lines cut from the end leave a shorter
-chain that is still consistent: such a log verifies as intact but *unfinished* (status
-``incomplete``, exactly like a run that was interrupted), and only fails when the caller insists on
-a finished run (``require_finished=True``). Anyone holding the hash of the last record (``head``;
-CloudWatch Logs holds a copy when shipping is on) can detect that too.
+record breaks the chain and is named by its ``seq``; so does an edited last record (its ``sum``) and
+a record appended after the seal. Without the key, a forger who recomputes every ``prev`` and ``sum``
+is NOT detected; with the key (``verify_log(..., key=...)``) every MAC is checked and such a rewrite
+is. Whole lines cut from the end leave a shorter chain that is still consistent: such a log verifies
+as intact but *unfinished* (status ``incomplete``, exactly like a run killed with SIGKILL), and only
+fails when the caller insists on a finished run (``require_finished=True``) or compares it with the
+copy in CloudWatch Logs (`hybridops.audit.anchor`).
 
 Nothing here imports typer or rich.
 """
@@ -25,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -39,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridops.errors import AuditError, ChainBroken
-from hybridops.events import Event, RunFinished, RunResumed, RunStarted, from_record, to_record
+from hybridops.events import Event, RunFinished, RunResumed, RunStarted, from_record, ran_to_end, to_record
 from hybridops.scrub import Scrubber, format_ts
 
 try:  # advisory locks keep two processes (say, two `resume`s) from interleaving lines
@@ -51,6 +63,7 @@ ZERO_HASH = "0" * 64
 REQUIRED_KEYS = ("seq", "ts", "run_id", "event", "prev")
 RUN_STATUSES = ("completed", "completed_with_failures", "unresolved", "failed", "aborted", "interrupted")
 INCOMPLETE = "incomplete"
+VERIFIED, NOT_CHECKED, NO_MAC = "verified", "not checked", "none"
 SUFFIX = ".jsonl"
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -61,6 +74,35 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')  # a JSON string literal, escapes inc
 _WS = re.compile(r"[ \t\r\n]")
 
 Clock = Callable[[], datetime]
+
+# Written by the log itself, after the event's fields: the seal on run_finished, then the integrity tail.
+SUM, MAC, KEY_ID, COUNT, HEAD = "sum", "mac", "key_id", "count", "head"
+MAX_RECORD_BYTES = 64 * 1024  # a bigger record has its largest values summarised (hash kept)
+SUMMARY_PREFIX_CHARS = 200
+# The integrity tail as the writer puts it: the last keys of the line, nothing re-encoded.
+_TAIL = re.compile(rb',"sum":"([0-9a-f]{64})"(?:,"mac":"([0-9a-f]{64})")?\}\Z')
+MIN_KEY_CHARS = 16
+
+
+@dataclass(frozen=True)
+class AuditKey:
+    """The HMAC key a log is authenticated with: an operator's or a team's secret, named by `key_id`.
+
+    The secret never appears in a repr, a record or a message; `key_id` is what records name."""
+
+    key_id: str
+    secret: bytes = field(repr=False)
+
+    def __post_init__(self) -> None:
+        if len(self.secret) < MIN_KEY_CHARS:
+            raise AuditError(f"audit key {self.key_id!r} is too short: at least {MIN_KEY_CHARS} characters")
+
+    @classmethod
+    def from_text(cls, key_id: str | None, secret: str) -> AuditKey:
+        return cls(key_id or "default", secret.encode("utf-8"))
+
+    def mac(self, body: bytes) -> str:
+        return hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
 
 # --- time and names -----------------------------------------------------------------------------
@@ -175,8 +217,8 @@ def _is_dry_run(path: Path) -> bool:
 # --- encoding -----------------------------------------------------------------------------------
 
 
-def encode_record(record: Mapping[str, Any]) -> bytes:
-    """The exact line bytes (without newline) for a record: compact JSON, UTF-8, no NaN."""
+def encode_record(record: Any) -> bytes:
+    """The exact line bytes (without newline) for a record (or any JSON value): compact JSON, UTF-8, no NaN."""
     text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     # A lone surrogate cannot be UTF-8; its `\\udcxx` escape is valid JSON and round-trips exactly.
     return text.encode("utf-8", errors="backslashreplace")
@@ -185,6 +227,62 @@ def encode_record(record: Mapping[str, Any]) -> bytes:
 def sha256_hex(line: bytes) -> str:
     """The chain's hash: lowercase hex SHA-256 of a line's exact bytes without its newline."""
     return hashlib.sha256(line).hexdigest()
+
+
+def summary_of(value: Any, encoded: bytes | None = None) -> dict[str, Any]:
+    """What stands in the log for a value too big to keep: its type, the size and SHA-256 of its JSON
+    encoding (as `encode_record` writes it), and the start of that encoding."""
+    encoded = encode_record(value) if encoded is None else encoded
+    names: dict[type, str] = {dict: "object", list: "array", str: "string"}
+    kind = names.get(type(value), type(value).__name__)
+    return {"summarized": True, "type": kind, "bytes": len(encoded), "sha256": sha256_hex(encoded),
+            "prefix": encoded[: SUMMARY_PREFIX_CHARS * 4].decode("utf-8", "ignore")[:SUMMARY_PREFIX_CHARS]}
+
+
+def _shrunk(value: Any, limit: int, depth: int = 0) -> Any:
+    """`value` if its encoding fits `limit` bytes; else its big parts summarised, keeping the structure
+    (a few levels deep), or the whole value summarised."""
+    encoded = encode_record(value)
+    if len(encoded) <= limit:
+        return value
+    if depth < 3 and isinstance(value, dict | list) and value:
+        part = max(limit // 8, 1024)
+        smaller: Any = ({k: _shrunk(v, part, depth + 1) for k, v in value.items()} if isinstance(value, dict)
+                        else [_shrunk(v, part, depth + 1) for v in value])
+        if len(encode_record(smaller)) <= limit:
+            return smaller
+    return summary_of(value, encoded)
+
+
+def bounded_fields(fields: dict[str, Any], room: int) -> dict[str, Any]:
+    """`fields` whose encoding fits in `room` bytes: the largest values made smaller first (their big
+    parts summarised), then summarised whole, until the record fits."""
+    sizes = {k: len(encode_record(v)) for k, v in fields.items()}
+    out = dict(fields)
+    for k in sorted(sizes, key=sizes.__getitem__, reverse=True):
+        if len(encode_record(out)) <= room:
+            break
+        out[k] = _shrunk(fields[k], max(room // 4, 1024))
+    for k in sorted(sizes, key=sizes.__getitem__, reverse=True):  # many middling values: whole summaries
+        if len(encode_record(out)) <= room:
+            break
+        if sizes[k] > SUMMARY_PREFIX_CHARS * 2:
+            out[k] = summary_of(fields[k])
+    return out
+
+
+def integrity_tail(body: bytes, key: AuditKey | None) -> tuple[str, str | None]:
+    """The `sum` (and, with a key, the `mac`) of a record encoded without them."""
+    return sha256_hex(body), key.mac(body) if key is not None else None
+
+
+def split_tail(line: bytes) -> tuple[bytes, str, str | None] | None:
+    """(the line without its integrity tail, sum, mac or None), or None when the line has no tail
+    where the writer puts it."""
+    m = _TAIL.search(line)
+    if m is None:
+        return None
+    return line[: m.start()] + b"}", m[1].decode(), m[2].decode() if m[2] else None
 
 
 # --- reading and verifying ----------------------------------------------------------------------
@@ -233,10 +331,18 @@ class VerifyResult:
     status: str = INCOMPLETE
     run_id: str | None = None
     head: str | None = None
+    # "verified" (every MAC matched the key given), "not checked" (the log has MACs, no key was given)
+    # or "none" (no record carries a MAC: nothing but the chain and sums, which anyone can recompute)
+    mac: str = "none"
+    key_id: str | None = None  # the key the log names (run_started's key_id)
 
     @property
     def finished(self) -> bool:
         return self.status != INCOMPLETE
+
+    @property
+    def authenticated(self) -> bool:
+        return self.mac == VERIFIED
 
 
 @dataclass(frozen=True)
@@ -369,6 +475,7 @@ def _first_problem(scan: _Scan) -> Problem | None:
         return hashes[j - 1] if j >= 1 else ZERO_HASH
 
     run_id0: str | None = None
+    summed = False  # a record so far carried a sum: every later one must
     seen: dict[bytes, int] = {}
     for i in range(n):
         rec = parsed[i]
@@ -404,11 +511,61 @@ def _first_problem(scan: _Scan) -> Problem | None:
             return Problem(0, f"first record is {rec['event']!r}, not 'run_started'")
         if prev != hash_before(i):
             return _prev_problem(i, prev, n, hashes, prev_of, hash_before)
+        problem = _tail_problem(i, lines[i], rec, summed)
+        if problem is not None:
+            return problem
+        summed = summed or SUM in rec
+        if i and parsed[i - 1]["event"] == "run_finished":  # type: ignore[index]
+            sealed = str(parsed[i - 1].get("status") or "failed")  # type: ignore[union-attr]
+            if rec["event"] != "run_resumed" or ran_to_end(sealed):
+                why = "" if rec["event"] != "run_resumed" else f" (a {sealed} run cannot be resumed)"
+                return Problem(i, f"record after the seal: run_finished (seq {i - 1}) closed the log, and "
+                                  f"this {rec['event']} was appended after it{why}")
+        if rec["event"] == "run_finished" and (summed or COUNT in rec or HEAD in rec) \
+                and (rec.get(COUNT) != i or rec.get(HEAD) != prev):
+            return Problem(i, f"run_finished's seal does not match the chain: count {rec.get(COUNT)!r} "
+                              f"(expected {i}), head {'matches' if rec.get(HEAD) == prev else 'differs'}")
     if scan.torn is not None:
         cut = "no newline" in scan.torn.reason
         return Problem(scan.torn.seq, f"truncated: {scan.torn.reason}" if cut else f"{scan.torn.reason} (torn?)")
     if n == 0:
         return Problem(0, "empty log: no run_started record")
+    return None
+
+
+def _tail_problem(i: int, line: bytes, rec: dict[str, Any], summed: bool) -> Problem | None:
+    tail = split_tail(line)
+    if tail is None:
+        if SUM in rec or MAC in rec:
+            return Problem(i, "record altered: its sum is not the last field, where the writer puts it "
+                              "(the line was re-encoded)")
+        if summed:
+            return Problem(i, "record altered: it has no sum, though the records before it have one")
+        return None
+    body, digest, _ = tail
+    if rec.get(SUM) != digest or sha256_hex(body) != digest:
+        return Problem(i, "record altered: its content does not match its sum")
+    return None
+
+
+def _mac_problem(scan: _Scan, key: AuditKey) -> Problem | None:
+    """The first record `key` does not authenticate: every record from the first with a MAC on must
+    carry one that matches (a MAC covers `prev`, so it vouches for the records before it too)."""
+    keyed = False
+    for i, line in enumerate(scan.lines):
+        tail = split_tail(line)
+        mac = tail[2] if tail is not None else None
+        if mac is None:
+            if keyed or i == len(scan.lines) - 1:
+                return Problem(i, "no MAC: this record is not authenticated by the key (written without it, "
+                                  "or rewritten)")
+            continue
+        keyed = True
+        assert tail is not None
+        if not hmac.compare_digest(key.mac(tail[0]), mac):
+            named = scan.records[0].get(KEY_ID) if scan.records else None
+            other = f" (the log names key {named!r}, this is {key.key_id!r})" if named and named != key.key_id else ""
+            return Problem(i, f"MAC does not match: rewritten without the key, or written with another key{other}")
     return None
 
 
@@ -462,28 +619,36 @@ def _read_bytes(path: Path) -> bytes:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
 
 
-def _result(scan: _Scan, *, require_finished: bool) -> VerifyResult:
+def _result(scan: _Scan, *, require_finished: bool, key: AuditKey | None = None) -> VerifyResult:
     n = len(scan.lines)
     run_id = next((r["run_id"] for r in scan.records if isinstance(r.get("run_id"), str)), None)
-    if scan.problem is not None:
-        intact = scan.records[: scan.problem.seq]
-        return VerifyResult(False, n, scan.problem.seq, scan.problem.reason, run_status(intact), run_id)
+    key_id = next((r[KEY_ID] for r in scan.records if isinstance(r.get(KEY_ID), str)), None)
+    problem = scan.problem
+    has_mac = any(MAC in r for r in scan.records)
+    if problem is None and key is not None:
+        problem = _mac_problem(scan, key)
+    mac = VERIFIED if key is not None else NOT_CHECKED if has_mac else NO_MAC
+    if problem is not None:
+        intact = scan.records[: problem.seq]
+        return VerifyResult(False, n, problem.seq, problem.reason, run_status(intact), run_id,
+                            mac=NOT_CHECKED if key is None and has_mac else NO_MAC, key_id=key_id)
     status = run_status(scan.records)
     head = scan.hashes[-1]
     if status != INCOMPLETE:
-        return VerifyResult(True, n, None, "intact", status, run_id, head)
+        return VerifyResult(True, n, None, "intact", status, run_id, head, mac, key_id)
     reason = (
         f"unfinished: no run_finished after seq {n - 1} "
-        f"(the run was interrupted, or whole records were cut from the end)"
+        f"(the run was killed, or whole records were cut from the end)"
     )
     if require_finished:
-        return VerifyResult(False, n, n, reason, status, run_id, head)
-    return VerifyResult(True, n, None, f"intact but {reason}", status, run_id, head)
+        return VerifyResult(False, n, n, reason, status, run_id, head, mac, key_id)
+    return VerifyResult(True, n, None, f"intact but {reason}", status, run_id, head, mac, key_id)
 
 
-def verify_log(path: Path, *, require_finished: bool = False) -> VerifyResult:
-    """Check the chain of the log at `path` (see the module docstring); AuditError if unreadable."""
-    return _result(_scan(_read_bytes(path)), require_finished=require_finished)
+def verify_log(path: Path, *, require_finished: bool = False, key: AuditKey | None = None) -> VerifyResult:
+    """Check the chain of the log at `path` (see the module docstring), and with `key` every MAC;
+    AuditError if unreadable."""
+    return _result(_scan(_read_bytes(path)), require_finished=require_finished, key=key)
 
 
 def read_log(path: Path) -> LogRead:
@@ -558,8 +723,13 @@ class AuditLog:
         prev: str,
         secrets: Iterable[str],
         clock: Clock | None,
+        key: AuditKey | None = None,
+        sealed: str | None = None,
     ) -> None:
         self._path = path
+        self._key = key
+        # The status a run_finished sealed the log with; only a run_resumed may follow it.
+        self._sealed = sealed
         self._staging: Path | None = None  # a new log's temporary name until its first record
         self._fd: int | None = fd
         self._run_id = run_id
@@ -582,6 +752,7 @@ class AuditLog:
         *,
         secrets: Iterable[str] = (),
         clock: Clock | None = None,
+        key: AuditKey | None = None,
     ) -> AuditLog:
         """Create `<directory>/<run_id>.jsonl` (mode 0600, never overwriting); AuditError if impossible.
 
@@ -604,7 +775,7 @@ class AuditLog:
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)  # the umask can only have narrowed it; make it exactly 0600
         _lock(fd, staging)
-        log = cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock)
+        log = cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock, key=key)
         log._staging = staging
         return log
 
@@ -615,6 +786,7 @@ class AuditLog:
         *,
         secrets: Iterable[str] = (),
         clock: Clock | None = None,
+        key: AuditKey | None = None,
     ) -> tuple[AuditLog, list[dict[str, Any]], TornTail | None]:
         """Reopen a log to continue its chain: (log, existing records, torn tail that was cut or None).
 
@@ -654,7 +826,10 @@ class AuditLog:
             raise
         run_id = scan.records[0]["run_id"] if scan.records else path.stem
         prev = scan.hashes[-1] if scan.lines else ZERO_HASH
-        log = cls(path, fd, run_id, next_seq=len(scan.lines), prev=prev, secrets=secrets, clock=clock)
+        last = scan.records[-1] if scan.records and scan.torn is None else None
+        sealed = str(last.get("status") or "failed") if last and last.get("event") == "run_finished" else None
+        log = cls(path, fd, run_id, next_seq=len(scan.lines), prev=prev, secrets=secrets, clock=clock, key=key,
+                  sealed=sealed)
         return log, scan.records, scan.torn
 
     @property
@@ -675,6 +850,16 @@ class AuditLog:
         """SHA-256 of the last line written (64 zeros before the first)."""
         return self._prev
 
+    @property
+    def key_id(self) -> str | None:
+        """The id of the key the records are authenticated with (None: not keyed)."""
+        return self._key.key_id if self._key is not None else None
+
+    @property
+    def sealed(self) -> bool:
+        """Whether a run_finished closed the log to every record but a run_resumed."""
+        return self._sealed is not None
+
     def add_secret(self, secret: str) -> None:
         """Mask `secret` (if at least 4 characters) wherever it appears in later records."""
         if secret:
@@ -687,7 +872,7 @@ class AuditLog:
         Take the action the record announces only after this returns. AuditError if it cannot be
         written; the log then refuses every later append.
         """
-        reserved = [k for k in REQUIRED_KEYS if k in fields]
+        reserved = [k for k in (*REQUIRED_KEYS, SUM, MAC, KEY_ID, COUNT, HEAD) if k in fields]
         if reserved:
             raise ValueError(f"audit record fields may not set {', '.join(reserved)}")
         with self._lock:
@@ -695,6 +880,8 @@ class AuditLog:
                 raise AuditError(f"audit log {self._path} is closed")
             if self._broken:
                 raise AuditError(f"audit log {self._path} is unusable after a failed write: {self._broken}")
+            if self._sealed is not None and (event != "run_resumed" or ran_to_end(self._sealed)):
+                raise AuditError(f"audit log {self._path.name} is sealed by its run_finished: no {event} after it")
             record: dict[str, Any] = {
                 "seq": self._seq,
                 "ts": format_ts(self._clock()),
@@ -702,7 +889,19 @@ class AuditLog:
                 "event": self._scrub.text(event),
                 "prev": self._prev,
             }
-            record.update(self._scrub.value(fields))
+            scrubbed = self._scrub.value(fields)
+            envelope = 400 + len(self._run_id) + len(record["event"])  # the keys around the fields
+            if len(encode_record(scrubbed)) > MAX_RECORD_BYTES - envelope:
+                scrubbed = bounded_fields(scrubbed, MAX_RECORD_BYTES - envelope)
+            record.update(scrubbed)
+            if self._key is not None and event in ("run_started", "run_resumed"):
+                record[KEY_ID] = self._key.key_id
+            if event == "run_finished":  # the seal: how many records it closes, and the head before it
+                record[COUNT] = self._seq
+                record[HEAD] = self._prev
+            record[SUM], mac = integrity_tail(encode_record(record), self._key)
+            if mac is not None:
+                record[MAC] = mac
             line = encode_record(record)
             with _signals_deferred():
                 try:
@@ -724,6 +923,10 @@ class AuditLog:
                     self._staging = None
                 self._seq += 1
                 self._prev = sha256_hex(line)
+                if event == "run_finished":
+                    self._sealed = str(record.get("status") or "failed")
+                elif event == "run_resumed":
+                    self._sealed = None
             # Under the lock, so listeners see records in seq order.
             for listener in self._listeners:
                 listener(record)

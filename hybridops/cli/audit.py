@@ -232,6 +232,10 @@ def _render_show(tl: Timeline) -> None:
     console.print(table)
 
 
+class Against(StrEnum):
+    cloudwatch = "cloudwatch"
+
+
 def audit_verify(
     run_id: str = typer.Argument(..., help=_REF_HELP),
     audit_dir: Path | None = _audit_dir_option(),
@@ -240,35 +244,83 @@ def audit_verify(
     require_finished: bool = typer.Option(
         False, "--require-finished", help="Fail when the log has no run_finished (cut from the end?)."
     ),
+    key_env: str | None = typer.Option(
+        None, "--key-env", metavar="NAME", help="Check every record's MAC with the HMAC key in this environment "
+        "variable (default: $HYBRIDOPS_AUDIT_KEY, then the profile's audit.hmac_key).", show_default=False,
+    ),
+    against: Against | None = typer.Option(
+        None, "--against", help="Compare the log, record by record and head to head, with its copy shipped "
+        "to CloudWatch Logs (the profile's audit.cloudwatch_log_group, or --log-group).", show_default=False,
+    ),
+    log_group: str | None = typer.Option(None, "--log-group", help="The CloudWatch Logs group of --against.",
+                                         show_default=False),
     format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
 ) -> None:
-    """Check a log's hash chain: exit 0 when intact, 1 naming the first broken record's seq."""
-    from hybridops.audit.log import verify_log
-    from hybridops.errors import ChainBroken
+    """Check a log's hash chain, sums and seal (and, with the key, every MAC): exit 0 when it holds, 1
+    naming the first broken record's seq. Without the key the log is not authenticated: a rewrite that
+    recomputes the chain is only caught with the key or --against cloudwatch."""
+    import os
 
+    from hybridops.audit.log import AuditKey, verify_log
+    from hybridops.config import audit_key, resolve_settings
+    from hybridops.errors import AuditError, ChainBroken, ConfigError
+
+    settings = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
     path = _resolve(run_id, audit_dir, profile, config)
-    v = verify_log(path, require_finished=require_finished)
+    if key_env is not None:
+        if not os.environ.get(key_env):
+            raise ConfigError(f"--key-env {key_env}: that environment variable is unset or empty")
+        try:
+            key = AuditKey.from_text(settings.audit_key_id.value, os.environ[key_env])
+        except AuditError as exc:
+            raise ConfigError(f"--key-env {key_env}: {exc}") from None
+    else:
+        key = audit_key(settings)
+    v = verify_log(path, require_finished=require_finished, key=key)
+    anchor = None
+    if against is Against.cloudwatch:
+        from hybridops.audit.anchor import compare_with_cloudwatch
+
+        group = log_group or settings.cloudwatch_log_group.value
+        if not group:
+            raise ConfigError("--against cloudwatch: no log group (set a profile's audit.cloudwatch_log_group, "
+                              "$HYBRIDOPS_AUDIT_LOG_GROUP, or pass --log-group)")
+        anchor = compare_with_cloudwatch(path, group=group, region=settings.cloudwatch_region.value,
+                                         aws_profile=settings.aws_profile.value)
+    ok = v.ok and (anchor is None or anchor.ok)
     if format is ListFormat.json:
-        _print_json(
-            {
-                "version": 1,
-                "path": str(path),
-                "ok": v.ok,
-                "records": v.records,
-                "first_bad_seq": v.first_bad_seq,
-                "reason": v.reason,
-                "status": v.status,
-                "head": v.head,
-            }
-        )
-        if not v.ok:
+        data: dict[str, Any] = {
+            "version": 1, "path": str(path), "ok": ok, "records": v.records, "first_bad_seq": v.first_bad_seq,
+            "reason": v.reason, "status": v.status, "head": v.head, "mac": v.mac, "key_id": v.key_id,
+        }
+        if anchor is not None:
+            data["cloudwatch"] = anchor.as_json()
+        _print_json(data)
+        if not ok:
             raise typer.Exit(1)
         return
     if not v.ok:
         raise ChainBroken(f"{path.name}: broken at seq {v.first_bad_seq}: {v.reason}")
-    _print_text(f"intact: {v.records} records\n")
+    if anchor is not None and not anchor.ok:
+        raise ChainBroken(f"{path.name}: differs from CloudWatch Logs {anchor.where}: " + "; ".join(anchor.problems))
+    _print_text(_verified_line(v) + "\n")
     _print_text(f"status: {v.status}" + ("" if v.finished else f" ({v.reason.removeprefix('intact but ')})") + "\n")
     _print_text(f"head: {v.head}\n")
+    if anchor is not None:
+        _print_text(f"cloudwatch: matches {anchor.where}, record by record ({anchor.remote_records} records, "
+                    "same head)\n")
+
+
+def _verified_line(v: Any) -> str:
+    """What a chain that holds proves: `intact` only once every MAC matched the key."""
+    if v.mac == "verified":
+        return f"intact: {v.records} records, every MAC verified (key {v.key_id or 'given'})"
+    if v.mac == "not checked":
+        return (f"chain consistent: {v.records} records; MAC not checked: the log is keyed "
+                f"({'key ' + repr(v.key_id) if v.key_id else 'a key'}), give it with --key-env NAME or "
+                "$HYBRIDOPS_AUDIT_KEY")
+    return (f"chain consistent: {v.records} records; not authenticated: the log has no MAC, so a rewrite that "
+            "recomputes the chain would not show (configure audit.hmac_key)")
 
 
 def audit_timeline(

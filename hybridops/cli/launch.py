@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import sys
 from collections.abc import Iterator
@@ -97,6 +96,9 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     settings = resolve_settings(config_path=config_path, profile=profile, flag_vars=parse_assignments(flag_vars),
                                 flag_audit_dir=audit_dir, flag_aws_profile=aws_profile, runbook=loaded.runbook,
                                 env=env)
+    from hybridops.scrub import register
+
+    register(settings.secrets())  # before anything is printed: every console and error message masks them
     if settings.unresolved:
         # Never fall back to the runbook default for a value the profile meant to set.
         raise ConfigError("; ".join(f"variable {n} is {v.shown}" for n, v in settings.unresolved.items()))
@@ -172,7 +174,11 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
 
     def opened():
         log = holder["log"] = open_audit()
-        if s.cloudwatch_log_group.value:
+        if s.cloudwatch_log_group.value and options.dry_run:
+            # A dry run sends nothing at all: not even its audit records to CloudWatch Logs.
+            note = f"dry run: audit records not shipped to CloudWatch Logs ({s.cloudwatch_log_group.value})"
+            (shown if renderer is not None else console.err()).print(note, markup=False, highlight=False)
+        elif s.cloudwatch_log_group.value:
             holder["shipper"] = _ship(log, s)
             if earlier_records:  # a resumed run: what the killed process never shipped goes first
                 holder["shipper"].backfill(earlier_records)
@@ -207,6 +213,8 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
         if renderer.verbosity >= 0:
             summary_table(shown, result)
         shown.print(f"audit log: {log.path if log is not None else '-'}")
+        if log is not None:  # the head to keep (or compare with the CloudWatch copy): `audit verify` prints it too
+            shown.print(f"audit head: {log.head} ({log.next_seq} records)", markup=False, highlight=False)
     return result
 
 
@@ -225,9 +233,13 @@ def _ship(log, settings):
         from hybridops.errors import AuditError
         from hybridops.events import ShipFailed
 
-        # The local log may be closing (end of run) or broken; the run itself decides about that.
-        with contextlib.suppress(AuditError):
+        # The local log may be sealed (end of run), closing or broken: then only the terminal hears of it.
+        try:
             log.write_event(ShipFailed(error=message))
+        except AuditError:
+            from hybridops.cli import console
+
+            console.err().print(f"warning: audit shipping: {message}", markup=False, highlight=False)
 
     shipper = CloudWatchShipper(session, settings.cloudwatch_log_group.value, settings.cloudwatch_region.value,
                                 log.run_id, on_failure=failed)
@@ -240,8 +252,8 @@ def new_audit(settings, runbook_id: str):
     shown to be writable: a run that could not be audited must not send anything."""
     import tempfile
 
-    from hybridops.audit.log import AuditLog, new_run_id
-    from hybridops.config import audit_directory
+    from hybridops.audit.log import new_run_id
+    from hybridops.config import audit_directory, audit_key
     from hybridops.errors import AuditError
 
     directory = audit_directory(settings, create=True)
@@ -250,5 +262,20 @@ def new_audit(settings, runbook_id: str):
             pass
     except OSError as exc:
         raise AuditError(f"cannot write audit logs in {directory}: {exc.strerror or exc}") from None
-    run_id = new_run_id(runbook_id)
-    return lambda: AuditLog.create(directory, run_id, secrets=settings.secrets())
+    return NewAudit(directory, new_run_id(runbook_id), frozenset(settings.secrets()), audit_key(settings))
+
+
+@dataclass(frozen=True)
+class NewAudit:
+    """Opens run `run_id`'s fresh audit log in `directory`, keyed with `key` (the run's id is known
+    before: the incident's lock names it)."""
+
+    directory: Path
+    run_id: str
+    secrets: frozenset[str]
+    key: Any = None  # AuditKey
+
+    def __call__(self) -> Any:
+        from hybridops.audit.log import AuditLog
+
+        return AuditLog.create(self.directory, self.run_id, secrets=self.secrets, key=self.key)

@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         from hybridops.cli import console
         from hybridops.cli.launch import Prepared, execute, interactive_terminal, interrupts_stop_the_run, prepare
         from hybridops.cli.render import describe_request
-        from hybridops.config import resolve_settings
+        from hybridops.config import audit_key, resolve_settings
         from hybridops.engine.context import RunOptions
         from hybridops.engine.incident import calls_aws, preflight_identity
         from hybridops.engine.resume import Handover, find_resumable, handover_changes, plan_resume, reopen
@@ -94,7 +94,8 @@ def register(app: typer.Typer) -> None:
                                         + "): confirm at a terminal, or resume with --yes")
             handover = Handover(operator=who.operator, aws_caller_arn=who.aws_caller_arn, changes=changes,
                                 changes_confirmed=confirmed, from_step=from_step)
-            again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover)
+            again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover,
+                           key=audit_key(s))
             if again.repaired is not None:
                 console.err().print(f"repaired the log: cut a torn last line of {again.repaired.torn_bytes} bytes "
                                     f"({again.repaired.reason})")

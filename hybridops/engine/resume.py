@@ -216,15 +216,33 @@ class Handover:
     from_step: str | None = None  # --from
 
 
+def check_key(records: Sequence[Mapping[str, Any]], key: Any) -> None:
+    """One log, one key: a run whose records carry MACs goes on only with the key they were made with
+    (else its later records could not be verified with it). ResumeRefused if the key is not that one."""
+    from hybridops.audit.log import KEY_ID, MAC
+
+    keyed = [r.get(KEY_ID) for r in records if r.get("event") in ("run_started", "run_resumed") and r.get(KEY_ID)]
+    if not keyed and not any(MAC in r for r in records):
+        return
+    named = keyed[-1] if keyed else None
+    if key is None or (named is not None and key.key_id != named):
+        which = f"key {named!r}" if named else "a key"
+        have = "no audit key is configured" if key is None else f"the configured one is {key.key_id!r}"
+        raise ResumeRefused(f"the run's audit log is authenticated with {which} and {have}: configure that key "
+                            "(a profile's audit.hmac_key, or $HYBRIDOPS_AUDIT_KEY) to continue it")
+
+
 def reopen(resumable: Resumable, runbook: Runbook, variables: dict[str, Any], *, secrets: set[str],
-           argv: Sequence[str], handover: Handover | None = None) -> Reopened:
+           argv: Sequence[str], handover: Handover | None = None, key: Any = None) -> Reopened:
     """Plan the rest of the run (refusing before the file is touched), then reopen its log, cut a torn
-    tail and record the repair, and plan again from what is now on disk."""
+    tail and record the repair, and plan again from what is now on disk. `key`: the AuditKey the
+    log's MACs are made with (None: not keyed)."""
     from hybridops.audit.log import AuditLog
 
     handover = handover or Handover()
     plan_resume(resumable.records, runbook, variables, handover.from_step)
-    log, records, torn = AuditLog.open_for_append(resumable.path, secrets=secrets)
+    check_key(resumable.records, key)
+    log, records, torn = AuditLog.open_for_append(resumable.path, secrets=secrets, key=key)
     repaired = None
     try:
         if torn is not None:

@@ -45,7 +45,8 @@ def test_verify_intact(capsys: pytest.CaptureFixture[str], known_run: Path) -> N
         code, out, err = cli(capsys, "verify", ref)
         assert (code, err) == (0, "")
         lines = out.splitlines()
-        assert lines[0] == "intact: 22 records"
+        assert lines[0] == ("chain consistent: 22 records; not authenticated: the log has no MAC, so a rewrite "
+                            "that recomputes the chain would not show (configure audit.hmac_key)")
         assert lines[1] == "status: completed"
         assert lines[2].startswith("head: ") and len(lines[2]) == len("head: ") + len(head)
 
@@ -59,8 +60,7 @@ def test_verify_broken_exits_1_with_one_line_naming_the_seq(
     code, out, err = cli(capsys, "verify", RUN_ID)
     assert (code, out) == (1, "")
     assert err == (
-        f"error: {RUN_ID}.jsonl: broken at seq 3: record altered: "
-        "its SHA-256 does not match the prev stored in seq 4\n"
+        f"error: {RUN_ID}.jsonl: broken at seq 3: record altered: its content does not match its sum\n"
     )
 
 
@@ -79,8 +79,9 @@ def test_verify_unfinished_is_intact_unless_required(capsys: pytest.CaptureFixtu
     code, out, _ = cli(capsys, "verify", RUN_ID)
     assert code == 0
     assert out.splitlines()[:2] == [
-        "intact: 20 records",
-        "status: incomplete (unfinished: no run_finished after seq 19 (the run was interrupted, "
+        "chain consistent: 20 records; not authenticated: the log has no MAC, so a rewrite that recomputes the "
+        "chain would not show (configure audit.hmac_key)",
+        "status: incomplete (unfinished: no run_finished after seq 19 (the run was killed, "
         "or whole records were cut from the end))",
     ]
     code, out, err = cli(capsys, "verify", RUN_ID, "--require-finished")
@@ -268,7 +269,7 @@ def test_audit_commands_find_the_runs_under_a_profiles_audit_dir(
         assert (code, err) == (0, ""), argv
         assert RUN_ID in out, argv
     code, out, _ = cli(capsys, "verify", RUN_ID[:20])  # a unique prefix, in the profile's dir
-    assert code == 0 and "intact" in out
+    assert code == 0 and "chain consistent: 22 records" in out
     code, out, _ = cli(capsys, "list", "--profile", "other")  # another profile: the default dir
     assert code == 0 and RUN_ID not in out and str(tmp_path / "state") in out
 

@@ -150,7 +150,7 @@ def test_whole_lines_cut_from_the_end_verify_as_unfinished(tmp_path: Path, m: in
     assert (result.ok, result.status, result.first_bad_seq, result.records) == (True, "incomplete", None, N - m)
     assert result.reason == (
         f"intact but unfinished: no run_finished after seq {N - m - 1} "
-        "(the run was interrupted, or whole records were cut from the end)"
+        "(the run was killed, or whole records were cut from the end)"
     )
     strict = verify_log(path, require_finished=True)
     assert (strict.ok, strict.first_bad_seq) == (False, N - m)

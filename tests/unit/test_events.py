@@ -43,13 +43,15 @@ PINNED = {
                     "error: str | None, steps_run: int | None",
     "log_repaired": "torn_bytes: int, reason: str",
     "ship_failed": "error: str",
+    "lock_taken_over": "holder_run_id: str, holder_operator: str | None, holder_pid: int | None, "
+                       "holder_host: str | None, holder_since: str | None, stale: bool, confirmed: str | None",
     "budget_warning": "step_id: str, elapsed_s: float, budget_s: float, over: bool",
     "poll_tick": "step_id: str, attempt: int, holds: bool, latest: Any, remaining_s: float",
     "wait_tick": "step_id: str, remaining_s: float",
     "confirm_request": "step_id: str, call: Call, undo: Call | None",
 }
 AUDITED = {"run_started", "run_resumed", "step_started", "request", "response", "prompt", "step_finished",
-           "run_finished", "log_repaired", "ship_failed"}
+           "run_finished", "log_repaired", "ship_failed", "lock_taken_over"}
 
 
 def _signature(cls: type) -> str:
@@ -99,6 +101,8 @@ SAMPLES: list[ev.Event] = [
     ev.RunFinished(status=ev.RunStatus.INTERRUPTED, duration_s=9.5, error="SIGTERM", steps_run=2),
     ev.LogRepaired(torn_bytes=17, reason="no newline"),
     ev.ShipFailed(error="refused"),
+    ev.LockTakenOver(holder_run_id="r1", holder_operator="alice@h", holder_pid=42, holder_host="h",
+                     holder_since="2026-11-25T17:41:02.123Z", confirmed="--take-over"),
     ev.BudgetWarning(step_id="w", elapsed_s=8.0, budget_s=10.0),
     ev.PollTick(step_id="p", attempt=3, holds=False, latest={"status": "critical"}, remaining_s=60.0),
     ev.WaitTick(step_id="w", remaining_s=30.0),
