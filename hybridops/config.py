@@ -27,7 +27,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, PlainValidator, Vali
 
 from hybridops.engine.clock import SIMULATED_CLOCK_ENV
 from hybridops.errors import ConfigError, UsageError
-from hybridops.scrub import MASK, redact_url, url_secrets
+from hybridops.scrub import MASK, redact_url, register, url_secrets
 
 if TYPE_CHECKING:
     from hybridops.audit.log import AuditKey
@@ -603,7 +603,7 @@ def resolve_settings(
 
     variables, unresolved = _resolve_variables(runbook, flag_vars, env, prof, label, loaded, profile_name)
 
-    return Settings(
+    settings = Settings(
         profile=profile_name,
         config_path=path,
         admin_url=admin_url,
@@ -627,6 +627,10 @@ def resolve_settings(
         profile_source=profile_source,
         config_source=config_source,
     )
+    # From here on every output of this command masks them (consoles, error messages, every sink):
+    # resolving the settings is the first thing a command that has secrets does.
+    register(settings.secrets())
+    return settings
 
 
 def _resolve_variables(

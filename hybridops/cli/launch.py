@@ -96,9 +96,6 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     settings = resolve_settings(config_path=config_path, profile=profile, flag_vars=parse_assignments(flag_vars),
                                 flag_audit_dir=audit_dir, flag_aws_profile=aws_profile, runbook=loaded.runbook,
                                 env=env)
-    from hybridops.scrub import register
-
-    register(settings.secrets())  # before anything is printed: every console and error message masks them
     if settings.unresolved:
         # Never fall back to the runbook default for a value the profile meant to set.
         raise ConfigError("; ".join(f"variable {n} is {v.shown}" for n, v in settings.unresolved.items()))
@@ -144,7 +141,7 @@ def check_simulated_clock(clock_url: str, admin_url: str, time_scale: float) -> 
 
 def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
             resumed: Any = None, earlier_records: list[dict[str, Any]] | None = None,
-            clock: Any = None, aws: Any = None) -> Any:
+            clock: Any = None, aws: Any = None, noted: Any = ()) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log.
 
     `clock`: a drill's simulated clock; otherwise the sandbox's (when the settings name one), the
@@ -201,6 +198,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             clock=clock,
             state=state,
             extra_started=resumed,
+            noted=noted,
         )
     finally:
         shipper, log = holder.get("shipper"), holder.get("log")

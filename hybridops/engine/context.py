@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from hybridops.engine.clock import Clock, RealClock
 from hybridops.events import BY, Event, from_record, to_record
-from hybridops.scrub import Scrubber
+from hybridops.scrub import Scrubber, secret_leaves
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,16 @@ class Emitter:
         self.run_id = run_id  # the audit log puts it on every record itself; displays get it here
 
     def add_secret(self, value: str | None) -> None:
+        """Mask `value` in every later event, and everywhere else the process prints (the scrubber is
+        shared): the error that ends a run is printed by the CLI, not by a sink."""
         if value:
             self.scrubber.add(value)
+
+    def add_secret_value(self, value: Any) -> None:
+        """Mask a value derived from a secret: the whole of it and each of its leaves (a template
+        over a secret variable rendered to a dict, a list or a number)."""
+        for leaf in secret_leaves(value):
+            self.scrubber.add(leaf)
 
     def __call__(self, event: Event) -> None:
         raw = to_record(event)
