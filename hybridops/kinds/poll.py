@@ -9,7 +9,7 @@ from hybridops.events import Polled, PollTick, StepStatus
 from hybridops.kinds.base import Kind, Outcome, StepRun, short_duration, summarize
 from hybridops.kinds.calls import call_summary
 from hybridops.runbook.expr import evaluate
-from hybridops.runbook.model import PollStep
+from hybridops.runbook.model import POLL_FLOOR, PollStep
 
 
 class PollKind(Kind):
@@ -22,7 +22,8 @@ class PollKind(Kind):
         if gated is not None:
             return gated
         deadline = clock.monotonic() + run.scaled(poll.timeout)
-        every = run.scaled(poll.every)
+        # the floor holds in the runbook's (world) time: only a drill's --time-scale brings it below 1 s
+        every = run.scaled(max(poll.every, POLL_FLOOR))
         cond = poll.until if poll.until is not None else poll.while_
         assert cond is not None  # the model holds exactly one of them
         watching = poll.while_ is not None

@@ -236,6 +236,10 @@ def _check_scalar(value: Any, shape: Shape, loc: Loc, where: str, report: Report
     if wrong:
         report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
         return
+    if kind == "timestamp" and not _is_timestamp(value):
+        report(loc, f"{where}: {_label(loc)} is no timestamp botocore can read: {show_value(value)} "
+               "(use ISO 8601 such as 2026-01-01T00:00:00Z, or epoch seconds)", False)
+        return
     enum = getattr(shape, "enum", None) or []
     if kind == "string" and enum and value not in enum:
         hint = _hint(value, enum)
@@ -248,6 +252,17 @@ def _check_scalar(value: Any, shape: Shape, loc: Loc, where: str, report: Report
             report(loc, f"{where}: {_label(loc)} must be at least {minimum} character(s) long", False)
         elif kind in ("integer", "long", "double", "float") and value < minimum:
             report(loc, f"{where}: {_label(loc)} must be at least {minimum}, got {value}", False)
+
+
+def _is_timestamp(value: Any) -> bool:
+    """What botocore's serializer accepts for a timestamp (its own parser, as its ParamValidator uses)."""
+    from botocore.utils import parse_to_aware_datetime
+
+    try:
+        parse_to_aware_datetime(value)
+    except Exception:  # ValueError, and RuntimeError or OverflowError for epochs out of range
+        return False
+    return True
 
 
 def check_log_group(name: str, loc: Loc, report: Report) -> None:
@@ -291,3 +306,40 @@ def check_region(region: str, loc: Loc, report: Report) -> None:
     names = _regions()
     if region not in names:
         report(loc, f"unknown AWS region {region!r}{_hint(region, names)}", False)
+
+
+def regions_of(service: str, region: str) -> tuple[str, ...] | None:
+    """The regions of `region`'s partition that botocore's endpoint data offers `service` in; None when
+    that data cannot tell (a service it does not list, such as bedrock-runtime, or a global one)."""
+    partition = next((p for p, names in _partitions().items() if region in names), None)
+    model = service_model(service)
+    if partition is None or model is None:
+        return None
+    entry = _partition_services(partition).get(model.endpoint_prefix) or {}
+    if entry.get("isRegionalized") is False or "partitionEndpoint" in entry:
+        return None  # one endpoint for the partition (AWS Health, IAM): every region reaches it
+    offered = tuple(_session().get_available_regions(service, partition_name=partition))
+    return offered or None
+
+
+def check_service_region(service: str, region: str, loc: Loc, report: Report) -> None:
+    """A service that botocore's endpoint data does not offer in the region: the call could only fail
+    (no endpoint), so it is an error now rather than at the step."""
+    if is_template(service) or is_template(region) or region not in _regions():
+        return
+    offered = regions_of(service, region)
+    if offered is not None and region not in offered:
+        shown = ", ".join(offered[:8]) + (", ..." if len(offered) > 8 else "")
+        report(loc, f"AWS service {service!r} is not offered in {region} (botocore's endpoint data has it in "
+               f"{shown})", False)
+
+
+def _partition_services(partition: str) -> dict[str, Any]:
+    data = _session().get_component("data_loader").load_data("endpoints")
+    return next((p.get("services", {}) for p in data.get("partitions", []) if p["partition"] == partition), {})
+
+
+@cache
+def _partitions() -> dict[str, frozenset[str]]:
+    data = _session().get_component("data_loader").load_data("endpoints")
+    return {p["partition"]: frozenset(p.get("regions", {})) for p in data.get("partitions", [])}

@@ -7,6 +7,7 @@ JSON Schema generated from these classes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from hybridops.durations import parse_duration
+from hybridops.durations import duration_pattern, limit_text, parse_duration
 from hybridops.runbook.expr import ExpressionError, check_syntax
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
@@ -33,23 +34,42 @@ READ_PREFIXES = ("Describe", "Get", "List", "Filter", "Simulate")
 END = "end"  # the go-to target that ends the run
 
 
-def _duration(v: Any) -> float:
-    return parse_duration(v)
+# The bounds of each kind of duration (seconds). A runbook is run when things are already broken: a
+# typo such as `budget: 1e308s` or `every: 0s` must stop at `validate`, not hang or flood an API.
+DAY, HOUR = 86400.0, 3600.0
+MAX_STEP_TIME = DAY  # a step's budget, a wait, a poll's timeout
+MAX_CALL_TIME = HOUR  # one call's timeout, a retry's backoff
+POLL_FLOOR = 1.0  # the shortest interval between a poll's calls (in world time: a drill scales it)
+MAX_LOOK_BACK = 30 * DAY  # how far back a log query reads
+MAX_RESPONSE_TIME = 7 * DAY
 
 
-Duration = Annotated[
-    float,
-    BeforeValidator(_duration),
-    WithJsonSchema(
+def _duration_in(minimum: float, maximum: float) -> Any:
+    def check(v: Any) -> float:
+        return parse_duration(v, minimum=minimum, maximum=maximum)
+
+    return BeforeValidator(check)
+
+
+def _duration_schema(minimum: float, maximum: float) -> WithJsonSchema:
+    span = f"from {limit_text(minimum)} " if minimum else ""
+    return WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d))+$"},
-                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": duration_pattern(minimum, maximum)},
+                # whole seconds: JSON Schema has no test that rejects NaN, but NaN is no integer
+                {"type": "integer", "minimum": minimum, "maximum": maximum},
             ],
-            "description": "a duration: 30s, 2m, 1h30m (a bare number is seconds)",
+            "description": f"a duration {span}up to {limit_text(maximum)}: 30s, 2m, 1h30m "
+                           "(a bare number is whole seconds)",
         }
-    ),
-]
+    )
+
+
+Duration = Annotated[float, _duration_in(0.0, MAX_STEP_TIME), _duration_schema(0.0, MAX_STEP_TIME)]
+CallDuration = Annotated[float, _duration_in(0.0, MAX_CALL_TIME), _duration_schema(0.0, MAX_CALL_TIME)]
+PollInterval = Annotated[float, _duration_in(POLL_FLOOR, MAX_CALL_TIME), _duration_schema(POLL_FLOOR, MAX_CALL_TIME)]
+LookBack = Annotated[float, _duration_in(0.0, MAX_LOOK_BACK), _duration_schema(0.0, MAX_LOOK_BACK)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 StepId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]*$")]
 Target = Annotated[
@@ -184,7 +204,7 @@ class Confirm(_Model):
 class Wait(_Model):
     """A fixed wait, e.g. monitoring for 10 minutes; the operator can cut it short."""
 
-    duration: Duration
+    duration: Duration = Field(description="how long, up to 24h")
     reason: str = ""
 
 
@@ -195,8 +215,8 @@ class Poll(Call):
     `while`: watches for `timeout`; succeeds if the condition stayed true, fails the moment it is not.
     """
 
-    every: Duration
-    timeout: Duration
+    every: PollInterval = Field(description="the interval between calls, from 1s up to 1h")
+    timeout: Duration = Field(description="how long to poll, up to 24h")
     until: Condition | None = None
     while_: Condition | None = Field(None, alias="while")
     show: str | None = Field(None, description="template shown as the latest value, e.g. `{{ status }}`")
@@ -231,7 +251,7 @@ class Check(_Model):
 class _LogQuery(_Model):
     log_group: str
     filter_pattern: str = ""
-    since: Duration = Field(description="how far back to look")
+    since: LookBack = Field(description="how far back to look, up to 30d")
     region: str | None = None
     limit: int = Field(10_000, ge=1, description="at most this many events are read")
     capture: Identifier = Field(description="name that holds the result table")
@@ -268,9 +288,9 @@ OnFailure = Literal["abort", "continue"] | GoTo
 
 
 class Retries(_Model):
-    attempts: int = Field(3, ge=0, le=20, description="retries after the first try")
-    backoff: Duration = Field(1.0, description="first delay; doubles each retry, with jitter")
-    max_backoff: Duration = 30.0
+    attempts: int = Field(3, ge=0, le=20, description="retries after the first try, up to 20")
+    backoff: CallDuration = Field(1.0, description="first delay, up to 1h; doubles each retry, with jitter")
+    max_backoff: CallDuration = Field(30.0, description="the longest delay, up to 1h")
 
 
 PathKey = tuple[str | int, ...]
@@ -283,12 +303,12 @@ class _StepBase(_Model):
 
     id: StepId
     title: str
-    budget: Duration = Field(description="time budget, e.g. 2m")
+    budget: Duration = Field(description="time budget, e.g. 2m, up to 24h")
     description: str = ""
     when: Condition | None = Field(None, description="run the step only when this holds")
     on_failure: OnFailure = "abort"
     retries: Retries | None = None
-    timeout: Duration | None = Field(None, description="per-call timeout")
+    timeout: CallDuration | None = Field(None, description="per-call timeout, up to 1h")
     mutating: bool | None = Field(None, description="inferred from the call when absent")
     mitigation: bool | None = Field(None, description="counts for time to mitigation (default: mutating)")
     undo: Call | None = Field(None, description="how to reverse a mutating step")
@@ -491,12 +511,22 @@ else:  # what pydantic validates a step with: its kind key picks the class
     ]
 
 
+def _scalar_default(v: Any) -> Any:
+    # One clear error: the union's four branches would each reject a list (and none would be shown).
+    if isinstance(v, list | dict):
+        raise ValueError(f"a variable's default is a string, a number or true/false, not a "
+                         f"{'list' if isinstance(v, list) else 'mapping'}")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"a variable's default must be a finite number, not {v}")
+    return v
+
+
 class Variable(_Model):
     """An input of the runbook; without a default it is required."""
 
     name: Identifier
     description: str = ""
-    default: str | int | float | bool | None = None
+    default: Annotated[str | int | float | bool | None, BeforeValidator(_scalar_default)] = None
     secret: bool = False
 
     @property
@@ -513,7 +543,7 @@ class Phase(_Model):
 def _response_time(v: Any) -> str:
     if v == "immediate":
         return v
-    parse_duration(v)
+    parse_duration(v, maximum=MAX_RESPONSE_TIME)
     return str(v)
 
 
@@ -526,7 +556,9 @@ class Runbook(_Model):
     response_time: Annotated[
         str,
         AfterValidator(_response_time),
-        Field(description="`immediate` or a duration such as 15m, 1h"),
+        WithJsonSchema({"anyOf": [{"const": "immediate"},
+                                  {"type": "string", "pattern": duration_pattern(0.0, MAX_RESPONSE_TIME)}]}),
+        Field(description="`immediate` or a duration such as 15m, 1h, up to 7d"),
     ]
     impact: str
     symptoms: list[str] = Field(default_factory=list)
@@ -554,6 +586,29 @@ def json_schema() -> dict[str, Any]:
     steps = schema["$defs"]["Phase"]["properties"]["steps"]["items"]
     steps["oneOf"] = [ref for ref in steps["oneOf"] if ref["$ref"] != "#/$defs/_KindMissing"]
     del schema["$defs"]["_KindMissing"]
+    # What the model's own validators hold beyond each field's type, so that an editor rejects it too.
+    defs = schema["$defs"]
+    defs["Call"]["oneOf"] = _exactly_one("aws", "http")
+    defs["Poll"]["allOf"] = [{"oneOf": _exactly_one("aws", "http")}, {"oneOf": _exactly_one("until", "while")}]
+    _closed_maps(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hybridops runbook"
     return schema
+
+
+def _exactly_one(*keys: str) -> list[dict[str, Any]]:
+    """Schemas of which exactly one holds when exactly one of `keys` is present and not null."""
+    return [{"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in keys]
+
+
+def _closed_maps(node: Any) -> None:
+    """A mapping whose keys have a pattern (captures: `dict[Identifier, ...]`) admits no other key:
+    pydantic's `patternProperties` alone would let `bad-name:` through."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "properties" not in node:
+            node.setdefault("additionalProperties", False)
+        for value in node.values():
+            _closed_maps(value)
+    elif isinstance(node, list):
+        for value in node:
+            _closed_maps(value)

@@ -212,6 +212,7 @@ class _Validator:
                     botocore_check.check_call(call.service, call.operation, call.params, loc, report)
                     if call.region is not None:
                         botocore_check.check_region(call.region, (*loc, "region"), report)
+                        botocore_check.check_service_region(call.service, call.region, (*loc, "region"), report)
                     answer = capture_check.aws_output(call.service, call.operation)
                 else:
                     openapi_check.check_request(call.method, call.path, call.body, loc, report)
@@ -227,6 +228,7 @@ class _Validator:
                 botocore_check.check_log_group(body.log_group, (*base, kind, "log_group"), report_log)
                 if body.region is not None:
                     botocore_check.check_region(body.region, (*base, kind, "region"), report_log)
+                    botocore_check.check_service_region("logs", body.region, (*base, kind, "region"), report_log)
 
 
     def check_captures(self, capture: dict[str, str], answer: Any, loc: PathKey, who: str) -> None:

@@ -1,0 +1,105 @@
+"""The shipped JSON Schema and `hybridops validate` agree: each structurally bad runbook under
+tests/fixtures/structural is rejected by both (an editor or `check-jsonschema` sees what `validate`
+sees), the shipped runbooks pass both, and what would only fail at run time (tests/fixtures/late) is
+caught by `validate`, one line at the problem's file:line:col.
+
+Each fixture's first line says what is wrong with it; `# <- the problem` marks the line `validate`
+must name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import hybridops
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+STRUCTURAL = sorted((FIXTURES / "structural").glob("*.yaml"))
+LATE = sorted((FIXTURES / "late").glob("*.yaml"))
+SHIPPED = sorted((Path(hybridops.__file__).parent / "runbooks").glob("*.yaml"))
+SCHEMA_FILE = Path(hybridops.__file__).parent / "specs" / "runbook.schema.json"
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def schema_errors(path: Path) -> list[str]:
+    data = yaml.safe_load(path.read_text())
+    return [f"{list(e.absolute_path)}: {e.message[:120]}" for e in _validator().iter_errors(data)]
+
+
+def marked_line(path: Path) -> int:
+    lines = path.read_text().splitlines()
+    marked = [i + 1 for i, line in enumerate(lines) if line.endswith("# <- the problem")]
+    assert len(marked) == 1, f"{path.name}: mark the one problem line"
+    return marked[0]
+
+
+def one_problem(cli, path: Path) -> str:
+    """`validate PATH` fails with exactly one problem line, at the marked line; the line, returned."""
+    code, out, err = cli("validate", path)
+    assert code == 1, (path.name, out, err)
+    assert "Traceback" not in err and "unexpected" not in err
+    lines = [line for line in (out + err).splitlines() if line.startswith(f"{path}:")]
+    assert len(lines) == 1, (path.name, err)
+    match = re.match(rf"{re.escape(str(path))}:(\d+):(\d+): \S", lines[0])
+    assert match, lines[0]
+    assert int(match.group(1)) == marked_line(path), (path.name, lines[0])
+    return lines[0]
+
+
+def test_there_are_fixtures_of_each_kind() -> None:
+    assert len(STRUCTURAL) >= 30 and len(LATE) >= 6
+    for path in STRUCTURAL + LATE:
+        assert path.read_text().startswith("# "), f"{path.name}: say on the first line what is wrong"
+
+
+@pytest.mark.parametrize("path", STRUCTURAL, ids=[p.stem for p in STRUCTURAL])
+def test_validate_and_the_schema_both_reject_a_structural_mistake(cli, path: Path) -> None:
+    one_problem(cli, path)
+    assert schema_errors(path), f"the JSON Schema accepts {path.name}, which validate rejects"
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_validate_and_the_schema_both_accept_a_shipped_runbook(cli, path: Path) -> None:
+    assert cli("validate", path) == (0, "", "1 runbook valid\n")
+    assert schema_errors(path) == []
+
+
+@pytest.mark.parametrize("path", LATE, ids=[p.stem for p in LATE])
+def test_validate_rejects_what_would_only_fail_when_the_step_runs(cli, path: Path) -> None:
+    # The structure is fine (the schema cannot know botocore's parsers or endpoint data)...
+    assert schema_errors(path) == []
+    # ...but the call could only fail: validate says so, at the value
+    one_problem(cli, path)
+
+
+def test_the_schema_holds_what_the_models_validators_hold() -> None:
+    """Spot checks of the rules that are no field type: one call, one condition, closed capture maps,
+    duration bounds as patterns."""
+    from hybridops.runbook.model import json_schema
+
+    schema = json_schema()
+    defs = schema["$defs"]
+    assert [o["required"] for o in defs["Call"]["oneOf"]] == [["aws"], ["http"]]
+    assert [[o["required"] for o in part["oneOf"]] for part in defs["Poll"]["allOf"]] == [
+        [["aws"], ["http"]], [["until"], ["while"]]]
+    assert defs["AwsCall"]["properties"]["capture"]["additionalProperties"] is False
+    every = defs["Poll"]["properties"]["every"]["anyOf"]
+    pattern = re.compile(every[0]["pattern"])
+    assert pattern.match("30s") and pattern.match("1h") and pattern.match("1m30s")
+    assert not pattern.match("0s") and not pattern.match("500ms") and not pattern.match("1h1s")
+    assert every[1] == {"type": "integer", "minimum": 1.0, "maximum": 3600.0}
