@@ -34,14 +34,19 @@ _REST_OPERATIONS = {  # bedrock-runtime's REST paths: /model/{modelId}/<suffix>
 }
 
 
-def describe_call(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str, Any]]:
-    """(service, operation, params) of a raw AWS request, as recorded by `Sandbox.requests()`."""
+def signed_scope(environ: dict[str, Any]) -> tuple[str, str]:
+    """(region, service) of a request's SigV4 credential scope; ("", "unknown") when it is not signed."""
     auth = environ.get("HTTP_AUTHORIZATION", "")
-    service = "unknown"
     if "Credential=" in auth:
         scope = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
         if len(scope) >= 5:
-            service = scope[3]
+            return scope[2], scope[3]
+    return "", "unknown"
+
+
+def describe_call(environ: dict[str, Any], body: bytes) -> tuple[str, str, dict[str, Any]]:
+    """(service, operation, params) of a raw AWS request, as recorded by `Sandbox.requests()`."""
+    _, service = signed_scope(environ)
     path = unquote(environ.get("PATH_INFO", ""))
     ctype = environ.get("CONTENT_TYPE", "")
     params: dict[str, Any] = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
@@ -105,7 +110,9 @@ class AwsApp:
             with self.world.lock:
                 self.world.advance()
                 seed.sync(self.seeded, self.world)
-                answer = aws_extras.handle(service, operation, params, self.world, self.seeded.account_id)
+                region = signed_scope(environ)[0] or seed.REGION
+                answer = aws_extras.handle(service, operation, params, self.world, self.seeded.account_id,
+                                           region)
                 if answer is not None:
                     return _respond(start_response, answer.status, answer.headers, answer.body)
                 if service == "ecs" and operation == "UpdateService" and params.get("forceNewDeployment"):

@@ -4,7 +4,9 @@
 - iam SimulatePrincipalPolicy (query/XML): evaluates the role's inline policies in moto's IAM;
 - bedrock-runtime InvokeModel (REST JSON): 503 ServiceUnavailableException while Bedrock is down,
   otherwise an Anthropic messages body, as the real service answers;
-- logs FilterLogEvents with a JSON filter pattern, which moto does not evaluate;
+- logs FilterLogEvents (and TestMetricFilter) with a filter pattern, which moto does not evaluate as
+  CloudWatch does (see logpattern.py), and the refusal of a pattern CloudWatch would refuse (also by
+  PutMetricFilter and PutSubscriptionFilter);
 - service-quotas ListServiceQuotas (Bedrock's InvokeModel quotas).
 """
 
@@ -40,7 +42,8 @@ class Answer:
     body: bytes
 
 
-def handle(service: str, operation: str, params: dict[str, Any], world: World, account_id: str) -> Answer | None:
+def handle(service: str, operation: str, params: dict[str, Any], world: World, account_id: str,
+           region: str = "eu-central-1") -> Answer | None:
     """The sandbox's own answer to this call, or None to let moto answer it."""
     if service == "health":
         return _health(operation, params, world)
@@ -50,9 +53,8 @@ def handle(service: str, operation: str, params: dict[str, Any], world: World, a
         return _invoke(params, world)
     if service == "servicequotas" and operation == "ListServiceQuotas":
         return _quotas(params, account_id)
-    if service == "logs" and operation == "FilterLogEvents" and logpattern.is_json_pattern(
-            params.get("filterPattern")):
-        return _filter_json(params, account_id)
+    if service == "logs" and operation in PATTERN_OPERATIONS:
+        return _logs_pattern(operation, params, account_id, region)
     return None
 
 
@@ -74,19 +76,38 @@ def _quotas(params: dict[str, Any], account_id: str) -> Answer:
     return _json(200, {"Quotas": quotas})
 
 
-# ---- CloudWatch Logs JSON filter patterns (moto matches every event for them) ---------------------
-def _filter_json(params: dict[str, Any], account_id: str) -> Answer:
-    from moto.logs.models import logs_backends
+# ---- CloudWatch Logs filter patterns (moto matches them its own way, see logpattern.py) ---------------
+PATTERN_OPERATIONS = {"FilterLogEvents": "filterPattern", "TestMetricFilter": "filterPattern",
+                      "PutMetricFilter": "filterPattern", "PutSubscriptionFilter": "filterPattern"}
 
+
+def _logs_pattern(operation: str, params: dict[str, Any], account_id: str, region: str) -> Answer | None:
+    pattern = params.get(PATTERN_OPERATIONS[operation])
     try:
-        matches = logpattern.compile_pattern(params["filterPattern"])
+        matches = logpattern.compile_pattern(pattern if isinstance(pattern, str) else "")
     except ValueError as exc:
         return _json_error(400, "InvalidParameterException", f"Invalid filter pattern: {exc}")
-    group_name = params.get("logGroupName", "")
-    group = logs_backends[account_id]["eu-central-1"].groups.get(group_name)
+    if operation == "TestMetricFilter":
+        messages = [m for m in params.get("logEventMessages") or [] if isinstance(m, str)]
+        return _json(200, {"matches": [{"eventNumber": i, "eventMessage": m, "extractedValues": {}}
+                                       for i, m in enumerate(messages, 1) if matches(m)]})
+    if operation != "FilterLogEvents" or not pattern or not pattern.strip():
+        return None  # a valid pattern to store, or none to apply: moto's own answer
+    return _filter_events(params, matches, account_id, region)
+
+
+def _filter_events(params: dict[str, Any], matches: logpattern.Matcher, account_id: str, region: str) -> Answer:
+    from moto.logs.models import logs_backends
+
+    group_name = params.get("logGroupName") or ""
+    identifier = params.get("logGroupIdentifier") or ""
+    if not group_name and identifier:  # a name, or an ARN arn:aws:logs:REGION:ACCOUNT:log-group:NAME[:*]
+        group_name = identifier.split(":log-group:", 1)[1].removesuffix(":*") if ":log-group:" in identifier \
+            else identifier
+    group = logs_backends[account_id][region].groups.get(group_name)
     if group is None:
         return _json_error(400, "ResourceNotFoundException", "The specified log group does not exist.")
-    # every event of the time window from moto (an empty pattern matches all), then the JSON pattern
+    # every event of the time window from moto (an empty pattern matches all), then the pattern
     events, _, searched = group.filter_log_events(group_name, params.get("logStreamNames") or [],
                                                   params.get("startTime"), params.get("endTime"), 10**9,
                                                   None, "", True)
