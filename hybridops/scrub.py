@@ -79,13 +79,16 @@ class Scrubber:
         return self._needles
 
     def text(self, s: str) -> str:
+        """`s` with every registered secret masked, and the credentials of any URL in it (a password,
+        a `?token=`), registered or not."""
         exact, folded = self._current()
-        if not exact and not folded:
-            return s
-        lowered = s.lower()
-        hits = tuple(sorted([n for n in exact if n in s] + [n for n in folded if n in lowered],
-                            key=len, reverse=True))  # longest first: a secret containing another
-        return _masking(hits).sub(MASK, s) if hits else s
+        if exact or folded:
+            lowered = s.lower()
+            hits = tuple(sorted([n for n in exact if n in s] + [n for n in folded if n in lowered],
+                                key=len, reverse=True))  # longest first: a secret containing another
+            if hits:
+                s = _masking(hits).sub(MASK, s)
+        return redact_urls(s) if "://" in s else s
 
     def key(self, k: object) -> str:
         if isinstance(k, str):
@@ -240,6 +243,14 @@ def redact_url(url: str) -> str:
         for name, eq, value in (item.partition("=") for item in parts.query.split("&"))
     ) if parts.query else ""
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL in it redacted (`redact_url`): an error message quoting an endpoint."""
+    return _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text) if "://" in text else text
 
 
 # --- text shown on a terminal ------------------------------------------------------------------------

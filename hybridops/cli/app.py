@@ -77,6 +77,9 @@ def _root(
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return the exit code instead of exiting (tests call this)."""
     args = list(sys.argv[1:] if argv is None else argv)
+    from hybridops.scrub import forget_process_secrets
+
+    forget_process_secrets()  # a command knows the secrets its own settings name (tests run many in one process)
     try:
         result = app(args=args, prog_name="hybridops", standalone_mode=False)
     except typer.Exit as exc:
@@ -88,7 +91,7 @@ def run(argv: list[str] | None = None) -> int:
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         # typer validates choices through pydantic, whose "Value error, " prefix says nothing to a user
         line = " ".join(str(message).split()).replace("Value error, ", "")
-        print(f"error: {line}", file=sys.stderr)
+        _say(f"error: {line}")
         return int(getattr(exc, "exit_code", ExitCode.USAGE))
     except HybridOpsError as exc:
         _print_error(exc)
@@ -99,7 +102,7 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, never a traceback unless --debug
         if os.environ.get("HYBRIDOPS_DEBUG"):
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        _say(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
         return exit_code_for(exc)
     return int(result) if isinstance(result, int) else ExitCode.OK
 
@@ -108,9 +111,18 @@ def _print_error(exc: HybridOpsError) -> None:
     problems = getattr(exc, "problems", None)
     if problems:
         for p in problems:
-            print(str(p), file=sys.stderr)
+            _say(str(p))
     else:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}")
+
+
+def _say(line: str) -> None:
+    """Every error line goes out through here: the secrets this command knows masked (an error may
+    quote a server's answer, a URL, a rendered template), and the text made inert and one line
+    (a server's text must not move the cursor, clear the screen or turn text around)."""
+    from hybridops.scrub import inert, process_scrubber
+
+    print(inert(process_scrubber().text(line), single_line=True), file=sys.stderr)
 
 
 def main() -> None:

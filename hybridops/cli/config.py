@@ -54,7 +54,12 @@ def _render(rows: list[tuple[str, str, str]]) -> None:
     from rich.text import Text
 
     from hybridops.cli.console import out
+    from hybridops.scrub import inert, redact_urls
 
+    def safe(text: str) -> str:  # an endpoint URL may carry credentials; an STS error is a server's text
+        return inert(redact_urls(text), single_line=True)
+
+    rows = [(safe(name), safe(value), safe(source)) for name, value, source in rows]
     console = out()
     if console.is_terminal:
         table = Table("name", "value", "source", box=None, pad_edge=False)

@@ -1,4 +1,5 @@
-"""Consoles for the CLI: rich on a terminal, plain text otherwise, NO_COLOR honoured."""
+"""Consoles for the CLI: rich on a terminal, plain text otherwise, NO_COLOR honoured; whatever they
+print has the command's secrets masked and control characters escaped."""
 
 from __future__ import annotations
 
@@ -12,10 +13,8 @@ if TYPE_CHECKING:
 
 
 def _make(stream) -> Console:
-    from rich.console import Console
-
     tty = stream.isatty()
-    return Console(
+    return _safe_console_class()(
         file=stream,
         force_terminal=None if tty else False,
         no_color=bool(os.environ.get("NO_COLOR")) or not tty,
@@ -23,6 +22,36 @@ def _make(stream) -> Console:
         soft_wrap=not tty,
         emoji=False,
     )
+
+
+@cache
+def _safe_console_class() -> type[Console]:
+    """rich's Console, with everything it prints made safe at the last step before the stream: the
+    text of every segment (what was printed, not rich's own styling and cursor codes) has the
+    secrets this command knows masked and every control character escaped (`\x1b`), so no server
+    text, runbook text or error message can clear the screen, move the cursor or reorder a line,
+    whichever command prints it. Newlines stay: they are rich's layout. Where one value must stay on
+    one line the caller says so (`hybridops.scrub.inert(..., single_line=True)`)."""
+    from rich.console import Console
+    from rich.segment import Segment
+
+    from hybridops.scrub import inert, process_scrubber
+
+    class SafeConsole(Console):
+        def _render_buffer(self, buffer):  # type: ignore[no-untyped-def]
+            mask = process_scrubber().text
+            segments = list(buffer)
+            safe = [seg if seg.control else Segment(inert(mask(seg.text)), seg.style, seg.control)
+                    for seg in segments]
+            plain = "".join(seg.text for seg in segments if not seg.control)
+            masked = mask(plain)
+            if masked != plain and inert(masked) != "".join(seg.text for seg in safe if not seg.control):
+                # A secret split across styled segments (a highlighted number, a wrapped line): this
+                # output goes out as plain text rather than with the secret in pieces.
+                safe = [Segment(inert(masked))]
+            return super()._render_buffer(safe)
+
+    return SafeConsole
 
 
 @cache
@@ -52,7 +81,10 @@ class PlainConsole:
             from rich.markup import render
 
             line = render(line, emoji=False).plain
-        self.file.write(line + "\n")
+        from hybridops.scrub import inert, process_scrubber
+
+        # What SafeConsole does to rich's output: secrets masked, control characters escaped.
+        self.file.write(inert(process_scrubber().text(line)) + "\n")
         self.file.flush()  # as rich does: `incident ... | tee` shows each line when it happens
 
     def rule(self, title: str = "") -> None:

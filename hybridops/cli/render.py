@@ -26,6 +26,7 @@ from hybridops.events import (
 )
 from hybridops.kinds import kind
 from hybridops.kinds.base import Display, Line, Table, describe_call
+from hybridops.scrub import inert
 
 
 def json_sink(event: Event, run_id: str) -> None:
@@ -36,11 +37,27 @@ def json_sink(event: Event, run_id: str) -> None:
     sys.stdout.flush()
 
 
-def describe_request(call: Call) -> str:
-    """The exact request, escaped for rich markup (JSON lists look like markup tags)."""
+def shown(value: object) -> str:
+    """A value from outside the tool (a server's answer or error, a URL, a log event, a runbook's or
+    an operator's words) as it goes into a line of markup: one line, control characters escaped
+    visibly (`\\x1b`, `\\n`), markup escaped, so it can neither move the cursor nor style itself.
+
+    Every such value the renderer prints goes through here (or `as_line`, for lines printed without
+    markup). The consoles also escape whatever else reaches them (hybridops.cli.console), keeping
+    only line breaks; the audit log and `--output json` keep the value exactly, JSON-escaped."""
     from rich.markup import escape
 
-    return escape(describe_call(call, exact=True))
+    return escape(as_line(value))
+
+
+def as_line(value: object) -> str:
+    """A value from outside as one line of text printed without markup (see `shown`)."""
+    return inert(value if isinstance(value, str) else str(value), single_line=True)
+
+
+def describe_request(call: Call) -> str:
+    """The exact request, escaped for rich markup (JSON lists look like markup tags)."""
+    return shown(describe_call(call, exact=True))
 
 
 class _Elapsed:
@@ -57,7 +74,7 @@ class _Elapsed:
         elapsed = self._clock() - self.t0
         style = "red" if elapsed > self.budget_s else ("yellow" if elapsed >= 0.8 * self.budget_s else "dim")
         return (f"[{style}]{format_duration(elapsed)} of {format_duration(self.budget_s)}[/]"
-                + (f"  {self.text}" if self.text else ""))
+                + (f"  {shown(self.text)}" if self.text else ""))
 
 
 class TextRenderer:
@@ -101,7 +118,7 @@ class TextRenderer:
         mode = " [DRY RUN: nothing will be sent]" if e.dry_run else ""
         mode += " [READ-ONLY: mutating steps skipped]" if e.read_only else ""
         mode += " [DRILL]" if e.drill else ""
-        title = f"[bold]{rb.title}[/] ({rb.id}){mode}"
+        title = f"[bold]{shown(rb.title)}[/] ({shown(rb.id)}){mode}"
         if self.verbosity < 0:
             self.c.print(title)
             self.c.print(f"audit log run id: {self.run_id}".rstrip())
@@ -110,11 +127,11 @@ class TextRenderer:
             self.c.rule(title)
         else:  # a rule is cut to the console's width, and the mode must never be cut off
             self.c.print(title)
-        self.c.print(f"severity [bold red]{rb.severity}[/]  response time {rb.response_time}  "
-                     f"operator {e.operator}")
-        self.c.print(f"impact: {rb.impact}")
+        self.c.print(f"severity [bold red]{shown(rb.severity)}[/]  response time {shown(rb.response_time)}  "
+                     f"operator {shown(e.operator)}")
+        self.c.print(f"impact: {shown(rb.impact)}")
         for symptom in rb.symptoms:
-            self.c.print(f"  symptom: {symptom}")
+            self.c.print(f"  symptom: {shown(symptom)}")
         if e.clock == "simulated":
             self.c.print("simulated time: waits and polls pass at once; every time shown is simulated")
         elif e.time_scale != 1:
@@ -122,11 +139,9 @@ class TextRenderer:
         self.c.print(f"audit log run id: {self.run_id}".rstrip())
 
     def on_RunResumed(self, e: RunResumed) -> None:  # noqa: N802
-        from rich.markup import escape
-
         who = e.aws_caller_arn or e.operator
-        by = f" (by {escape(who)})" if who else ""
-        self.c.rule(f"[bold]resuming[/] from step {e.from_step}{by}")
+        by = f" (by {shown(who)})" if who else ""
+        self.c.rule(f"[bold]resuming[/] from step {shown(e.from_step)}{by}")
 
     def on_StepStarted(self, e: StepStarted) -> None:  # noqa: N802
         self.kind = e.kind
@@ -137,8 +152,8 @@ class TextRenderer:
         if self.verbosity < 0:
             self._status(f"{e.step_id}: {e.title}")
             return
-        self.c.print(f"\n[bold]▶ {e.step_id}[/] {e.title}{mark}  [dim](budget "
-                     f"{format_duration(budget)}, {e.phase})[/]")
+        self.c.print(f"\n[bold]▶ {shown(e.step_id)}[/] {shown(e.title)}{mark}  [dim](budget "
+                     f"{format_duration(budget)}, {shown(e.phase)})[/]")
         self._status("")
 
     def _in_poll(self) -> bool:
@@ -154,7 +169,7 @@ class TextRenderer:
                 self.c.print(f"  polling {describe_request(e.call)}", highlight=False)
             return
         prefix = "would send" if e.dry_run else ("retry" if e.attempt > 1 else "→")
-        note = f"  [dim]({e.call.note})[/]" if e.call.note else ""
+        note = f"  [dim]({shown(e.call.note)})[/]" if e.call.note else ""
         self.c.print(f"  {prefix} {describe_request(e.call)}{note}", markup=True, highlight=False)
 
     def on_ConfirmRequest(self, e: ConfirmRequest) -> None:  # noqa: N802
@@ -170,19 +185,19 @@ class TextRenderer:
             return
         if e.ok:
             content = f"  {short_value(e.summary, 400)}" if self.verbosity > 0 and e.summary is not None else ""
-            self.c.print(f"  ← {e.status} in {format_duration(e.duration_s)}{content}", highlight=False,
+            self.c.print(as_line(f"  ← {e.status} in {format_duration(e.duration_s)}{content}"), highlight=False,
                          markup=False)
         else:
-            self.c.print(f"  [red]✗ {e.error}[/]", highlight=False)
+            self.c.print(f"  [red]✗ {shown(e.error)}[/]", highlight=False)
 
     def on_Prompt(self, e: Prompt) -> None:  # noqa: N802
         if e.source != "operator" and self.verbosity >= 0:
-            self.c.print(f"  ? {e.question} → {e.answer} [dim]({e.source})[/]")
+            self.c.print(f"  ? {shown(e.question)} → {shown(e.answer)} [dim]({shown(e.source)})[/]")
 
     def on_PollTick(self, e: PollTick) -> None:  # noqa: N802
         holds = "holds" if e.holds else "not yet"
-        text = (f"  poll #{e.attempt}: {short_value(e.latest, 120)} — condition {holds}, "
-                f"{format_duration(e.remaining_s)} left")
+        text = as_line(f"  poll #{e.attempt}: {short_value(e.latest, 120)} — condition {holds}, "
+                       f"{format_duration(e.remaining_s)} left")
         if self.verbosity < 0:
             self._status(text)
         else:  # one line per check, at a terminal too: the history of a watch is what the operator reads
@@ -204,7 +219,7 @@ class TextRenderer:
     def on_BudgetWarning(self, e: BudgetWarning) -> None:  # noqa: N802
         self._stop_status()
         what = "over its budget" if e.over else "80% of its budget used"
-        self.c.print(f"  [yellow]⚠ {e.step_id}: {what} "
+        self.c.print(f"  [yellow]⚠ {shown(e.step_id)}: {what} "
                      f"({format_duration(e.elapsed_s)} of {format_duration(e.budget_s)})[/]")
 
     def on_StepFinished(self, e: StepFinished) -> None:  # noqa: N802
@@ -212,25 +227,26 @@ class TextRenderer:
         self.timer = None
         color = {"ok": "green", "failed": "red", "skipped": "yellow", "declined": "yellow"}.get(e.status, "cyan")
         over = " [bold red]OVER BUDGET[/]" if e.over_budget else ""
-        detail = e.error or e.reason or ""
+        detail = shown(e.error or e.reason or "")
         if self.verbosity < 0:
-            self.c.print(f"  [bold]{e.step_id}[/] [{color}]{e.status}[/] in {format_duration(e.duration_s or 0.0)} "
-                         f"/ {format_duration(e.budget_s or 0.0)}{over} {detail}".rstrip(), highlight=False)
+            self.c.print(f"  [bold]{shown(e.step_id)}[/] [{color}]{e.status}[/] in "
+                         f"{format_duration(e.duration_s or 0.0)} / {format_duration(e.budget_s or 0.0)}{over} "
+                         f"{detail}".rstrip(), highlight=False)
             return
         if e.result is not None and self.kind:
             self._display(kind(self.kind).display(e.result))
         self.c.print(f"  [{color}]{e.status}[/] in {format_duration(e.duration_s or 0.0)} / "
                      f"{format_duration(e.budget_s or 0.0)}{over} {detail}".rstrip(), highlight=False)
         if e.captures:
-            shown = ", ".join(f"{k}={short_value(v)}" for k, v in e.captures.items() if not isinstance(v, dict))
-            if shown:
-                self.c.print(f"  [dim]captured {shown}[/]", highlight=False)
+            captured = ", ".join(f"{k}={short_value(v)}" for k, v in e.captures.items() if not isinstance(v, dict))
+            if captured:
+                self.c.print(f"  [dim]captured {shown(captured)}[/]", highlight=False)
 
-    def _display(self, shown: Display | None) -> None:
-        if isinstance(shown, Line):
-            self.c.print(f"  {shown.text}", highlight=False, markup=False)
-        elif isinstance(shown, Table):
-            print_table(self.c, shown.title, shown.headers, [[str(x) for x in row] for row in shown.rows],
+    def _display(self, result: Display | None) -> None:
+        if isinstance(result, Line):
+            self.c.print(f"  {as_line(result.text)}", highlight=False, markup=False)
+        elif isinstance(result, Table):
+            print_table(self.c, result.title, result.headers, [[str(x) for x in row] for row in result.rows],
                         right=("count", "share"))
 
     def on_RunFinished(self, e: RunFinished) -> None:  # noqa: N802
@@ -254,15 +270,19 @@ def summary_table(console, result) -> None:
 
 def print_table(console, title: str, headers: list[str], rows: list[list[str]], right: tuple[str, ...] = ()) -> None:
     """A table: rich's at a terminal; off one, padded columns (rich would measure and lay out every
-    cell, about 1 ms a row of a 1,000-step run's summary)."""
+    cell, about 1 ms a row of a 1,000-step run's summary). Cells are text, never markup: they may be
+    a log event's message. Each is one line, control characters escaped."""
+    title, headers = as_line(title), [as_line(h) for h in headers]
+    rows = [[as_line(c) for c in row] for row in rows]
     if console.is_terminal:
         from rich.table import Table as RichTable
+        from rich.text import Text
 
-        table = RichTable(title=title, title_justify="left", show_edge=True)
+        table = RichTable(title=Text(title), title_justify="left", show_edge=True)
         for h in headers:
-            table.add_column(h, justify="right" if h in right else "left")
+            table.add_column(Text(h), justify="right" if h in right else "left")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(Text(c) for c in row))
         console.print(table)
         return
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]

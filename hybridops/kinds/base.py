@@ -155,14 +155,17 @@ def describe_call(call: Call, *, exact: bool = False) -> str:
     import json
     from urllib.parse import urlsplit
 
+    from hybridops.scrub import redact_url
+
     body = call.body
+    url = redact_url(call.url) if call.url else call.url  # a password in the admin URL, a ?token=
     if exact:
         def as_json(v: Any) -> str:
             return json.dumps(v, default=str, separators=(", ", ": "))
 
         if call.target == "aws":
             return f"aws {call.service} {call.operation} ({call.region}) {as_json(call.params or {})}"
-        head = f"{call.method} {call.url}" if call.target == "http" else f"notify {call.target} {call.url or ''}"
+        head = f"{call.method} {url}" if call.target == "http" else f"notify {call.target} {url or ''}"
         return head + ("" if body is None else " " + as_json(body))
     if call.target == "aws":
         parts = ["aws", call.service or "?", call.operation or "?"]
@@ -176,7 +179,7 @@ def describe_call(call: Call, *, exact: bool = False) -> str:
         payload = b.get("payload")
         summary = payload.get("summary") if isinstance(payload, dict) else None
         return f"pagerduty {b.get('event_action') or call.method or 'event'}" + (f": {summary}" if summary else "")
-    url = call.url or ""
+    url = url or ""
     split = urlsplit(url)
     where = (split.path or "/") + (f"?{split.query}" if split.query else "") if split.scheme else url
     line = f"{call.method or 'GET'} {where}".rstrip()
