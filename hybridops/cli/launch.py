@@ -82,7 +82,7 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     """The runbook (loaded from `runbook_path`, unless the caller already has it), validated, with its
     settings and variables resolved."""
     from hybridops.config import parse_assignments, resolve_settings
-    from hybridops.engine.incident import check_before_run, check_required
+    from hybridops.engine.incident import calls_aws, check_before_run, check_required
     from hybridops.engine.steps.http import check_url_allowed
     from hybridops.engine.steps.notify import NotifyTargets
     from hybridops.errors import ConfigError, PreflightFailed, RunbookInvalid
@@ -110,6 +110,10 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
         check_simulated_clock(settings.simulated_clock.value, settings.admin_url.value, options.time_scale)
     found = check_before_run(rb, options, NotifyTargets(settings.slack_webhook_url.value,
                                                         settings.pagerduty_routing_key.value))
+    if calls_aws(rb):  # the region a call takes from the configuration is known only now
+        from hybridops.runbook.botocore_check import unoffered_services
+
+        found += unoffered_services(rb, variables, settings.aws_region.value)
     if found and options.dry_run:  # a dry run shows what a real run would stop on, and goes on
         from hybridops.cli import console
 

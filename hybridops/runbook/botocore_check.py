@@ -343,3 +343,44 @@ def _partition_services(partition: str) -> dict[str, Any]:
 def _partitions() -> dict[str, frozenset[str]]:
     data = _session().get_component("data_loader").load_data("endpoints")
     return {p["partition"]: frozenset(p.get("regions", {})) for p in data.get("partitions", [])}
+
+
+def unoffered_services(runbook: Any, variables: dict[str, Any], default_region: str | None) -> list[str]:
+    """Each AWS call of `runbook` (log queries included) to a service that botocore's endpoint data does
+    not offer in the region the call will use: its literal region, one rendered from the run's variables,
+    or the configured default. The preflight's check: `validate` can only check literal regions."""
+    from hybridops.runbook.model import AwsCall, LogErrorsStep, LogJsonStep
+
+    found: list[str] = []
+    for _, step in runbook.steps():
+        targets = [(call.service, call.region) for _, call in step.calls() if isinstance(call, AwsCall)]
+        if isinstance(step, LogErrorsStep | LogJsonStep):
+            targets.append(("logs", step.body.region))
+        for service, region in targets:
+            effective = _effective_region(region, variables, default_region)
+            if effective is None or is_template(service) or effective not in _regions():
+                continue  # an unknown region is botocore's own error at the call
+            offered = regions_of(service, effective)
+            if offered is not None and effective not in offered:
+                line = (f"step {step.id}: AWS service {service!r} is not offered in {effective} (botocore's "
+                        f"endpoint data has it in {', '.join(offered[:8])}{', ...' if len(offered) > 8 else ''})")
+                if line not in found:
+                    found.append(line)
+    return found
+
+
+def _effective_region(region: str | None, variables: dict[str, Any], default: str | None) -> str | None:
+    """The region a call will use, when the variables alone decide it (a template over a capture: None)."""
+    from hybridops.runbook.expr import ExpressionError, references, render
+
+    if region is None:
+        return default
+    if not is_template(region):
+        return region
+    try:
+        if not references(region) <= set(variables):
+            return None
+        rendered = render(region, dict(variables))
+    except ExpressionError:
+        return None
+    return rendered if isinstance(rendered, str) else None

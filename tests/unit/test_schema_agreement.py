@@ -103,3 +103,49 @@ def test_the_schema_holds_what_the_models_validators_hold() -> None:
     assert pattern.match("30s") and pattern.match("1h") and pattern.match("1m30s")
     assert not pattern.match("0s") and not pattern.match("500ms") and not pattern.match("1h1s")
     assert every[1] == {"type": "integer", "minimum": 1.0, "maximum": 3600.0}
+
+
+KENDRA = """id: kendra-probe
+title: Probe
+severity: P2
+response_time: 15m
+impact: none
+owner: test
+version: "1"
+variables:
+  - name: where
+    default: eu-west-1
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: list
+        title: List
+        budget: 1m
+        aws: {service: kendra, operation: ListIndices}
+      - id: list-there
+        title: List there
+        budget: 1m
+        aws: {service: kendra, operation: ListIndices, region: "{{ where }}"}
+"""
+
+
+def test_the_preflight_checks_the_region_a_call_takes_from_the_configuration(cli, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`validate` cannot know the configured region or a `--var`: the incident's preflight checks the
+    region each call will use, before anything is sent."""
+    path = tmp_path / "kendra-probe.yaml"
+    path.write_text(KENDRA)
+    assert cli("validate", path)[0] == 0
+    monkeypatch.setenv("AWS_REGION", "af-south-1")
+    code, out, err = cli("incident", path, "--yes", "--var", "where=ap-east-1")
+    assert code == 1 and "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("error: preflight:")]
+    assert [line.split(" (botocore")[0] for line in lines] == [
+        "error: preflight: step list: AWS service 'kendra' is not offered in af-south-1",
+        "error: preflight: step list-there: AWS service 'kendra' is not offered in ap-east-1"]
+    assert all(line.endswith("(nothing was sent)") for line in lines)
+    # where the service is offered, the preflight has nothing to say (a dry run shows what it would stop on)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    code, out, err = cli("incident", path, "--dry-run")
+    assert code == 0 and "preflight:" not in err, err
