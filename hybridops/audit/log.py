@@ -741,6 +741,7 @@ class AuditLog:
         self._broken: str | None = None
         self._unsynced = False  # a record written whose fsync is left to the next one (GROUP_SYNCED)
         self._listeners: list[Callable[[dict[str, Any]], Any]] = []
+        self._before_seal: list[Callable[[], Any]] = []
         for s in secrets:
             self.add_secret(s)
 
@@ -875,6 +876,9 @@ class AuditLog:
         reserved = [k for k in (*REQUIRED_KEYS, SUM, MAC, KEY_ID, COUNT, HEAD) if k in fields]
         if reserved:
             raise ValueError(f"audit record fields may not set {', '.join(reserved)}")
+        if event == "run_finished":
+            for hook in list(self._before_seal):  # outside the lock: a hook may append (ship_failed)
+                hook()
         with self._lock:
             if self._fd is None:
                 raise AuditError(f"audit log {self._path} is closed")
@@ -949,6 +953,11 @@ class AuditLog:
         """
         with self._lock:
             self._listeners.append(listener)
+
+    def before_seal(self, hook: Callable[[], Any]) -> None:
+        """Call `hook()` just before run_finished seals the log (e.g. the shipper's `settle`), from the
+        thread writing it; the hook may append and must not raise."""
+        self._before_seal.append(hook)
 
     def _write_all(self, data: bytes) -> None:
         # Unbuffered os.write: nothing sits in a user-space buffer, so there is nothing to flush

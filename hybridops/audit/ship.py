@@ -90,6 +90,9 @@ class CloudWatchShipper:
         self._failing = False  # inside an outage: report once, not once per retry
         self._last_error: str | None = None
         self._stream_ready = False
+        self._settling = False  # settle(): ship now, and say when the attempt ended
+        self._attempts = 0
+        self._dry_run = False
         self.shipped = 0
         self.dropped = 0
 
@@ -113,6 +116,10 @@ class CloudWatchShipper:
 
     def __call__(self, record: Mapping[str, Any]) -> None:
         """Queue one record (the dict `AuditLog.append` returned) for shipping."""
+        if record.get("event") == "run_started" and record.get("dry_run"):
+            self._dry_run = True  # a dry run sends nothing at all, its audit records included
+        if self._dry_run:
+            return
         try:
             line = encode_record(record)
             ts_ms = int(parse_ts(record["ts"]).timestamp() * 1000)
@@ -191,6 +198,23 @@ class CloudWatchShipper:
         with self._cond:
             self._buf.extendleft(reversed(older))
 
+    def settle(self, timeout: float = 2.0) -> None:
+        """Ship what is queued now and wait (at most `timeout` s) for that attempt to end, a failure
+        reported: called just before run_finished seals the local log, so the failure is still
+        recorded in it."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            if not self._buf or self._closing:
+                return
+            start = self._attempts
+            self._settling = True
+            self._cond.notify_all()
+            try:
+                while self._attempts == start and not self._closing and (left := deadline - time.monotonic()) > 0:
+                    self._cond.wait(left)
+            finally:
+                self._settling = False
+
     @property
     def pending(self) -> int:
         """Records queued and not yet shipped."""
@@ -206,7 +230,7 @@ class CloudWatchShipper:
                 if attempt == 0:
                     self._cond.wait_for(
                         lambda: (self._closing or len(self._buf) >= self._max_batch or bool(self._pending)
-                                 or self._backfill is not None),
+                                 or self._backfill is not None or self._settling),
                         timeout=self._flush_interval,
                     )
                 else:
@@ -236,6 +260,9 @@ class CloudWatchShipper:
                 if not self._failing:
                     self._failing = True
                     self._report(f"shipping to CloudWatch Logs {self.log_group} failed, retrying: {self._last_error}")
+                with self._cond:
+                    self._attempts += 1
+                    self._cond.notify_all()
                 continue
             attempt = 0
             self._failing = False
@@ -243,6 +270,8 @@ class CloudWatchShipper:
                 for _ in range(min(len(batch), len(self._buf))):  # close() may have cleared it
                     self._buf.popleft()
                 self.shipped += len(batch) - rejected
+                self._attempts += 1
+                self._cond.notify_all()
                 self.dropped += rejected
             if rejected:
                 self._report(f"CloudWatch Logs rejected {rejected} audit record(s) (too old or too new)")

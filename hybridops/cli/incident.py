@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hybridops.cli.console import set_verbosity
+from hybridops.cli.holding import TAKE_OVER_HELP
 from hybridops.cli.options import (
     Output,
     aws_profile_option,
@@ -48,12 +49,14 @@ def register(app: typer.Typer) -> None:
         no_notify: bool = typer.Option(False, "--no-notify", help="Skip every notification step (recorded in "
                                                                   "the log); Slack and PagerDuty need no settings."),
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
+        take_over: bool = typer.Option(False, "--take-over", help=TAKE_OVER_HELP),
     ) -> int:
         """Run an incident runbook step by step, every action audited."""
         set_verbosity(quiet, verbose)
 
         import sys
 
+        from hybridops.cli.holding import hold_incident
         from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare
         from hybridops.config import parse_assignments
         from hybridops.engine.context import RunOptions
@@ -71,14 +74,19 @@ def register(app: typer.Typer) -> None:
             prepared = prepare(find_runbook(runbook, runbooks), options=options, flag_vars=var, profile=profile,
                                config_path=config, audit_dir=audit_dir,
                                aws_profile=aws_profile)
+            opener = new_audit(prepared.settings, prepared.loaded.runbook.id)
+            lease, noted = hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
+                                         options=options, take_over=take_over)
             try:
-                result = execute(prepared, options=options, output=output,
-                                 open_audit=new_audit(prepared.settings, prepared.loaded.runbook.id))
+                result = execute(prepared, options=options, output=output, open_audit=opener, noted=noted)
             except RunStopped as exc:
                 if options.interactive and not options.dry_run and exc.result is not None:
                     offer_undo(exc, prepared, config=config, profile=profile, audit_dir=audit_dir,
                                insecure=insecure, aws_profile=aws_profile)
                 raise
+            finally:
+                if lease is not None:
+                    lease.release()
         return RUN_EXIT_CODES[result.status]
 
 

@@ -246,6 +246,7 @@ def _ship(log, settings):
     shipper = CloudWatchShipper(session, settings.cloudwatch_log_group.value, settings.cloudwatch_region.value,
                                 log.run_id, on_failure=failed)
     log.subscribe(shipper)
+    log.before_seal(shipper.settle)  # a shipping failure is recorded before run_finished closes the log
     return shipper
 
 

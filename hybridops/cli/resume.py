@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from hybridops.cli.console import set_verbosity
+from hybridops.cli.holding import TAKE_OVER_HELP
 from hybridops.cli.options import (
     Output,
     aws_profile_option,
@@ -39,6 +40,7 @@ def register(app: typer.Typer) -> None:
                                              "earlier one, to read again values that went stale)."),
         skip_preflight: bool = typer.Option(False, "--skip-preflight", help="Skip the STS identity check of "
                                                                             "the operator taking over."),
+        take_over: bool = typer.Option(False, "--take-over", help=TAKE_OVER_HELP),
     ) -> int:
         """Continue an interrupted run where it stopped, appending to the same audit log: a shift
         hand-over. The new operator is recorded; a different AWS account, region or admin URL than the
@@ -49,6 +51,7 @@ def register(app: typer.Typer) -> None:
 
         from hybridops.audit.log import locate_log
         from hybridops.cli import console
+        from hybridops.cli.holding import hold_incident
         from hybridops.cli.launch import Prepared, execute, interactive_terminal, interrupts_stop_the_run, prepare
         from hybridops.cli.render import describe_request
         from hybridops.config import audit_key, resolve_settings
@@ -94,17 +97,31 @@ def register(app: typer.Typer) -> None:
                                         + "): confirm at a terminal, or resume with --yes")
             handover = Handover(operator=who.operator, aws_caller_arn=who.aws_caller_arn, changes=changes,
                                 changes_confirmed=confirmed, from_step=from_step)
-            again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover,
-                           key=audit_key(s))
+            # The run re-takes its own incident's lock (its killed process released it); another live run
+            # of the incident must be taken over.
+            lease, noted = hold_incident(resumable.path.parent, incident=started.runbook.id,
+                                         run_id=str(resumable.records[0].get("run_id") or resumable.path.stem),
+                                         options=options, take_over=take_over)
+            try:
+                again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover,
+                               key=audit_key(s))
+            except BaseException:
+                if lease is not None:
+                    lease.release()
+                raise
             if again.repaired is not None:
                 console.err().print(f"repaired the log: cut a torn last line of {again.repaired.torn_bytes} bytes "
                                     f"({again.repaired.reason})")
             if again.plan.unknown_request is not None:
                 console.out().print(f"step {again.plan.from_step} was interrupted after sending: "
                                     f"{describe_request(again.plan.unknown_request.call)} — its outcome is unknown")
-            result = execute(Prepared(prepared.loaded, prepared.settings, variables), options=options,
-                             output=output, open_audit=lambda: again.log, state=again.plan.state,
-                             resumed=again.resumed, earlier_records=again.records, aws=aws)
+            try:
+                result = execute(Prepared(prepared.loaded, prepared.settings, variables), options=options,
+                                 output=output, open_audit=lambda: again.log, state=again.plan.state,
+                                 resumed=again.resumed, earlier_records=again.records, aws=aws, noted=noted)
+            finally:
+                if lease is not None:
+                    lease.release()
         return RUN_EXIT_CODES[result.status]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from hybridops.engine.context import Context, Emitter, NoPrompter, Prompter, Run
 from hybridops.engine.retry import CallFailure
 from hybridops.engine.run import Runner, RunResult, RunState
 from hybridops.errors import ConfigError, PreflightFailed
-from hybridops.events import RunbookInfo, RunFinished, RunResumed, RunStarted, RunStatus
+from hybridops.events import Event, RunbookInfo, RunFinished, RunResumed, RunStarted, RunStatus
 from hybridops.runbook.load import LoadedRunbook
 from hybridops.runbook.model import Runbook
 
@@ -117,11 +117,13 @@ def run_incident(
     clock: Any = None,
     state: RunState | None = None,
     extra_started: RunResumed | None = None,
+    noted: Sequence[Event] = (),
 ) -> RunResult:
     """Run `loaded` to its end (or its first aborting failure).
 
     `open_audit()` returns the audit log (an object with `.append(event, **fields)` and `.run_id`);
-    it is opened before anything is sent, so a run that cannot be audited never starts.
+    it is opened before anything is sent, so a run that cannot be audited never starts. `noted`:
+    events recorded right after the run's start (or resume), such as taking the incident over.
     """
     runbook = loaded.runbook
     values = check_required(runbook, variables) if state is None else state.variables
@@ -156,6 +158,8 @@ def run_incident(
             raise failure
     else:
         emitter(extra_started)
+    for event in noted:
+        emitter(event)
     try:
         return Runner(runbook, ctx, state).run()
     finally:
