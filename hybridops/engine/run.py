@@ -164,12 +164,52 @@ class Runner:
         }
 
     def render(self, value: Any) -> Any:
+        """`value` with its templates rendered. A template that reads a secret variable renders to a
+        secret: whatever filters, slices or concatenations made it (`|b64encode`, `|upper`, `[::-1]`,
+        `~`), the rendered value is masked wherever it would be shown, and an error rendering it does
+        not quote the values it failed on."""
+        secret = self._secret_templates(value)
         try:
-            return render(value, self.template_context())
+            rendered = render(value, self.template_context())
         except ExpressionError as exc:
+            if secret:
+                exc = type(exc)(f"cannot render a template that reads the secret variable(s) "
+                                f"{', '.join(sorted(secret))} (details withheld: they may quote it)")
             if self.opt.dry_run:
                 return f"<{exc}>"
-            raise
+            raise exc from None
+        if secret:
+            self._mark_secret(value, rendered)
+        return rendered
+
+    def _secret_templates(self, value: Any) -> set[str]:
+        """The secret variables the templates inside `value` read."""
+        from hybridops.runbook.expr import is_template, walk_strings
+
+        names = {v.name for v in self.rb.variables if v.secret}
+        if not names:
+            return set()
+        found: set[str] = set()
+        for text in walk_strings(value):
+            if is_template(text):
+                try:
+                    found |= names & references(text)
+                except ExpressionError:  # unparsable: rendering it fails on its own, quoting no value
+                    continue
+        return found
+
+    def _mark_secret(self, template: Any, rendered: Any) -> None:
+        """Register, leaf by leaf, what each template that reads a secret variable rendered to."""
+        from hybridops.runbook.expr import is_template
+
+        if isinstance(template, dict) and isinstance(rendered, dict):
+            for k, v in template.items():
+                self._mark_secret(v, rendered.get(k))
+        elif isinstance(template, list) and isinstance(rendered, list):
+            for t, r in zip(template, rendered, strict=False):
+                self._mark_secret(t, r)
+        elif is_template(template) and self._secret_templates(template):
+            self.ctx.emit.add_secret_value(rendered)
 
     def condition(self, text: str, *, dry_default: bool | None) -> bool | None:
         """Evaluate a condition; in a dry run, a condition over unknown values yields `dry_default`."""
