@@ -115,31 +115,32 @@ def test_url_secrets_are_the_userinfo_the_password_and_token_parameters() -> Non
 def _aws_files(tmp_path: Path) -> dict[str, str]:
     creds = tmp_path / "credentials"
     creds.write_text("[default]\naws_access_key_id = AKIDEFAULT\naws_secret_access_key = file-secret-default-1\n"
-                     "[oncall]\naws_secret_access_key = file-secret-oncall-2\naws_session_token = file-session-3\n")
+                     "[oncall]\naws_secret_access_key = file-secret-oncall-2\n"
+                     "aws_session_token = file-session-3-abcdefgh\n")
     config = tmp_path / "config"
-    config.write_text("[profile sso]\naws_secret_access_key = config-secret-4\n")
+    config.write_text("[profile sso]\naws_secret_access_key = config-secret-4-abcdefg\n")
     return {"AWS_SHARED_CREDENTIALS_FILE": str(creds), "AWS_CONFIG_FILE": str(config), "HOME": str(tmp_path)}
 
 
 def test_aws_secret_keys_and_session_tokens_are_secrets(tmp_path: Path) -> None:
-    env = {**_aws_files(tmp_path), "AWS_SECRET_ACCESS_KEY": "env-secret-key-5", "AWS_SESSION_TOKEN": "env-session-6",
-           "AWS_ACCESS_KEY_ID": "AKIAPUBLICKEYID"}
-    assert aws_secrets(env) == {"file-secret-default-1", "file-secret-oncall-2", "file-session-3",
-                                "config-secret-4", "env-secret-key-5", "env-session-6"}
+    env = {**_aws_files(tmp_path), "AWS_SECRET_ACCESS_KEY": "env-secret-key-5-abcdef",
+           "AWS_SESSION_TOKEN": "env-session-6-abcdefgh", "AWS_ACCESS_KEY_ID": "AKIAPUBLICKEYID"}
+    assert aws_secrets(env) == {"file-secret-default-1", "file-secret-oncall-2", "file-session-3-abcdefgh",
+                                "config-secret-4-abcdefg", "env-secret-key-5-abcdef", "env-session-6-abcdefgh"}
     settings = resolve_settings(env=env)
     assert aws_secrets(env) <= settings.secrets()
     assert "AKIAPUBLICKEYID" not in settings.secrets()  # the key id is an identifier, shown by config show
-    assert "env-session-6" not in repr(settings)
+    assert "env-session-6-abcdefgh" not in repr(settings)
     # registered when the settings resolve: before anything of the command can print
-    assert scrub.process_scrubber().text("token env-session-6") == f"token {MASK}"
+    assert scrub.process_scrubber().text("token env-session-6-abcdefgh") == f"token {MASK}"
 
 
 def test_a_device_or_a_broken_file_as_aws_files_hides_nothing_and_hangs_nothing(tmp_path: Path) -> None:
     broken = tmp_path / "broken"
     broken.write_text("[default\naws_secret_access_key = x\n")
     env = {"AWS_SHARED_CREDENTIALS_FILE": "/dev/zero", "AWS_CONFIG_FILE": str(broken), "HOME": str(tmp_path),
-           "AWS_SESSION_TOKEN": "env-session-7"}
-    assert aws_secrets(env) == {"env-session-7"}
+           "AWS_SESSION_TOKEN": "env-session-7-abcdefgh", "AWS_SECRET_ACCESS_KEY": "sandbox"}
+    assert aws_secrets(env) == {"env-session-7-abcdefgh"}  # and a stand-in like "sandbox" is no secret
 
 
 def test_admin_url_credentials_are_secrets_and_shown_redacted(tmp_path: Path) -> None:
