@@ -84,8 +84,8 @@ class Scrubber:
         exact, folded = self._current()
         if exact or folded:
             lowered = s.lower()
-            hits = tuple(sorted([n for n in exact if n in s] + [n for n in folded if n in lowered],
-                                key=len, reverse=True))  # longest first: a secret containing another
+            hits = tuple(sorted([(n, False) for n in exact if n in s] + [(n, True) for n in folded if n in lowered],
+                                key=lambda hit: len(hit[0]), reverse=True))  # longest first: one contains another
             if hits:
                 s = _masking(hits).sub(MASK, s)
         return redact_urls(s) if "://" in s else s
@@ -177,8 +177,9 @@ def encodings(secret: str) -> set[str]:
 
 
 @lru_cache(maxsize=256)
-def _masking(needles: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(re.escape(n) for n in needles), re.IGNORECASE)
+def _masking(needles: tuple[tuple[str, bool], ...]) -> re.Pattern[str]:
+    """One pattern for the secrets found in a text: (secret, in any case?) each."""
+    return re.compile("|".join(f"(?i:{re.escape(n)})" if folded else re.escape(n) for n, folded in needles))
 
 
 # --- URLs --------------------------------------------------------------------------------------------
