@@ -10,6 +10,7 @@ through the services this Runner offers (`hybridops.kinds.base.StepRun`).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from dataclasses import dataclass, field
@@ -20,7 +21,15 @@ import jmespath.exceptions
 
 from hybridops.durations import format_duration
 from hybridops.engine.context import Context
-from hybridops.engine.retry import DEFAULT_CALL_TIMEOUT_S, CallFailure, backoff_delay, one_line, retries_for
+from hybridops.engine.retry import (
+    DEFAULT_CALL_TIMEOUT_S,
+    CallFailure,
+    one_line,
+    parse_retry_after,
+    retries_for,
+    retry_delay,
+)
+from hybridops.engine.steps.http import HttpAnswer, display_url
 from hybridops.errors import Interrupted, NeedsAnswer, OperatorAborted, RunStopped, StepFailed
 from hybridops.events import (
     BudgetWarning,
@@ -42,6 +51,8 @@ from hybridops.kinds.base import Outcome, Send, summarize
 from hybridops.kinds.notify import TIMEOUT_S as NOTIFY_TIMEOUT_S
 from hybridops.runbook.expr import ExpressionError, builtins, evaluate, references, render
 from hybridops.runbook.model import END, AnyStep, AwsCall, GoTo, HttpCall, Phase, Runbook
+from hybridops.runbook.mutation import aws_changes_state, http_changes_state
+from hybridops.runbook.openapi_check import promises_json, rendered_request_problem
 
 _STEP_REF = re.compile(r"""steps\[\s*['"]([^'"]+)['"]\s*\]""")  # steps['id'] in a condition
 MAX_STEP_VISITS = 500  # steps run again (through go-tos) beyond one pass: a go-to loop ends there
@@ -431,12 +442,18 @@ class Runner:
 
     # --- gate for mutations -------------------------------------------------------------------------
 
+    def mutating(self, step: AnyStep, call: Call) -> bool:
+        """Whether sending `call` (as rendered) is a change: as the step says, and in any case when the
+        API's own definition says so (no `mutating: false` lets --read-only send a DeleteService)."""
+        return step.is_mutating or _changes_state(call)
+
     def gate(self, step: AnyStep, call: Call) -> Outcome | None:
         """None when the step may send `call`; otherwise the outcome that replaces sending it."""
+        mutating = self.mutating(step, call)
         if self.opt.dry_run:
-            self.emit(Request(step_id=step.id, call=call, dry_run=True, mutating=step.is_mutating))
+            self.emit(Request(step_id=step.id, call=call, dry_run=True, mutating=mutating))
             return Outcome(StepStatus.DRY_RUN, reason="dry run: nothing sent")
-        if not step.is_mutating:
+        if not mutating:
             return None
         if self.opt.read_only:
             return Outcome(StepStatus.SKIPPED, reason="--read-only: mutating step not run",
@@ -486,28 +503,53 @@ class Runner:
             return shown, send_aws
         path = self.render(call.path)
         body = self.render(call.body)
+        problem = (rendered_request_problem(call.method, path) if isinstance(path, str)
+                   else f"path {path!r} did not render to text")
+        note = None
+        if problem is not None:
+            if not self.opt.dry_run:
+                # before anything is sent: the bearer token never travels to where the path escaped to
+                raise CallFailure(f"refused before sending: {call.method} {problem}")
+            if not _PLACEHOLDER.search(str(path)):  # a dry run's unknown values cannot be checked
+                note = f"would be refused: {problem}"
+        path = str(path)
         url = self.ctx.http.url(path) if self.ctx.http else path
-        shown = Call(target="http", method=call.method, url=url, path=path, body=body)
+        shown = Call(target="http", method=call.method, url=url, path=path, body=body, note=note)
 
         def send_http() -> tuple[Any, Any]:
-            status, payload = self.ctx.http.admin(call.method, path, body, timeout=timeout)
+            answer = self.ctx.http.admin(call.method, path, body, timeout=timeout)
+            status, payload = answer
+            meta = answer if isinstance(answer, HttpAnswer) else None
             if status in call.expect:
+                if meta is not None and not meta.is_json and promises_json(call.method, path, status):
+                    # a login or error page answering 200 proves nothing the step claims
+                    who = f"step {self._budget[0].id}: " if self._budget else ""
+                    raise CallFailure(f"{who}{call.method} {display_url(url)}: HTTP {status} answered "
+                                      f"{meta.content_type or 'no content type'}, not the JSON the admin API spec "
+                                      "promises", status=status, unknown_outcome=call.method != "GET")
                 return status, payload
+            # 429 and 503 say the request was not processed; after another 5xx it may have been
             retryable = status >= 500 or status == 429
+            unknown = status >= 500 and status != 503
             detail = payload.get("error") if isinstance(payload, dict) else None
             raise CallFailure(f"{call.method} {path}: HTTP {status}" + (f": {detail}" if detail else "")
-                              + f" (expected {', '.join(map(str, call.expect))})", retryable=retryable,
-                              status=status)
+                              + f" (expected {', '.join(map(str, call.expect))})"
+                              + ("; the request may have been applied" if unknown and call.mutating else ""),
+                              retryable=retryable, unknown_outcome=unknown, status=status,
+                              refused=status in (429, 503),
+                              retry_after=parse_retry_after(meta.retry_after if meta else None, self.clock.now()))
 
         return shown, send_http
 
     def send(self, step: AnyStep, call: Call, send: Send, *, retries: bool = True) -> tuple[Any, Any]:
-        """Send with the step's retry policy; every attempt is announced, then its outcome recorded."""
-        policy = retries_for(step)
+        """Send with the step's retry policy; every attempt is announced, then its outcome recorded. A
+        mutation is sent again only when its failure says it was not applied (throttled, 503, never
+        connected), or once confirmed when its outcome is unknown."""
+        mutating = self.mutating(step, call)
         attempt = 0
         while True:
             attempt += 1
-            self.emit(Request(step_id=step.id, call=call, attempt=attempt, mutating=step.is_mutating))
+            self.emit(Request(step_id=step.id, call=call, attempt=attempt, mutating=mutating))
             t0 = self.clock.monotonic()
             try:
                 try:
@@ -519,11 +561,14 @@ class Runner:
                 self.emit(Response(step_id=step.id, ok=False, status=exc.status, error=str(exc),
                                    duration_s=round(self.clock.monotonic() - t0, 3),
                                    unknown_outcome=exc.unknown_outcome))
+                policy = retries_for(step, mutating, exc)
                 if not (retries and exc.retryable and attempt <= policy.attempts):
                     raise
-                if exc.unknown_outcome and step.is_mutating and not self.confirm_resend(step, exc):
-                    raise
-                self.clock.sleep(self.scaled(backoff_delay(policy, attempt, self.rng)))
+                if exc.unknown_outcome and mutating and not self.confirm_resend(step, exc):
+                    raise dataclasses.replace(exc, message=f"{exc}; not sent again without a confirmation at a "
+                                              "terminal (a runbook may declare the step `idempotent: true`)"
+                                              ) from None
+                self.clock.sleep(self.scaled(retry_delay(policy, attempt, self.rng, exc.retry_after)))
                 continue
             self.emit(Response(step_id=step.id, ok=True, status=status, summary=summarize(payload),
                                duration_s=round(self.clock.monotonic() - t0, 3)))
@@ -542,11 +587,14 @@ class Runner:
                               "the request may have been applied", retryable=True, unknown_outcome=True)
 
     def confirm_resend(self, step: AnyStep, exc: CallFailure) -> bool:
+        """Send a mutation whose outcome is unknown again? Only a person decides (--yes said yes to
+        sending it once, not twice), unless the runbook declares sending it twice harmless."""
         question = f"The outcome of mutating step {step.id} is unknown ({exc}). Send it again?"
-        if self.opt.yes:
-            self.prompted(step, question, "yes", "--yes")
+        if step.idempotent:
+            self.prompted(step, question, "yes", "idempotent")
             return True
         if not self.opt.interactive:
+            self.prompted(step, question, "no", "non-interactive")
             return False
         ok = self.ctx.prompter.confirm(question, default=False)
         self.prompted(step, question, "yes" if ok else "no", "operator")
@@ -564,6 +612,18 @@ class Runner:
         if isinstance(call, HttpCall) and call.capture_status:
             out[call.capture_status] = status
         return out
+
+
+_PLACEHOLDER = re.compile(r"<[^<>]*>")  # what a dry run shows for a value only a real run knows
+
+
+def _changes_state(call: Call) -> bool:
+    """The rendered request changes state by its API's own definition."""
+    if call.target == "aws":
+        return aws_changes_state(call.service or "", call.operation or "")
+    if call.target == "http":
+        return http_changes_state(call.method or "GET", call.path or "", rendered=True)
+    return False
 
 
 def _plain(value: Any) -> Any:

@@ -308,6 +308,21 @@ def check_region(region: str, loc: Loc, report: Report) -> None:
         report(loc, f"unknown AWS region {region!r}{_hint(region, names)}", False)
 
 
+def check_declared_read(service: str, operation: str, declared: bool | None, loc: Loc, report: Report) -> None:
+    """`mutating: false` (at `loc`) on an operation that changes state by its name: refused, since
+    --read-only and --dry-run would otherwise send it. The listed probes (InvokeModel...) may say so."""
+    from hybridops.runbook.mutation import PROBE_OPERATIONS, aws_changes_state, operation_verb
+
+    if declared is not False or operation_model(service, operation) is None:
+        return  # an unknown service or operation is its own problem, reported by check_call
+    if aws_changes_state(service, operation):
+        verb = operation_verb(operation).capitalize()
+        services = sorted({s for s, _ in PROBE_OPERATIONS})
+        report(loc, f"`mutating: false` is not allowed: {service} {operation} changes state ({verb}); only a "
+               f"probe hybridops lists (of {', '.join(services)}, such as bedrock-runtime InvokeModel) may be "
+               "declared so", False)
+
+
 def regions_of(service: str, region: str) -> tuple[str, ...] | None:
     """The regions of `region`'s partition that botocore's endpoint data offers `service` in; None when
     that data cannot tell (a service it does not list, such as bedrock-runtime, or a global one)."""

@@ -124,6 +124,13 @@ class AwsCall(_Model):
     def mutating(self) -> bool:
         return not self.operation.startswith(READ_PREFIXES)
 
+    @property
+    def changes_state(self) -> bool:
+        """Mutating by the API's own definition: no `mutating: false` makes it a read."""
+        from hybridops.runbook.mutation import aws_changes_state
+
+        return aws_changes_state(self.service, self.operation)
+
 
 class HttpCall(_Model):
     """One request to the routing admin API, relative to its base URL."""
@@ -138,6 +145,14 @@ class HttpCall(_Model):
     @property
     def mutating(self) -> bool:
         return self.method != "GET"
+
+    @property
+    def changes_state(self) -> bool:
+        """Mutating by the API's own definition (not GET, no probe in the spec): no `mutating: false`
+        makes it a read."""
+        from hybridops.runbook.mutation import http_changes_state
+
+        return http_changes_state(self.method, self.path)
 
 
 class Call(_Model):
@@ -309,7 +324,10 @@ class _StepBase(_Model):
     on_failure: OnFailure = "abort"
     retries: Retries | None = None
     timeout: CallDuration | None = Field(None, description="per-call timeout, up to 1h")
-    mutating: bool | None = Field(None, description="inferred from the call when absent")
+    mutating: bool | None = Field(None, description="inferred from the call when absent; `false` only for "
+                                  "probes (a call that changes state by its API's definition is mutating)")
+    idempotent: bool = Field(False, description="sending the request twice is harmless: when its outcome is "
+                                                "unknown (a timeout after sending) it is sent again unasked")
     mitigation: bool | None = Field(None, description="counts for time to mitigation (default: mutating)")
     undo: Call | None = Field(None, description="how to reverse a mutating step")
     next: Target | None = Field(None, description="where to go after the step succeeds")
@@ -371,9 +389,11 @@ class _StepBase(_Model):
 
     @property
     def is_mutating(self) -> bool:
+        call = self.call
+        if call is not None and call.changes_state:
+            return True  # whatever `mutating:` says: --read-only and --dry-run must never send it
         if self.mutating is not None:
             return self.mutating
-        call = self.call
         return bool(call and call.mutating)
 
     @property

@@ -9,6 +9,7 @@ values (`{{ ... }}`) are skipped: the admin API checks them when the request is 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -21,6 +22,7 @@ from hybridops.runbook.load import dotted, show_value
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "specs" / "admin-api.openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 Loc = tuple[str | int, ...]
 Report = Callable[[Loc, str, bool], None]
@@ -70,15 +72,18 @@ def _is_param(segment: str) -> bool:
     return segment.startswith("{") and segment.endswith("}") and not segment.startswith("{{")
 
 
-def _match(route: _Route, segments: list[str]) -> dict[str, str] | None:
-    """Path parameters when `segments` fit the route; a templated segment fits anything."""
+def _match(route: _Route, segments: list[str], *, rendered: bool = False) -> dict[str, str] | None:
+    """Path parameters when `segments` fit the route; a templated segment fits anything, unless the
+    path is `rendered` (what is sent: braces in it are text)."""
     if len(route.segments) != len(segments):
         return None
     params: dict[str, str] = {}
     for want, got in zip(route.segments, segments, strict=True):
         if _is_param(want):
+            if rendered and not got:
+                return None
             params[want[1:-1]] = got
-        elif want != got and not is_template(got):
+        elif want != got and (rendered or not is_template(got)):
             return None
     return params
 
@@ -122,10 +127,10 @@ def _segments(path: str) -> list[str]:
     return parts
 
 
-def _route_for(method: str, bare: str) -> tuple[_Route, dict[str, str]] | None:
+def _route_for(method: str, bare: str, *, rendered: bool = False) -> tuple[_Route, dict[str, str]] | None:
     """The route a path (no query) goes to, preferring one with `method`, and its path parameters."""
-    segments = _segments(bare)
-    matches = [(r, p) for r in _routes() if (p := _match(r, segments)) is not None]
+    segments = bare.strip("/").split("/") if rendered else _segments(bare)
+    matches = [(r, p) for r in _routes() if (p := _match(r, segments, rendered=rendered)) is not None]
     if not matches:
         return None
     # A literal path beats a templated one (`/health/metrics` vs `/health/{x}`), as servers route.
@@ -144,11 +149,103 @@ def operation_for(method: str, path: str) -> tuple[str, dict[str, Any]] | None:
     return (matched[0].template, operation) if isinstance(operation, dict) else None
 
 
+def is_probe(method: str, path: str, *, rendered: bool = False) -> bool:
+    """The spec marks the operation `method path` as a probe (`x-hybridops-probe: true`): a request
+    that changes nothing, which a runbook may declare `mutating: false`."""
+    from hybridops.runbook.mutation import PROBE_EXTENSION
+
+    matched = _route_for(method, _split_path(path)[0], rendered=rendered)
+    if matched is None:
+        return False
+    operation = matched[0].item.get(method.lower())
+    return isinstance(operation, dict) and operation.get(PROBE_EXTENSION) is True
+
+
+# What a request path may not hold, rendered or literal: ways out of the path it names.
+_ENCODED = re.compile(r"%(2e|2f|5c|25|00)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
+
+
+def path_escape(path: str) -> str | None:
+    """Why `path` (no query) could reach another path than it names, or None: a `.` or `..` segment,
+    an encoded dot, slash, backslash or percent, a backslash, `//`, a fragment, a control character."""
+    if not path.startswith("/"):
+        return "does not start with /"
+    if "#" in path:
+        return "holds a fragment (#)"
+    if "\\" in path:
+        return "holds a backslash"
+    if _CONTROL.search(path):
+        return "holds a space or control character"
+    if match := _ENCODED.search(path):
+        return f"holds an encoded character ({match.group(0)})"
+    if "//" in path:
+        return "holds an empty segment (//)"
+    if any(segment in (".", "..") for segment in path.split("/")):
+        return "holds a . or .. segment"
+    return None
+
+
+def rendered_request_problem(method: str, path: str) -> str | None:
+    """Why the rendered request `method path` may not be sent to the admin API, or None: it must
+    name one operation of the spec exactly (path parameters fitting their schema, query parameters
+    only where the operation declares them) and nothing that could lead elsewhere."""
+    bare, _, query = path.partition("?")
+    problem = "holds a fragment (#)" if "#" in path else path_escape(bare)
+    if problem is None and _CONTROL.search(query):
+        problem = "holds a space or control character in its query"
+    if problem is not None:
+        return f"path {path!r} {problem}"
+    matched = _route_for(method, bare, rendered=True)
+    if matched is None:
+        return f"path {bare!r} is no path of the admin API"
+    route, path_params = matched
+    operation = route.item.get(method.lower())
+    if not isinstance(operation, dict):
+        return f"{method} is not allowed on {route.template}"
+    parameters = [*route.item.get("parameters", []), *operation.get("parameters", [])]
+    problems: list[str] = []
+
+    def report(loc: Loc, message: str, key: bool) -> None:
+        problems.append(message)
+
+    where = f"{method} {route.template}"
+    for name, value in path_params.items():
+        declared = next((p for p in parameters if p.get("in") == "path" and p.get("name") == name), None)
+        for message in _leaf_errors(value, declared.get("schema", {}) if declared else {}):
+            problems.append(f"{where}: path parameter {name}: {message}")
+    if "?" in path:
+        if not any(p.get("in") == "query" for p in parameters):
+            problems.append(f"{where} takes no query")
+        else:
+            _check_query(query, parameters, (), where, report)
+    return problems[0] if problems else None
+
+
+def promises_json(method: str, path: str, status: int) -> bool:
+    """The spec says the answer to `method path` with `status` is JSON (application/json content)."""
+    matched = _route_for(method, _split_path(path)[0], rendered=True)
+    if matched is None:
+        return False
+    operation = matched[0].item.get(method.lower())
+    if not isinstance(operation, dict):
+        return False
+    responses = operation.get("responses", {})
+    response = next((responses[k] for k in (str(status), f"{str(status)[0]}XX", "default") if k in responses), None)
+    content = response.get("content", {}) if isinstance(response, dict) else {}
+    return any(media.split(";")[0].strip() == "application/json" for media in content)
+
+
 def check_request(method: str, path: str, body: Any, loc: Loc, report: Report) -> None:
     """Check one request; `loc` is the call's mapping (with `method`, `path`, `body` keys)."""
     if is_template(method):
         return
     bare, query = _split_path(path)
+    # The written parts of the path, each template standing for one harmless segment character.
+    escape = path_escape(_TEMPLATE.sub("x", bare))
+    if escape is not None:
+        report((*loc, "path"), f"path {bare!r} {escape}: it could reach another path of the admin API", False)
+        return
     matched = _route_for(method, bare)
     if matched is None:
         templates = [r.template for r in _routes()]
@@ -274,3 +371,14 @@ def _leaf_errors(value: Any, schema: dict[str, Any]) -> list[str]:
 
     schema = {k: v for k, v in schema.items() if k not in ("nullable", "example", "description", "format")}
     return [e.message for e in sorted(Draft4Validator(schema).iter_errors(value), key=lambda e: e.message)]
+
+
+def check_declared_read(method: str, path: str, declared: bool | None, loc: Loc, report: Report) -> None:
+    """`mutating: false` (at `loc`) on a request other than GET: only for an operation the spec marks
+    as a probe, since --read-only and --dry-run would otherwise send it."""
+    from hybridops.runbook.mutation import PROBE_EXTENSION, http_changes_state
+
+    if declared is not False or not http_changes_state(method, path):
+        return
+    report(loc, f"`mutating: false` is not allowed: {method} {_split_path(path)[0]} changes state; only an "
+           f"operation the admin API spec marks `{PROBE_EXTENSION}: true` may be declared so", False)

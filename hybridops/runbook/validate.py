@@ -208,13 +208,17 @@ class _Validator:
                     self.add(loc, f"{who}: {message}", key=key)
 
                 loc = (*base, *sub)
+                declared = step.mutating if sub[:1] != ("undo",) else None  # an undo is always a mutation
                 if isinstance(call, AwsCall):
+                    botocore_check.check_declared_read(call.service, call.operation, declared, (*base, "mutating"),
+                                                       report)
                     botocore_check.check_call(call.service, call.operation, call.params, loc, report)
                     if call.region is not None:
                         botocore_check.check_region(call.region, (*loc, "region"), report)
                         botocore_check.check_service_region(call.service, call.region, (*loc, "region"), report)
                     answer = capture_check.aws_output(call.service, call.operation)
                 else:
+                    openapi_check.check_declared_read(call.method, call.path, declared, (*base, "mutating"), report)
                     openapi_check.check_request(call.method, call.path, call.body, loc, report)
                     answer = capture_check.http_response(call.method, call.path, call.expect)
                 if answer is not None:

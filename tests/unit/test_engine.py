@@ -183,12 +183,12 @@ def test_on_failure_continue_and_goto():
         title: Probe
         budget: 1m
         on_failure: continue
-        http: {method: GET, path: /a}
+        http: {method: GET, path: /health/metrics}
       - id: mitigate
         title: M
         budget: 1m
         on_failure: {goto: rollback}
-        http: {method: POST, path: /b}
+        http: {method: POST, path: /admin/circuit-breaker/reset}
       - id: skipped
         title: S
         budget: 1m
@@ -198,7 +198,7 @@ def test_on_failure_continue_and_goto():
         budget: 1m
         check: {condition: "steps['probe'].status == 'failed'", capture: probe_failed}
 """)
-    http = FakeHttp({"/a": [(500, {})], "/b": [(400, {"error": "bad body"})]})
+    http = FakeHttp({"/health/metrics": [(500, {})], "/admin/circuit-breaker/reset": [(400, {"error": "bad body"})]})
     result, log, _, _ = run(loaded, http=http, yes=True)
     assert statuses(log) == {"probe": "failed", "mitigate": "failed", "rollback": "ok"}
     assert log.events("step_finished")[-1]["captures"] == {"probe_failed": True}
@@ -228,9 +228,9 @@ def test_client_errors_are_not_retried():
         budget: 1m
         on_failure: continue
         retries: {attempts: 3}
-        http: {method: GET, path: /x}
+        http: {method: GET, path: /health/metrics}
 """)
-    http = FakeHttp({"/x": [(403, {})]})
+    http = FakeHttp({"/health/metrics": [(403, {})]})
     _, log, _, _ = run(loaded, http=http)
     assert len(log.events("request")) == 1
 
@@ -244,13 +244,20 @@ def test_mutation_with_unknown_outcome_is_not_resent_without_confirmation():
         http: {method: POST, path: /admin/routing/force-mcp, body: {reason: x, duration: 1}}
 """
     timeout = CallFailure("timed out", retryable=True, unknown_outcome=True)
-    # Interactive would ask; non-interactive with --read-only impossible; use yes=False interactive=False:
-    # the gate itself refuses before sending, so use yes=True for the gate and check the resend prompt.
+    # --yes confirms sending it once, not twice: with nobody at a terminal it is not sent again.
     http = FakeHttp({"/admin/routing/force-mcp": [timeout, (200, {"ok": True})]})
-    result, log, _, _ = run(runbook(steps), http=http, yes=True)
+    exc, log, _, _ = run(runbook(steps), http=http, yes=True)
+    assert isinstance(exc, StepFailed) and "not sent again without a confirmation" in str(exc)
+    resend = [p for p in log.events("prompt") if "outcome" in p["question"]]
+    assert [(p["answer"], p["source"]) for p in resend] == [("no", "non-interactive")]
+    assert len(http.sent) == 1
+    # A runbook that declares the request idempotent has it sent again.
+    http = FakeHttp({"/admin/routing/force-mcp": [timeout, (200, {"ok": True})]})
+    result, log, _, _ = run(runbook(steps.replace("retries:", "idempotent: true\n        retries:")), http=http,
+                            yes=True)
     assert result.status == "completed"
     resend = [p for p in log.events("prompt") if "outcome" in p["question"]]
-    assert len(resend) == 1 and resend[0]["source"] == "--yes"
+    assert [(p["answer"], p["source"]) for p in resend] == [("yes", "idempotent")]
     assert len(http.sent) == 2
 
 
@@ -373,12 +380,12 @@ def test_poll_until_times_out():
         budget: 10m
         on_failure: continue
         poll:
-          http: {method: GET, path: /h, capture: {st: status}}
+          http: {method: GET, path: /health, capture: {st: status}}
           every: 1m
           timeout: 5m
           until: st == 'healthy'
 """)
-    http = FakeHttp({"/h": [(200, {"status": "critical"})]})
+    http = FakeHttp({"/health": [(200, {"status": "critical"})]})
     result, log, _, clock = run(loaded, http=http)
     assert statuses(log) == {"wait-healthy": "failed"}
     assert len(http.sent) == 6  # t=0,1,2,3,4,5 minutes
@@ -406,10 +413,10 @@ def test_secrets_never_reach_events():
       - id: say
         title: Say
         budget: 1m
-        http: {method: GET, path: "/health?t={{ token }}"}
+        http: {method: POST, path: /admin/routing/force-mcp, body: {reason: "{{ token }}", duration: 60}}
 """, variables="variables:\n  - {name: token, default: s3cr3t-value, secret: true}\n")
-    result, log, http, _ = run(loaded, secrets={"s3cr3t-value"})
-    assert http.sent[0][1] == "/health?t=s3cr3t-value"  # the real request carries it
+    result, log, http, _ = run(loaded, secrets={"s3cr3t-value"}, yes=True)
+    assert http.sent[0][2] == {"reason": "s3cr3t-value", "duration": 60}  # the real request carries it
     assert "s3cr3t-value" not in repr(log.records)
 
 
@@ -499,7 +506,7 @@ WATCH = """
         title: Watch the router
         budget: 1m
         poll:
-          http: {method: GET, path: /h, capture: {st: status}}
+          http: {method: GET, path: /health, capture: {st: status}}
           every: 30s
           timeout: 10m
           until: st == 'healthy'
@@ -512,7 +519,7 @@ WATCH = """
 
 def run_with_prompter(prompter):
     log = MemoryLog()
-    http = FakeHttp({"/h": [(200, {"status": "critical"})]})
+    http = FakeHttp({"/health": [(200, {"status": "critical"})]})
     try:
         run_incident(runbook(WATCH), options=RunOptions(interactive=True), variables={}, secrets=set(),
                      open_audit=lambda: log, make_aws=FakeAws, make_http=lambda: http,
@@ -710,7 +717,7 @@ TIMES_OUT = """
         budget: 1h
         on_failure: {goto: escalate}
         poll:
-          http: {method: GET, path: /h, capture: {st: status}}
+          http: {method: GET, path: /health, capture: {st: status}}
           every: 30s
           timeout: 2m
           until: st == 'healthy'
@@ -735,7 +742,7 @@ class TimeoutPrompter(ScriptedPrompter):
 def run_timing_out(*answers, interactive=True, healthy_after=None):
     prompter = TimeoutPrompter(*answers)
     replies = [(200, {"status": "critical"})] * (healthy_after or 1000) + [(200, {"status": "healthy"})]
-    log, http = MemoryLog(), FakeHttp({"/h": replies})
+    log, http = MemoryLog(), FakeHttp({"/health": replies})
     try:
         run_incident(runbook(TIMES_OUT), options=RunOptions(interactive=interactive), variables={}, secrets=set(),
                      open_audit=lambda: log, make_aws=FakeAws, make_http=lambda: http,

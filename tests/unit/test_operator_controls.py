@@ -21,7 +21,7 @@ STEPS = """
         title: Probe
         budget: 1m
         on_failure: continue
-        http: {method: GET, path: /probe}
+        http: {method: GET, path: /health/metrics}
       - id: raise
         title: Raise the limit
         budget: 1m
@@ -52,7 +52,7 @@ def test_each_ending_has_its_own_status_and_exit_code() -> None:
 
     clean, _, _, _ = run(runbook(STEPS), yes=True, answers={"ask": "yes"})
     assert (clean.status, clean.verdict()) == ("completed", "completed")
-    http = FakeHttp({"/probe": [(500, {"error": "down"})]})
+    http = FakeHttp({"/health/metrics": [(500, {"error": "down"})]})
     failed, _, _, _ = run(runbook(STEPS), http=http, yes=True, answers={"ask": "yes"})
     assert failed.status == "completed_with_failures"
     assert failed.verdict() == "completed with 1 failed step (probe)"

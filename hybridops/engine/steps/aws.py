@@ -20,9 +20,11 @@ _THROTTLING = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded", "TooManyRequestsException",
     "ProvisionedThroughputExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
 }
-_TRANSIENT = {"ServiceUnavailable", "ServiceUnavailableException", "InternalError", "InternalFailure",
-              "InternalServerError", "InternalServerException", "RequestTimeout", "RequestTimeoutException",
-              "ModelNotReadyException"}
+# Errors that say the request was not processed (retrying is safe even for a change), and errors
+# after which it may have been (a change is sent again only once confirmed).
+_UNAVAILABLE = {"ServiceUnavailable", "ServiceUnavailableException", "ModelNotReadyException"}
+_TRANSIENT = {"InternalError", "InternalFailure", "InternalServerError", "InternalServerException", "RequestTimeout",
+              "RequestTimeoutException"}
 _CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
                 "InvalidSignatureException", "SignatureDoesNotMatch", "AuthFailure", "RequestExpired"}
 _DENIED = {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError",
@@ -47,7 +49,17 @@ def jsonable(value: Any) -> Any:
         except ValueError:
             return text
     if hasattr(value, "read") and callable(value.read):  # StreamingBody (InvokeModel's body)
-        return jsonable(value.read())
+        from hybridops.engine.steps.http import MAX_RESPONSE_BYTES
+
+        try:
+            data = value.read(MAX_RESPONSE_BYTES + 1)  # never the whole of a huge body
+        finally:
+            if callable(getattr(value, "close", None)):
+                value.close()
+        if len(data) > MAX_RESPONSE_BYTES:
+            raise CallFailure(f"the answer's body is larger than {MAX_RESPONSE_BYTES} bytes (the most hybridops "
+                              "reads); not read further")
+        return jsonable(data)
     return value
 
 
@@ -92,6 +104,8 @@ class AwsRunner:
         if key not in self._clients:
             t = key[2]
             config = Config(
+                # One attempt, whatever the call: botocore must never send a mutation again behind the
+                # engine's back (a retried timeout could apply it twice); the engine retries, audited.
                 retries={"total_max_attempts": 1, "mode": "standard"},
                 connect_timeout=min(t, 10.0),
                 read_timeout=t,
@@ -176,7 +190,7 @@ def _client_error(what: str, exc: Any) -> CallFailure:
     base = f"{what}: {code}" + (f": {message}" if message else "")
     if code in _THROTTLING or status == 429:
         return CallFailure(f"{base} (throttled; retried with backoff, or raise the API quota)", retryable=True,
-                           status=code)
+                           status=code, refused=True)
     if code in _CREDENTIALS:
         return CallFailure(f"{base} (credentials invalid or expired; refresh them, e.g. `aws sso login`)",
                            status=code)
@@ -186,6 +200,11 @@ def _client_error(what: str, exc: Any) -> CallFailure:
     if code.endswith(("NotFound", "NotFoundException")) or code in {"ResourceNotFoundException",
                                                                       "ClusterNotFoundException"}:
         return CallFailure(f"{base} (check the names and the region)", status=code)
+    if code in _UNAVAILABLE or status == 503:
+        # refused before it was processed: as safe to send again as a throttled call
+        return CallFailure(base, retryable=True, status=code, refused=True)
     if code in _TRANSIENT or (isinstance(status, int) and status >= 500):
-        return CallFailure(base, retryable=True, status=code)
+        # an internal error or a timeout on AWS's side: the change may have been made
+        return CallFailure(f"{base}; the request may have been applied", retryable=True, unknown_outcome=True,
+                           status=code)
     return CallFailure(base, status=code)

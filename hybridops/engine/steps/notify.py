@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hybridops.engine.retry import CallFailure
-from hybridops.engine.steps.http import HttpRunner, redact_url
+from hybridops.engine.steps.http import HttpAnswer, HttpRunner, redact_url
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,19 @@ def build(via: str, *, text: str, action: str, severity: str, channel: str | Non
     return targets.pagerduty_url, body, {"url": targets.pagerduty_url, "body": shown}
 
 
-def send(http: HttpRunner, via: str, url: str, body: dict[str, Any], timeout: float) -> tuple[int, Any]:
-    status, payload = http.send("POST", url, body, timeout=timeout, what=f"notify {via}")
+def send(http: HttpRunner, via: str, url: str, body: dict[str, Any], timeout: float,
+         now: float | None = None) -> tuple[int, Any]:
+    """POST the notification (its answer read up to the runner's size cap); `now`: the run's clock,
+    for a Retry-After given as a date."""
+    import time
+
+    from hybridops.engine.retry import parse_retry_after
+
+    answer = http.send("POST", url, body, timeout=timeout, what=f"notify {via}")
+    status, payload = answer
     if not 200 <= status < 300:
-        raise CallFailure(f"notify {via}: HTTP {status}", retryable=status >= 500 or status == 429, status=status)
+        raw = answer.retry_after if isinstance(answer, HttpAnswer) else None
+        raise CallFailure(f"notify {via}: HTTP {status}", retryable=status >= 500 or status == 429, status=status,
+                          unknown_outcome=status >= 500 and status != 503, refused=status in (429, 503),
+                          retry_after=parse_retry_after(raw, time.time() if now is None else now))
     return status, payload
