@@ -646,15 +646,73 @@ def _result(scan: _Scan, *, require_finished: bool, key: AuditKey | None = None)
 
 
 def verify_log(path: Path, *, require_finished: bool = False, key: AuditKey | None = None) -> VerifyResult:
-    """Check the chain of the log at `path` (see the module docstring), and with `key` every MAC;
-    AuditError if unreadable."""
-    return _result(_scan(_read_bytes(path)), require_finished=require_finished, key=key)
+    """Check the chain of the log at `path` (see the module docstring), with `key` every MAC, and
+    against the heads its directory's ledger recorded at each seal; AuditError if unreadable."""
+    scan = _scan(_read_bytes(path))
+    _check_ledger(scan, Path(path))
+    return _result(scan, require_finished=require_finished, key=key)
+
+
+HEADS = ".heads"  # in the audit dir (not *.jsonl: not a run): one line per seal, {run_id, count, head}
+
+
+def record_head(directory: Path, run_id: str, count: int, head: str) -> None:
+    """Note a sealed log's length and head in the audit dir's ledger (best effort: the seal is what
+    counts). A log later cut by whole lines, or rewritten, no longer matches it."""
+    line = json.dumps({"run_id": run_id, "count": count, "head": head}, separators=(",", ":")).encode() + b"\n"
+    try:
+        fd = os.open(Path(directory) / HEADS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, line)  # one small O_APPEND write: whole, whoever else appends
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def recorded_heads(directory: Path, run_id: str) -> list[tuple[int, str]]:
+    """(count, head) of every seal of run `run_id` the ledger in `directory` holds."""
+    try:
+        data = (Path(directory) / HEADS).read_bytes()
+    except OSError:
+        return []
+    found = []
+    for raw in data.splitlines():
+        try:
+            entry = json.loads(raw)
+            if entry.get("run_id") == run_id and type(entry.get("count")) is int and isinstance(entry.get("head"), str):
+                found.append((entry["count"], entry["head"]))
+        except (ValueError, AttributeError):
+            continue
+    return found
+
+
+def _check_ledger(scan: _Scan, path: Path) -> None:
+    if scan.problem is not None or not scan.records:
+        return
+    run_id = scan.records[0].get("run_id")
+    if not isinstance(run_id, str):
+        return
+    n = len(scan.lines)
+    for count, head in sorted(recorded_heads(path.parent, run_id)):
+        if count > n:
+            scan.problem = Problem(n, f"cut tail: the audit dir's ledger ({HEADS}) recorded this run sealed with "
+                                      f"{count} records, the log has {n} (whole records cut from the end)")
+            return
+        if scan.hashes[count - 1] != head:
+            scan.problem = Problem(count - 1, f"record altered: its SHA-256 is not the head the audit dir's ledger "
+                                              f"({HEADS}) recorded when the run was sealed (the log was rewritten)")
+            return
 
 
 def read_log(path: Path) -> LogRead:
     """Read a log for display: every parseable record, the torn tail, the first problem found."""
     path = Path(path)
     scan = _scan(_read_bytes(path))
+    _check_ledger(scan, path)
     result = _result(scan, require_finished=False)
     return LogRead(path, scan.records, scan.torn, [scan.problem] if scan.problem else [], result)
 
@@ -929,6 +987,7 @@ class AuditLog:
                 self._prev = sha256_hex(line)
                 if event == "run_finished":
                     self._sealed = str(record.get("status") or "failed")
+                    record_head(self._path.parent, self._run_id, self._seq, self._prev)
                 elif event == "run_resumed":
                     self._sealed = None
             # Under the lock, so listeners see records in seq order.

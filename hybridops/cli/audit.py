@@ -266,7 +266,16 @@ def audit_verify(
     from hybridops.errors import AuditError, ChainBroken, ConfigError
 
     settings = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
-    path = _resolve(run_id, audit_dir, profile, config)
+    try:
+        path = _resolve(run_id, audit_dir, profile, config)
+    except AuditError as exc:
+        from hybridops.audit.log import HEADS, recorded_heads
+
+        heads = recorded_heads(_directory(audit_dir, profile, config), run_id)
+        if heads:
+            raise AuditError(f"{exc}, though the audit dir's ledger ({HEADS}) recorded it sealed with "
+                             f"{max(heads)[0]} records (deleted?)") from None
+        raise
     if key_env is not None:
         if not os.environ.get(key_env):
             raise ConfigError(f"--key-env {key_env}: that environment variable is unset or empty")

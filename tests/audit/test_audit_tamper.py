@@ -14,6 +14,7 @@ import pytest
 from audit_known_run import DATA, RUN_ID
 
 from hybridops.audit.log import (
+    HEADS,
     MAX_RECORD_BYTES,
     AuditKey,
     AuditLog,
@@ -183,6 +184,34 @@ def test_a_cut_tail_is_an_error_only_when_a_finished_run_is_required(
     assert f"broken at seq {len(LINES) - m}: unfinished: no run_finished after seq {len(LINES) - m - 1}" in err
 
 
+@pytest.mark.parametrize("m", [1, 3])
+def test_the_ledger_of_heads_catches_a_cut_tail_and_a_rewrite_in_its_dir(audit_dir: Path, m: int) -> None:
+    path = keyed_run(audit_dir, key=None)
+    lines = path.read_bytes().split(b"\n")[:-1]
+    assert json.loads((audit_dir / HEADS).read_text()) == {
+        "run_id": RUN_ID, "count": len(lines), "head": hashlib.sha256(lines[-1]).hexdigest()}
+    write(path, lines[:-m])
+    result = verify_log(path)
+    assert (result.ok, result.first_bad_seq) == (False, len(lines) - m)
+    assert result.reason == (f"cut tail: the audit dir's ledger (.heads) recorded this run sealed with {len(lines)} "
+                             f"records, the log has {len(lines) - m} (whole records cut from the end)")
+    edited = list(lines)
+    edited[2] = edited[2].replace(b'"status":"ok"', b'"status":"failed"')
+    write(path, rewrite(edited))
+    result = verify_log(path)
+    assert (result.ok, result.first_bad_seq) == (False, len(lines) - 1)
+    assert result.reason.startswith("record altered: its SHA-256 is not the head the audit dir's ledger")
+    assert not read_log(path).verify.ok  # show and timeline warn too
+
+
+def test_a_deleted_log_is_named_by_the_ledger(capsys: pytest.CaptureFixture[str], audit_dir: Path) -> None:
+    keyed_run(audit_dir, key=None).unlink()
+    code, out, err = cli(capsys, "verify", RUN_ID)
+    assert (code, out) == (1, "")
+    assert err == (f"error: no audit log for run {RUN_ID!r} in {audit_dir}, though the audit dir's ledger (.heads) "
+                   "recorded it sealed with 10 records (deleted?)\n")
+
+
 # --- the key ---------------------------------------------------------------------------------------
 
 
@@ -206,6 +235,7 @@ def test_a_recomputed_chain_passes_without_the_key_and_fails_with_it(audit_dir: 
     for forged in (rewrite(lines), rewrite(lines, keep_macs=True),
                    rewrite(lines, AuditKey.from_text("oncall-team", "a guess at the team's key"))):
         write(path, forged)
+        (audit_dir / HEADS).unlink(missing_ok=True)  # a careful forger rewrites the ledger too
         without = verify_log(path)
         assert without.ok and without.mac != "verified"  # what no key can tell
         with_key = verify_log(path, key=KEY)

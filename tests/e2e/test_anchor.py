@@ -66,8 +66,12 @@ def test_verify_against_cloudwatch_finds_cut_edited_and_rewritten_logs(
     assert ok.stdout.splitlines()[-1] == (f"cloudwatch: matches {GROUP}/{log.stem}, record by record "
                                           f"({len(lines)} records, same head)")
 
-    # a cut tail: consistent on its own (it looks like a killed run), not against the anchor
+    # a cut tail: the audit dir's ledger of heads tells; without it (a careful forger rewrites that
+    # too) the log looks like a killed run's, but not against the anchor
     save(log, lines[:-3])
+    alone = hybridops("audit", "verify", log.stem, env=env)
+    assert alone.returncode == 1 and "cut tail: the audit dir's ledger (.heads) recorded" in alone.stderr
+    (audit / ".heads").unlink()
     alone = hybridops("audit", "verify", log.stem, env=env)
     assert alone.returncode == 0 and "status: incomplete" in alone.stdout, alone.stdout + alone.stderr
     cut = hybridops("audit", "verify", log.stem, "--against", "cloudwatch", env=env)
