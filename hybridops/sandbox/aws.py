@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl, unquote
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer
 
-from hybridops.sandbox import aws_extras, seed
-from hybridops.sandbox.faults import Faults
+from hybridops.sandbox import aws_extras, regions, seed
+from hybridops.sandbox.faults import Faults, protocol_error
 from hybridops.sandbox.record import Recorder
 from hybridops.sandbox.serving import TrackingThreadingMixIn
 from hybridops.sandbox.world import World
@@ -101,8 +101,16 @@ class AwsApp:
             return _respond(start_response, 404, [("Content-Type", "application/json")],
                             b'{"error": "use the admin port\'s /_sandbox/ control paths"}')
         service, operation, params = describe_call(environ, body)
+        signed_region = signed_scope(environ)[0]
+        missing = regions.unavailable(regions.boto3_name(service), signed_region) if signed_region else None
         self.recorder.add({"api": "aws", "service": service, "operation": operation, "params": params,
-                           "ts": self.world.wall_now()})
+                           "ts": self.world.wall_now(), **({"no_endpoint": signed_region} if missing else {})})
+        if missing:
+            # what botocore says when the host name of the endpoint does not resolve (see regions.py)
+            url = regions.endpoint_url(regions.boto3_name(service), signed_region, environ.get("PATH_INFO", ""))
+            refused = protocol_error(environ.get("CONTENT_TYPE", ""), service, 421, "EndpointConnectionError",
+                                     f'Could not connect to the endpoint URL: "{url}" ({missing})')
+            return _respond(start_response, refused.status, refused.headers, refused.body)
         throttled = self.faults.take_aws(f"aws {service} {operation}", environ.get("CONTENT_TYPE", ""), service)
         if throttled is not None:
             return _respond(start_response, throttled.status, throttled.headers, throttled.body)
@@ -110,7 +118,7 @@ class AwsApp:
             with self.world.lock:
                 self.world.advance()
                 seed.sync(self.seeded, self.world)
-                region = signed_scope(environ)[0] or seed.REGION
+                region = signed_region or seed.REGION
                 answer = aws_extras.handle(service, operation, params, self.world, self.seeded.account_id,
                                            region)
                 if answer is not None:
@@ -160,8 +168,8 @@ class AwsApp:
 
 def _respond(start_response: StartResponse, status: int, headers: list[tuple[str, str]],
              body: bytes) -> list[bytes]:
-    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests", 500: "Internal Server Error",
-              501: "Not Implemented", 503: "Service Unavailable"}.get(status, "Error")
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 421: "Misdirected Request", 429: "Too Many Requests",
+              500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable"}.get(status, "Error")
     start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(body)))])
     return [body]
 

@@ -17,10 +17,12 @@ not for component faults). Every fault that takes effect is written to the world
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from xml.sax.saxutils import escape as xml_escape
 
 from hybridops.sandbox.world import COMPONENTS, World
 
@@ -34,7 +36,7 @@ MAX_SLOW_S = 600.0
 
 @dataclass(frozen=True)
 class AwsFailure:
-    """A throttling answer in the wire format of the request's protocol."""
+    """An error answer (throttling, no endpoint) in the wire format of the request's protocol."""
 
     status: int
     headers: list[tuple[str, str]]
@@ -219,19 +221,29 @@ class Faults:
 
 def throttling_answer(content_type: str, service: str) -> AwsFailure:
     """What AWS answers a throttled call, in the request's protocol (botocore parses each differently)."""
+    if "x-www-form-urlencoded" in content_type and service == "ec2":
+        return protocol_error(content_type, service, 503, "RequestLimitExceeded", "Request limit exceeded.")
+    if "x-www-form-urlencoded" in content_type:
+        return protocol_error(content_type, service, 400, "Throttling", "Rate exceeded")
+    return protocol_error(content_type, service, 400, "ThrottlingException", "Rate exceeded")
+
+
+def protocol_error(content_type: str, service: str, status: int, code: str, message: str) -> AwsFailure:
+    """An AWS error answer in the request's protocol: EC2's XML, the query protocol's XML, or JSON
+    (JSON 1.0/1.1 and REST-JSON both read `__type` and x-amzn-ErrorType)."""
     request_id = str(uuid.uuid4())
+    text = xml_escape(message)
     if "x-www-form-urlencoded" in content_type:
         if service == "ec2":
-            body = ("<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit "
-                    f"exceeded.</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
-            return AwsFailure(503, [("Content-Type", "text/xml")], body.encode())
-        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded"
-                f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
-        return AwsFailure(400, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode())
+            body = (f"<Response><Errors><Error><Code>{code}</Code><Message>{text}</Message></Error></Errors>"
+                    f"<RequestID>{request_id}</RequestID></Response>")
+            return AwsFailure(status, [("Content-Type", "text/xml")], body.encode())
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{text}</Message></Error>"
+                f"<RequestId>{request_id}</RequestId></ErrorResponse>")
+        return AwsFailure(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body.encode())
     ctype = content_type if content_type.startswith("application/x-amz-json") else "application/json"
-    return AwsFailure(400, [("Content-Type", ctype), ("x-amzn-ErrorType", "ThrottlingException"),
-                            ("x-amzn-RequestId", request_id)],
-                      b'{"__type": "ThrottlingException", "message": "Rate exceeded"}')
+    return AwsFailure(status, [("Content-Type", ctype), ("x-amzn-ErrorType", code), ("x-amzn-RequestId", request_id)],
+                      json.dumps({"__type": code, "message": message}).encode())
 
 
 def _is_int(v: Any) -> bool:

@@ -237,3 +237,67 @@ def test_an_operation_moto_lacks_is_501_not_a_crash(scenario, aws, capfd) -> Non
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert "Traceback" not in capfd.readouterr().err
     assert aws("sts").get_caller_identity()["Account"]  # still serving
+
+
+# ---- a service in a region that has no endpoint for it ------------------------------------------------
+def _offered(service: str) -> set[str]:
+    """Where botocore's endpoint data has `service`: its own entry, or (bedrock-runtime) the
+    `<service>-<region>` endpoints listed under another service's entry."""
+    import botocore.session
+
+    session = botocore.session.Session()
+    regions = set(session.get_available_regions(service))
+    endpoints = session.get_component("data_loader").load_data("endpoints")
+    for partition in endpoints["partitions"]:
+        for entry in partition["services"].values():
+            regions |= {key[len(service) + 1:] for key in entry.get("endpoints", {})
+                        if key.startswith(f"{service}-") and key[len(service) + 1:] in partition["regions"]}
+    return regions
+
+
+@pytest.mark.parametrize(("service", "region", "call"), [
+    ("bedrock-runtime", "af-south-1", lambda c: c.invoke_model(modelId=MODEL, body=PROMPT)),  # REST-JSON
+    ("bedrock-runtime", "me-central-1", lambda c: c.invoke_model(modelId=MODEL, body=PROMPT)),
+    ("bedrock", "ap-east-1", lambda c: c.list_foundation_models()),
+    ("ecs", "eu-centrall-1", lambda c: c.list_clusters()),  # JSON 1.1; a region botocore does not know
+    ("sqs", "us-east-9", lambda c: c.list_queues()),
+    ("ec2", "mars-north-1", lambda c: c.describe_vpcs()),  # EC2's own XML
+    ("cloudwatch", "eu-central-3", lambda c: c.list_metrics()),  # the query protocol's XML
+])
+def test_a_service_where_botocore_offers_no_endpoint_fails_as_botocore_would(scenario, aws, sandbox, service,
+                                                                             region, call) -> None:
+    scenario("bedrock-down")
+    assert _offered(service) and region not in _offered(service)
+    with pytest.raises(ClientError) as refused:
+        call(aws(service, region))
+    error = refused.value.response["Error"]
+    assert error["Code"] == "EndpointConnectionError"
+    assert error["Message"].startswith("Could not connect to the endpoint URL: \"https://")
+    assert f".{region}.amazonaws.com/" in error["Message"] and region in error["Message"].rsplit("(", 1)[1]
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 421
+    recorded = sandbox.requests()
+    assert len(recorded) == 1 and recorded[0]["no_endpoint"] == region
+
+
+def test_a_refused_region_is_refused_before_any_injected_fault(scenario, aws, sandbox) -> None:
+    scenario("healthy")
+    sandbox.faults.add({"kind": "aws-throttle", "count": 5})
+    with pytest.raises(ClientError, match="EndpointConnectionError"):
+        aws("bedrock-runtime", "af-south-1").invoke_model(modelId=MODEL, body=PROMPT)
+    with pytest.raises(ClientError, match="Throttling"):  # the fault is still there for a real endpoint
+        aws("ecs").list_clusters()
+
+
+@pytest.mark.parametrize(("service", "region", "call"), [
+    ("bedrock-runtime", "us-east-1", lambda c: c.invoke_model(modelId=MODEL, body=PROMPT)),
+    ("ecs", "af-south-1", lambda c: c.list_clusters()),
+    ("iam", "ap-south-2", lambda c: c.list_roles()),  # global: one endpoint for every region
+    ("health", "us-east-1", lambda c: c.describe_events()),
+    ("sts", "ca-west-1", lambda c: c.get_caller_identity()),
+    ("logs", "eu-west-1", lambda c: c.describe_log_groups()),
+])
+def test_a_service_in_a_region_that_offers_it_is_served(scenario, aws, sandbox, service, region, call) -> None:
+    scenario("healthy")
+    assert region in _offered(service) or service in ("iam", "health")  # global: one endpoint
+    call(aws(service, region))
+    assert "no_endpoint" not in sandbox.requests()[-1]
