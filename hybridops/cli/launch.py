@@ -214,9 +214,9 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
         shown.print(result.verdict(), markup=False, highlight=False)
         if renderer.verbosity >= 0:
             summary_table(shown, result)
-        shown.print(f"audit log: {log.path if log is not None else '-'}")
         if log is not None:  # the head to keep (or compare with the CloudWatch copy): `audit verify` prints it too
             shown.print(f"audit head: {log.head} ({log.next_seq} records)", markup=False, highlight=False)
+        shown.print(f"audit log: {log.path if log is not None else '-'}")
     return result
 
 
