@@ -28,6 +28,7 @@ from hybridops.durations import format_duration
 from hybridops.errors import AuditError
 from hybridops.events import (
     Event,
+    LockTakenOver,
     LogRepaired,
     Prompt,
     Recorded,
@@ -441,6 +442,13 @@ def build_timeline(read: LogRead) -> Timeline:
                                                                                else ""))
         elif isinstance(event, ShipFailed):
             add("note", "Shipping to CloudWatch Logs failed", event.error)
+        elif isinstance(event, LockTakenOver):
+            held = f"run {event.holder_run_id} of {event.holder_operator or 'unknown'}" + (
+                f" (pid {event.holder_pid} on {event.holder_host})" if event.holder_pid else "") + (
+                f", since {event.holder_since}" if event.holder_since else "")
+            how = ("its process was gone" if event.stale
+                   else f"taken over while it ran, confirmed by {event.confirmed or 'unknown'}")
+            add("note", "Incident lock taken", f"from {held}: {how}", highlight=not event.stale)
         elif isinstance(event, RunFinished):
             last_finished = (r, event)
             if event.time_to_mitigation_s is not None:
@@ -557,7 +565,10 @@ def entry_time(tl: Timeline, e: Entry) -> str:
 
 def integrity_text(v: VerifyResult) -> str:
     if v.ok:
-        return f"intact, {v.records} records" + ("" if v.finished else " (unfinished)")
+        # `intact` is claimed only once every MAC was checked with the key (`audit verify --key-env`)
+        what = "intact" if v.authenticated else "chain consistent"
+        return f"{what}, {v.records} records" + ("" if v.finished else " (unfinished)") + (
+            "" if v.authenticated else ", not authenticated")
     return f"BROKEN at seq {v.first_bad_seq}: {v.reason}"
 
 

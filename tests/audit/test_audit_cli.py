@@ -203,7 +203,7 @@ def test_show_plain(capsys: pytest.CaptureFixture[str], known_run: Path) -> None
         "operator alice (arn:aws:sts::123456789012:assumed-role/oncall/alice) on oncall-7",
         "started 2026-11-25 17:41:02 UTC",
         "status completed after 10m08s, time to mitigation 1m28s",
-        "audit log intact, 22 records",
+        "audit log chain consistent, 22 records, not authenticated",
     ]
     assert (
         "17:42:31   restart-service      Change: aws ecs UpdateService cluster=hybrid-routing-cluster "

@@ -41,7 +41,7 @@ def test_markdown_key_lines() -> None:
         "- **Time to mitigation:** 1m28s (`force-mcp`)",
         "- **Time to resolution:** 10m08s",
         "- **Over budget:** `restart-service` (+1m30s)",
-        "- **Audit log:** intact, 22 records",
+        "- **Audit log:** chain consistent, 22 records, not authenticated",
         "## Timeline (UTC)",
         "| Time | Step | What happened |",
         "| 17:41:02 |  | Run started: operator alice (arn:aws:sts::123456789012:assumed-role/oncall/alice) "
@@ -199,3 +199,19 @@ def test_an_interrupted_mutating_step_is_no_mitigation(tmp_path: Path) -> None:
     md = render_markdown(tl)
     assert "| restart | unfinished |" in md and "(mitigation)" not in md
     assert tl.time_to_mitigation_s is None and "- **Time to mitigation:** not mitigated" in md
+
+
+def test_a_take_over_of_the_incident_is_in_the_timeline(tmp_path: Path) -> None:
+    from hybridops.audit.timeline import load_timeline, render_markdown
+    from hybridops.events import LockTakenOver
+
+    log = AuditLog.create(tmp_path, "20261126T090000.000Z-bedrock-failure-00bb")
+    log.append("run_started", runbook={"id": "bedrock-failure"}, operator="bob")
+    log.write_event(LockTakenOver(holder_run_id="20261126T085000.000Z-bedrock-failure-00aa", holder_operator="alice",
+                                  holder_pid=4242, holder_host="oncall-7", holder_since="2026-11-26T08:50:00.000Z",
+                                  confirmed="--take-over"))
+    log.append("run_finished", status="completed")
+    log.close()
+    md = render_markdown(load_timeline(log.path))
+    assert ("Incident lock taken: from run 20261126T085000.000Z-bedrock-failure-00aa of alice (pid 4242 on "
+            "oncall-7), since 2026-11-26T08:50:00.000Z: taken over while it ran, confirmed by --take-over") in md
