@@ -36,8 +36,11 @@ PD_DEDUP_KEY_MAX = 255
 
 def strict_json(raw: bytes) -> Any:
     """JSON as RFC 8259 defines it: ValueError for NaN, Infinity and -Infinity, which Python's json
-    accepts and no other parser does."""
-    return json.loads(raw, parse_constant=_no_constant)
+    accepts and no other parser does, and for nesting deeper than Python's stack."""
+    try:
+        return json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _no_constant(name: str) -> Any:

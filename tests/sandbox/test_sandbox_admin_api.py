@@ -160,6 +160,14 @@ def test_an_unknown_path_is_404_json_whatever_the_method(scenario, admin, method
             assert path in r.json()["error"]
 
 
+@pytest.mark.parametrize("deep", [b"[" * 200_000 + b"]" * 200_000, b'{"a":' * 100_000 + b"1" + b"}" * 100_000])
+def test_json_nested_past_the_stack_is_400_not_a_dropped_connection(scenario, admin, deep) -> None:
+    scenario("healthy")
+    r = admin.post("/admin/config/update", content=deep, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and "JSON" in r.json()["error"]
+    assert admin.get("/health").status_code == 200  # and the server goes on serving
+
+
 @pytest.mark.parametrize("body", [
     b'{"reason": "x", "duration": NaN}', b'{"reason": "x", "duration": Infinity}',
     b'{"reason": "x", "duration": -Infinity}', b'{"reason": "x", "duration": 60, "n": [NaN]}',
