@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictInt,
     StringConstraints,
     Tag,
     WithJsonSchema,
@@ -95,11 +96,14 @@ def _condition(expr: str) -> str:
     return expr
 
 
-JMESPath = Annotated[str, AfterValidator(_jmespath), Field(description="a JMESPath query, as `aws --query`")]
+# `pattern: \S`: the one syntax error a schema can see, an empty or blank query or condition
+JMESPath = Annotated[str, AfterValidator(_jmespath),
+                     Field(description="a JMESPath query, as `aws --query`", json_schema_extra={"pattern": r"\S"})]
 Condition = Annotated[
     str,
     AfterValidator(_condition),
-    Field(description="a Jinja2 expression over variables and captures, e.g. `error_rate > 5`"),
+    Field(description="a Jinja2 expression over variables and captures, e.g. `error_rate > 5`",
+          json_schema_extra={"pattern": r"\S"}),
 ]
 Captures = dict[Identifier, JMESPath]
 
@@ -138,7 +142,7 @@ class HttpCall(_Model):
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] = "GET"
     path: Annotated[str, StringConstraints(pattern=r"^/")]
     body: Any = None
-    expect: list[int] = Field(default_factory=lambda: [200], description="statuses that count as success")
+    expect: list[StrictInt] = Field(default_factory=lambda: [200], description="statuses that count as success")
     capture: Captures = Field(default_factory=dict, description="name: JMESPath over the JSON body")
     capture_status: Identifier | None = Field(None, description="name to hold the HTTP status code")
 
@@ -268,7 +272,7 @@ class _LogQuery(_Model):
     filter_pattern: str = ""
     since: LookBack = Field(description="how far back to look, up to 30d")
     region: str | None = None
-    limit: int = Field(10_000, ge=1, description="at most this many events are read")
+    limit: StrictInt = Field(10_000, ge=1, description="at most this many events are read")
     capture: Identifier = Field(description="name that holds the result table")
 
 
@@ -303,7 +307,7 @@ OnFailure = Literal["abort", "continue"] | GoTo
 
 
 class Retries(_Model):
-    attempts: int = Field(3, ge=0, le=20, description="retries after the first try, up to 20")
+    attempts: StrictInt = Field(3, ge=0, le=20, description="retries after the first try, up to 20")
     backoff: CallDuration = Field(1.0, description="first delay, up to 1h; doubles each retry, with jitter")
     max_backoff: CallDuration = Field(30.0, description="the longest delay, up to 1h")
 
@@ -531,6 +535,9 @@ else:  # what pydantic validates a step with: its kind key picks the class
     ]
 
 
+_LARGEST = 1.7976931348623157e308
+
+
 def _scalar_default(v: Any) -> Any:
     # One clear error: the union's four branches would each reject a list (and none would be shown).
     if isinstance(v, list | dict):
@@ -546,7 +553,13 @@ class Variable(_Model):
 
     name: Identifier
     description: str = ""
-    default: Annotated[str | int | float | bool | None, BeforeValidator(_scalar_default)] = None
+    default: Annotated[
+        str | int | float | bool | None,
+        BeforeValidator(_scalar_default),
+        # a finite number: YAML's .inf exceeds the largest float (no schema can see .nan)
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number", "minimum": -_LARGEST, "maximum": _LARGEST},
+                                  {"type": "boolean"}, {"type": "null"}]}),
+    ] = None
     secret: bool = False
 
     @property
@@ -610,6 +623,7 @@ def json_schema() -> dict[str, Any]:
     defs = schema["$defs"]
     defs["Call"]["oneOf"] = _exactly_one("aws", "http")
     defs["Poll"]["allOf"] = [{"oneOf": _exactly_one("aws", "http")}, {"oneOf": _exactly_one("until", "while")}]
+    _undo_rules(defs)
     _closed_maps(schema)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "hybridops runbook"
@@ -619,6 +633,28 @@ def json_schema() -> dict[str, Any]:
 def _exactly_one(*keys: str) -> list[dict[str, Any]]:
     """Schemas of which exactly one holds when exactly one of `keys` is present and not null."""
     return [{"required": [k], "properties": {k: {"not": {"type": "null"}}}} for k in keys]
+
+
+def _undo_rules(defs: dict[str, Any]) -> None:
+    """`undo` only on a mutating step, as `is_mutating` decides it: never with `mutating: false`; on a
+    read (a Describe/Get/List... AWS operation, an admin GET) or a step without a call only with
+    `mutating: true`."""
+    declared = {"required": ["mutating"], "properties": {"mutating": {"const": True}}}
+    no_undo = {"not": {"required": ["undo"]}}
+    read_aws = {"type": "object", "properties": {"operation": {"pattern": "^(" + "|".join(READ_PREFIXES) + ")"}}}
+    read_http = {"type": "object", "properties": {"method": {"const": "GET"}}}  # GET when absent, too
+    reads: dict[str, dict[str, Any]] = {
+        "aws": {"properties": {"aws": read_aws}},
+        "http": {"properties": {"http": read_http}},
+        "poll": {"properties": {"poll": {"anyOf": [{"required": ["aws"], "properties": {"aws": read_aws}},
+                                                  {"required": ["http"], "properties": {"http": read_http}}]}}},
+    }
+    for cls in STEP_CLASSES:
+        rules: list[dict[str, Any]] = [{"if": {"required": ["mutating"], "properties": {"mutating": {"const": False}}},
+                                        "then": no_undo}]
+        read = reads.get(cls.KIND, {})  # no call: a read unless declared
+        rules.append({"if": {"required": ["undo"], **read}, "then": declared})
+        defs[cls.__name__].setdefault("allOf", []).extend(rules)
 
 
 def _closed_maps(node: Any) -> None:
