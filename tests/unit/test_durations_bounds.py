@@ -197,3 +197,16 @@ def test_the_poll_floor_is_in_world_time_so_a_scaled_drill_goes_below_it() -> No
     http, clock = _run(_poll_every(0.0), time_scale=10)
     assert 2 <= http.sent <= 12
     assert min(clock.sleeps[:-1] or clock.sleeps) == pytest.approx(m.POLL_FLOOR / 10)
+
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "structural"
+
+
+@pytest.mark.parametrize("command", [["incident", "--yes"], ["incident", "--dry-run"], ["show"]])
+def test_a_poll_every_0s_never_runs(cli, command: list[str]) -> None:
+    """The failure this floor is for (734 requests in 3 s): the run refuses the runbook before anything
+    is sent, with the line `validate` gives."""
+    path = FIXTURES / "poll-every-zero.yaml"
+    code, out, err = cli([command[0], path, *command[1:]])
+    assert code == 1 and "Traceback" not in err
+    assert f"{path}:18:18: phases[0].steps[0].poll.every: 0s is too short: at least 1s" in out + err
