@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
+import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,82 @@ from hybridops.runbook.model import STEP_TAGS, Runbook
 
 MAX_DEPTH = 64
 MAX_BYTES = 2 * 1024 * 1024
+
+# Characters no runbook text (nor a value given on the command line) has reason to hold: C0 and C1
+# controls but tab and newline (an escape sequence reaching the terminal rewrites what it shows),
+# lone surrogates (from "\ud800" escapes, or undecodable bytes in argv: nothing can encode them, so
+# the audit log could not be written), and the bidirectional overrides that make text read other
+# than it runs.
+_BAD_CHAR = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+# In the raw file a carriage return is a line break, which YAML reads as one.
+_BAD_RAW_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069\ufffe\uffff]")
+
+
+def bad_character(text: str) -> tuple[int, str] | None:
+    """The index of the first character `text` may not hold, and what it is; None when there is none."""
+    m = _BAD_CHAR.search(text)
+    return None if m is None else (m.start(), _describe_char(m.group()))
+
+
+def _describe_char(ch: str) -> str:
+    code = ord(ch)
+    if 0xD800 <= code <= 0xDFFF:
+        return f"a lone surrogate (U+{code:04X}), which is not text"
+    if 0x202A <= code <= 0x2069:
+        return f"a bidirectional-override character (U+{code:04X})"
+    if code >= 0xFFFE:
+        return f"a noncharacter (U+{code:04X})"
+    return f"a control character (U+{code:04X})"
+
+
+class FileRefused(OSError):
+    """A path that is not a regular file of at most the size asked for; its message says why."""
+
+
+def read_regular_file(path: Path, max_bytes: int, what: str = "file") -> bytes:
+    """The bytes of `path`, refusing before reading what is not a regular file (a directory, a FIFO,
+    /dev/zero, a socket) and anything larger than `max_bytes`. Opened non-blocking, so a FIFO
+    cannot hang the open; at most `max_bytes` + 1 bytes are ever read, whatever the file does."""
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise FileRefused(exc.errno, f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise FileRefused(f"is a directory, not a {what}")
+    if not stat.S_ISREG(info.st_mode):
+        raise FileRefused(f"is not a regular file ({_file_kind(info.st_mode)}), not a {what}")
+    if info.st_size > max_bytes:
+        raise FileRefused(f"file larger than {max_bytes // 1024} KiB")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise FileRefused(exc.errno, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for something else since the stat
+            raise FileRefused(f"is not a regular file, not a {what}")
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 20))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    except FileRefused:
+        raise
+    except OSError as exc:
+        raise FileRefused(exc.errno, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:  # it grew since the stat
+        raise FileRefused(f"file larger than {max_bytes // 1024} KiB")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
 
 PathKey = tuple[str | int, ...]
 
@@ -176,12 +255,21 @@ class _Builder:
     def problem(self, node_pos: tuple[int, int], message: str) -> None:
         self.problems.append(Problem(self.path, node_pos[0], node_pos[1], message))
 
+    def check_text(self, node: ScalarNode) -> bool:
+        """Whether a string scalar (a value or a key) holds only characters text may hold."""
+        found = bad_character(node.value)
+        if found is not None:
+            self.problem(_pos(node), f"the string holds {found[1]}")
+        return found is None
+
     def build(self, node: Node, loc: PathKey) -> Any:
         self.source.values[loc] = _pos(node)
         if isinstance(node, ScalarNode):
             if node.tag not in self._PLAIN_TAGS:
                 # Timestamps, binary and custom tags are refused: a runbook holds strings and numbers.
                 self.problem(_pos(node), f"unsupported YAML tag {node.tag!r}; quote the value to make it a string")
+                return None
+            if not self.check_text(node):
                 return None
             try:
                 return self.loader.construct_object(node)
@@ -201,6 +289,8 @@ class _Builder:
             for key_node, value_node in node.value:
                 if not isinstance(key_node, ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
                     self.problem(_pos(key_node), "keys must be plain strings (no merge keys or complex keys)")
+                    continue
+                if not self.check_text(key_node):
                     continue
                 key = key_node.value if key_node.tag == "tag:yaml.org,2002:str" else self.build(key_node, loc)
                 key = str(key)
@@ -230,6 +320,10 @@ def parse_yaml(data: bytes | str, path: str) -> tuple[Any, SourceMap]:
             raise RunbookInvalid([Problem(path, line, col, "not UTF-8 text")]) from None
     else:
         text = data
+    bad = [m for _, m in zip(range(10), _BAD_RAW_CHAR.finditer(text), strict=False)]
+    if bad:
+        raise RunbookInvalid([Problem(path, *_line_col(text, m.start()), f"the file holds {_describe_char(m.group())}")
+                              for m in bad])
     if not text.strip() or all(
         not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
     ):
@@ -257,6 +351,11 @@ def parse_yaml(data: bytes | str, path: str) -> tuple[Any, SourceMap]:
     return value, builder.source
 
 
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line_start = max(text.rfind("\n", 0, index), text.rfind("\r", 0, index)) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
 def _compose(text: str, path: str) -> tuple[Any, Node | None]:
     """The pure-Python loader and the document's node; RunbookInvalid with the syntax error's place."""
     loader = _Loader(text)
@@ -269,6 +368,10 @@ def _compose(text: str, path: str) -> tuple[Any, Node | None]:
         if "expected a single document" in str(exc.context or "") + msg:
             msg = "more than one YAML document: a runbook file holds exactly one"
         raise RunbookInvalid([Problem(path, line, col, f"YAML: {msg}")]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses, at an index into the text
+        line, col = _line_col(text, exc.position)
+        raise RunbookInvalid([Problem(path, line, col, f"YAML: the file holds U+{exc.character:04X}, which YAML "
+                                      "does not allow")]) from None
     except yaml.YAMLError as exc:
         raise RunbookInvalid([Problem(path, 1, 1, f"YAML: {exc}")]) from None
     except RecursionError:
@@ -409,13 +512,12 @@ def parse_runbook(data: bytes | str, path: str) -> tuple[Runbook, SourceMap]:
 
 
 def read_runbook_file(path: Path) -> bytes:
-    """A runbook file's bytes; RunbookInvalid naming the file when it cannot be read."""
+    """A runbook file's bytes; RunbookInvalid naming the file when it cannot be read, is not a regular
+    file or is too large to be a runbook."""
     try:
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise RunbookInvalid([Problem(str(path), 1, 1, "is a directory, not a runbook file")]) from None
-    except OSError as exc:
-        raise RunbookInvalid([Problem(str(path), 1, 1, f"cannot read: {exc.strerror}")]) from None
+        return read_regular_file(path, MAX_BYTES, "runbook file")
+    except FileRefused as exc:
+        raise RunbookInvalid([Problem(str(path), 1, 1, exc.strerror or str(exc))]) from None
 
 
 def load_runbook(path: Path, data: bytes | None = None) -> LoadedRunbook:

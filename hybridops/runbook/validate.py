@@ -10,13 +10,13 @@ from __future__ import annotations
 import difflib
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hybridops.errors import RunbookInvalid
-from hybridops.runbook.expr import BUILTIN_NAMES, ExpressionError, is_template, references
+from hybridops.runbook.expr import BUILTIN_NAMES, ExpressionError, check_bounded, is_template, references
 from hybridops.runbook.load import LoadedRunbook, PathKey, Problem, load_runbook, read_runbook_file
 from hybridops.runbook.model import END, AnyStep, AwsCall, HttpCall, LogErrorsStep, LogJsonStep
 
@@ -43,7 +43,16 @@ class FileReport:
         return not self.problems
 
 
-def _hint(word: str, choices: Iterable[str]) -> str:
+# Each hint compares the word with every choice (some milliseconds among thousands of step ids): a
+# file with thousands of mistakes gets hints on the first ones only, so it is still checked in seconds.
+_HINTS_PER_FILE = 100
+
+
+def _hint(word: str, choices: Iterable[str], left: list[int] | None = None) -> str:
+    if left is not None:
+        if left[0] <= 0:
+            return ""
+        left[0] -= 1
     close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -73,6 +82,7 @@ class _Validator:
         self.shown = str(loaded.path)
         self.problems: list[Problem] = []
         self.step_ids = set(self.runbook.step_ids())
+        self.hints_left = [_HINTS_PER_FILE]
         # capture name -> (step id, line) of the first step that captures it, for "captured later" hints
         self.later: dict[str, tuple[str, int]] = {}
         for pi, si, step in self.steps():
@@ -142,7 +152,7 @@ class _Validator:
             for sub, target in _targets(step):
                 if target != END and target not in ids:
                     self.add((*base, *sub), f"step {step.id}: {'.'.join(map(str, sub))}: no step {target!r} to "
-                             f"go to{_hint(target, ids | {END})}")
+                             f"go to{_hint(target, ids | {END}, self.hints_left)}")
 
     # --- references ---------------------------------------------------------------------------------
 
@@ -162,22 +172,27 @@ class _Validator:
                              "choose another", key=sub[-2] == "capture")
             dump = step.model_dump(by_alias=True, exclude_unset=True, mode="json")
             for sub, text in _strings(dump):
-                seen = known | set(own) if (sub[:2] in _SEES_OWN or sub[:1] == ("undo",)) else known
+                sees_own = sub[:2] in _SEES_OWN or sub[:1] == ("undo",)
                 condition = sub[:2] in _CONDITIONS or sub[:1] in _CONDITIONS
-                self.check_text(text, (*base, *sub), seen, f"step {step.id}", condition=condition, step_id=step.id)
-            known = known | set(own)
+                self.check_text(text, (*base, *sub), known, f"step {step.id}", condition=condition, step_id=step.id,
+                                also=own.keys() if sees_own else ())
+            known.update(own)  # in place: a copy per step made 10,000-step runbooks quadratic
 
     def check_text(
-        self, text: str, loc: PathKey, known: set[str], who: str, *, condition: bool, step_id: str | None = None
+        self, text: str, loc: PathKey, known: set[str], who: str, *, condition: bool, step_id: str | None = None,
+        also: Collection[str] = (),
     ) -> None:
         if not condition and not is_template(text):
             return
         try:
             names = references(text, condition=condition)
+            check_bounded(text, condition=condition)
         except ExpressionError as exc:
             self.add(loc, f"{who}: {exc}")
             return
         for name in sorted(names - known):
+            if name in also:
+                continue
             if name in self.later and self.later[name][0] == step_id:
                 self.add(loc, f"{who}: {name!r} is captured by this same step, so it is not set yet here; "
                          "read it in a later step")
@@ -186,13 +201,13 @@ class _Validator:
                 self.add(loc, f"{who}: {name!r} is captured later, by step {by!r} (line {line}); "
                          "only variables and earlier captures can be read here")
             else:
-                self.add(loc, f"{who}: unknown name {name!r}{_hint(name, known)}; declare it under "
+                self.add(loc, f"{who}: unknown name {name!r}{_hint(name, known, self.hints_left)}; declare it under "
                          "`variables` or capture it in an earlier step")
         if "steps" in names:
             for match in _STEP_REF.finditer(text):
                 ref = match.group(2)
                 if ref not in self.step_ids:
-                    self.add(loc, f"{who}: steps[{ref!r}]: no such step{_hint(ref, self.step_ids)}")
+                    self.add(loc, f"{who}: steps[{ref!r}]: no such step{_hint(ref, self.step_ids, self.hints_left)}")
 
     # --- calls --------------------------------------------------------------------------------------
 
