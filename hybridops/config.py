@@ -87,7 +87,7 @@ class Value:
         if not isinstance(v, str) or like is None or isinstance(like, str):
             return v
         what = f"{name} from {self.source}" if name else self.source
-        got = "" if self.secret else f", got {v!r}"
+        got = "" if self.secret else f", got {v[:40]!r}" + (f" ({len(v):,} characters)" if len(v) > 40 else "")
         text = v.strip()
         if isinstance(like, bool):
             lowered = text.lower()
@@ -290,12 +290,12 @@ class LoadedConfig:
 
 def load_config(path: Path) -> LoadedConfig:
     """Read, parse and validate one config file; any problem is one ConfigError line."""
+    from hybridops.runbook.load import FileRefused, read_regular_file
+
     try:
-        raw = path.read_bytes()
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, not a config file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        raw = read_regular_file(path, CONFIG_MAX_BYTES, "config file")
+    except FileRefused as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -307,6 +307,7 @@ def load_config(path: Path) -> LoadedConfig:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}:1:1: a config file is a mapping of settings, not a {type(data).__name__}")
+    _refuse_bad_text(data, (), lambda loc: "{}:{}:{}".format(path, *(_locate(path, text, loc) or (1, 1))))
     try:
         parsed = ConfigFile.model_validate(data)
     except ValidationError as exc:
@@ -316,6 +317,31 @@ def load_config(path: Path) -> LoadedConfig:
         raise ConfigError(f"{loaded.where(('default_profile',))}: default_profile "
                           f"{parsed.default_profile!r} is not a profile (known: {_known(parsed.profiles)})")
     return loaded
+
+
+CONFIG_MAX_BYTES = 1024 * 1024
+
+
+def _refuse_bad_text(value: Any, loc: tuple[Any, ...], where: Any) -> None:
+    """ConfigError at the first key or string holding a control character or a lone surrogate (YAML's
+    "\ud800", TOML's "\u001b"): such text cannot be logged, and would rewrite the terminal."""
+    from hybridops.runbook.load import bad_character
+
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        for text in (key, item):
+            if isinstance(text, str) and (found := bad_character(text)) is not None:
+                raise ConfigError(f"{where((*loc, key))}: {_dotted((*loc, key))}: the text holds {found[1]}")
+        _refuse_bad_text(item, (*loc, key), where)
+
+
+def refuse_bad_value(name: str, source: str, value: Any) -> None:
+    """A variable's value from the command line, the environment or a profile may not hold a control
+    character or a lone surrogate (undecodable bytes in argv arrive as surrogates)."""
+    from hybridops.runbook.load import bad_character
+
+    if isinstance(value, str) and (found := bad_character(value)) is not None:
+        raise ConfigError(f"{name} from {source}: the value holds {found[1]} at character {found[0] + 1}")
 
 
 def _parse_toml(path: Path, text: str) -> Any:
@@ -669,6 +695,7 @@ def _resolve_variables(
             v = Value(v.value, v.source, v.ref is not None, v.ref)
             (variables if v.is_set else unresolved)[name] = v
         for name, value in flag_vars.items():
+            refuse_bad_value(name, "--var", value)
             variables[name] = Value(value, "--var")
         return variables, unresolved
 
@@ -694,6 +721,7 @@ def _resolve_variables(
         else:
             v = None
         if v is not None:
+            refuse_bad_value(var.name, v.source, v.value)
             variables[var.name] = v
     return variables, unresolved
 
