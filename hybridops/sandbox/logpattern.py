@@ -11,7 +11,7 @@ events, and Live Tail" (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterA
   command has it) is taken literally;
 - `%regex%`: CloudWatch's regular expressions, which allow only letters, digits, the symbols
   `: _ # = @ / ; , -` and the operators `^ $ ? [ ] { } | \\ * + .`: no parentheses, spaces or
-  non-ASCII characters;
+  non-ASCII characters (matched in linear time, see cwregex.py);
 - JSON: `{ $.a.b[0] = "x*" && ($.n > 5 || $.flag IS TRUE) }`: `=` and `!=` on strings (with `*`
   wildcards, or a `%regex%`) and numbers, `<`, `>`, `<=`, `>=` on numbers, `IS TRUE|FALSE|NULL`,
   `NOT EXISTS`; a missing property, an object or an array matches no comparison;
@@ -31,6 +31,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from hybridops.sandbox.cwregex import Regex, RegexError, compile_regex
 
 Matcher = Callable[[str], bool]
 MAX_PATTERN = 1024  # FilterPattern's length limit in the CloudWatch Logs API
@@ -59,12 +61,11 @@ def compile_pattern(pattern: str) -> Matcher:
     if text.startswith("%"):
         if len(text) < 2 or not text.endswith("%"):
             raise PatternError("a regular expression is enclosed in % %")
-        found = regex(text[1:-1]).search
-        return lambda message: found(message) is not None
+        return regex(text[1:-1]).search
     return _terms(text)
 
 
-def regex(body: str) -> re.Pattern[str]:
+def regex(body: str) -> Regex:
     """CloudWatch's regular expression `body` (what is between the % signs), compiled."""
     if not body:
         raise PatternError("empty regular expression %%")
@@ -73,9 +74,9 @@ def regex(body: str) -> re.Pattern[str]:
         raise PatternError(f"unsupported character(s) in regular expression %{body}%: {' '.join(bad)!r} "
                            "(no parentheses, spaces or multi-byte characters)")
     try:
-        return re.compile(body)
-    except re.error as exc:
-        raise PatternError(f"invalid regular expression %{body}%: {exc}") from None
+        return compile_regex(body)
+    except RegexError as exc:
+        raise PatternError(f"invalid regular expression: {exc}") from None
 
 
 # ---- terms -----------------------------------------------------------------------------------------
@@ -154,11 +155,9 @@ def _compare(op: str, want: _Value, *, text_numbers: bool = False) -> Callable[[
     if op not in ("=", "!="):
         raise PatternError(f"{op} compares numbers, not {want.raw!r}")
     if want.kind == "regex":
-        found = regex(want.raw).search
-        hit: Callable[[str], bool] = lambda s: found(s) is not None  # noqa: E731
+        hit: Callable[[str], bool] = regex(want.raw).search
     else:
-        wildcard = re.compile(".*".join(re.escape(part) for part in want.raw.split("*")), re.DOTALL)
-        hit = lambda s: wildcard.fullmatch(s) is not None  # noqa: E731
+        hit = _wildcard(want.raw)
 
     def textual(value: Any) -> bool:
         if value is _MISSING or value is None or isinstance(value, dict | list):
@@ -167,6 +166,28 @@ def _compare(op: str, want: _Value, *, text_numbers: bool = False) -> Callable[[
         return hit(s) if op == "=" else not hit(s)
 
     return textual
+
+
+def _wildcard(glob: str) -> Callable[[str], bool]:
+    """`glob` with `*` for any text, as a whole-value test. Each piece between stars is found in
+    turn, leftmost first, which is always right for `*`-only globs: no backtracking, however many
+    stars (a regular expression such as `.*a.*a.*a.*b` could run for ever)."""
+    if "*" not in glob:
+        return lambda s: s == glob
+    first, *middle, last = glob.split("*")
+
+    def hit(s: str) -> bool:
+        if len(s) < len(first) + len(last) or not s.startswith(first) or not s.endswith(last):
+            return False
+        pos, end = len(first), len(s) - len(last)
+        for piece in middle:
+            found = s.find(piece, pos, end)
+            if found == -1:
+                return False
+            pos = found + len(piece)
+        return True
+
+    return hit
 
 
 def _as_number(value: Any, text_numbers: bool) -> float | None:

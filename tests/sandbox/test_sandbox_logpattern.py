@@ -291,3 +291,53 @@ def test_filter_log_events_by_group_identifier_and_in_another_region(aws, group)
                          logEvents=[{"timestamp": int(time.time() * 1000), "message": "WARN only here"}])
     assert [e["message"] for e in other.filter_log_events(logGroupName=group, filterPattern="WARN")["events"]] == [
         "WARN only here"]
+
+
+# ---- CloudWatch's regular expressions, without backtracking -------------------------------------------
+def _regex_cases():
+    from hypothesis import strategies as st
+
+    atom = st.sampled_from(["a", "b", "1", ".", "[ab]", "[^a]", "[a-b1]", "\\d", "\\w", "\\s", "\\.", "-", ":"])
+    quantifier = st.sampled_from(["", "", "?", "*", "+", "{2}", "{0,2}", "{1,}", "*?", "+?", "??"])
+    piece = st.tuples(atom, quantifier).map("".join)
+    alternative = st.tuples(st.sampled_from(["", "^"]), st.lists(piece, min_size=1, max_size=5).map("".join),
+                            st.sampled_from(["", "$"])).map("".join)
+    body = st.lists(alternative, min_size=1, max_size=3).map("|".join)
+    text = st.text(alphabet="ab1. -:\n", max_size=12)
+    return body, st.lists(text, min_size=1, max_size=6)
+
+
+def test_cloudwatch_regexes_match_as_python_re_does() -> None:
+    import re
+
+    from hypothesis import given, settings
+
+    from hybridops.sandbox.cwregex import compile_regex
+
+    body, texts = _regex_cases()
+
+    @settings(max_examples=400, deadline=None, database=None)
+    @given(body, texts)
+    def agree(pattern: str, samples: list[str]) -> None:
+        ours = compile_regex(pattern)
+        for text in samples:
+            assert ours.search(text) == bool(re.search(pattern, text)), (pattern, text)
+
+    agree()
+
+
+@pytest.mark.parametrize("pattern", ["%.*.*.*.*.*.*.*.*x%", "%a*a*a*a*a*a*a*a*a*b%", "%[a-z]+[a-z]+[a-z]+[a-z]+1%"])
+def test_a_regex_python_would_backtrack_on_is_answered(pattern: str) -> None:
+    import time
+
+    t = time.perf_counter()
+    assert compile_pattern(pattern)("a" * 3000) is False
+    assert time.perf_counter() - t < 30  # a bound, not a timing: backtracking would take years
+
+
+def test_wildcards_with_many_stars_are_answered() -> None:
+    matches = compile_pattern('{ $.m = "*a*a*a*a*a*a*a*a*a*a*b" }')
+    assert matches(json.dumps({"m": "a" * 5000})) is False
+    assert matches(json.dumps({"m": "a" * 20 + "b"})) is True
+    assert compile_pattern('{ $.m = "x*y" }')(json.dumps({"m": "xy"})) is True
+    assert compile_pattern('{ $.m = "x*x" }')(json.dumps({"m": "x"})) is False
