@@ -509,7 +509,7 @@ class Runner:
         if problem is not None:
             if not self.opt.dry_run:
                 # before anything is sent: the bearer token never travels to where the path escaped to
-                raise CallFailure(f"refused before sending: {call.method} {problem}")
+                raise CallFailure(f"refused before sending: {problem}")
             if not _PLACEHOLDER.search(str(path)):  # a dry run's unknown values cannot be checked
                 note = f"would be refused: {problem}"
         path = str(path)

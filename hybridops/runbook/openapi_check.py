@@ -187,7 +187,8 @@ def path_escape(path: str) -> str | None:
 
 
 def rendered_request_problem(method: str, path: str) -> str | None:
-    """Why the rendered request `method path` may not be sent to the admin API, or None: it must
+    """Why the rendered request `method path` may not be sent to the admin API (a message that starts
+    with the method), or None: it must
     name one operation of the spec exactly (path parameters fitting their schema, query parameters
     only where the operation declares them) and nothing that could lead elsewhere."""
     bare, _, query = path.partition("?")
@@ -195,10 +196,10 @@ def rendered_request_problem(method: str, path: str) -> str | None:
     if problem is None and _CONTROL.search(query):
         problem = "holds a space or control character in its query"
     if problem is not None:
-        return f"path {path!r} {problem}"
+        return f"{method} path {path!r} {problem}"
     matched = _route_for(method, bare, rendered=True)
     if matched is None:
-        return f"path {bare!r} is no path of the admin API"
+        return f"{method} path {bare!r} is no path of the admin API"
     route, path_params = matched
     operation = route.item.get(method.lower())
     if not isinstance(operation, dict):

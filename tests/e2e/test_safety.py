@@ -207,30 +207,42 @@ def test_a_secret_variable_is_masked_everywhere(scenario: Scenario, run: Run, tm
             "Rotate ***", f"Check {secret[:4]} is gone"]
 
 
-def test_a_mutation_whose_outcome_is_unknown_is_sent_again_only_once_confirmed(scenario: Scenario, run: Run,
-                                                                             tmp_path: Path):
-    sb = scenario("outage")
-    runbook = tmp_path / "unknown-outcome.yaml"
-    runbook.write_text(UNKNOWN_OUTCOME_RUNBOOK, encoding="utf-8")
-    fault(sb, kind="slow", seconds=2, count=1)  # the first answer comes after the step's 1 s timeout
-    result = run(["incident", runbook, "--yes"])
-    assert result.code == 0, result.stderr
-    records = check_run_log(result.log(), runbook="unknown-outcome", status="completed", runbook_file=runbook)
-    step = [(r["event"], r.get("attempt"), r.get("ok"), r.get("unknown_outcome"), r.get("source"))
-            for r in records if r.get("step_id") == "reset" and r["event"] in ("request", "response", "prompt")]
-    assert step == [
-        ("prompt", None, None, None, "--yes"),  # the step itself
-        ("request", 1, None, None, None),
-        ("response", None, False, True, None),  # timed out: it may have been applied
-        ("prompt", None, None, None, "--yes"),  # so sending it again needed a yes
-        ("request", 2, None, None, None),
-        ("response", None, True, None, None),
-    ]
-    resend = events(records, "prompt", step_id="reset")[1]
-    assert resend["question"].startswith("The outcome of mutating step reset is unknown")
-    assert "timed out" in events(records, "response", step_id="reset")[0]["error"]
-    _wait_for_answers(sb)
-    assert [c["status"] for c in sb.requests()] == [200, 200]  # the sandbox applied both
+def test_a_mutation_whose_outcome_is_unknown_is_not_sent_again_under_yes_unless_idempotent(
+        scenario: Scenario, run: Run, tmp_path: Path):
+    # --yes confirms sending a change once: a timeout after sending leaves its outcome unknown, and only
+    # a person at a terminal (or the runbook, declaring it idempotent) may have it sent again.
+    for idempotent in (False, True):
+        sb = scenario("outage")
+        name = "unknown-outcome" + ("-idempotent" if idempotent else "")
+        runbook = tmp_path / f"{name}.yaml"
+        text = UNKNOWN_OUTCOME_RUNBOOK.replace("id: unknown-outcome", f"id: {name}")
+        if idempotent:
+            text = text.replace("        retries:", "        idempotent: true\n        retries:")
+        runbook.write_text(text, encoding="utf-8")
+        fault(sb, kind="slow", seconds=2, count=1)  # the first answer comes after the step's 1 s timeout
+        result = run(["incident", runbook, "--yes"])
+        assert result.code == (0 if idempotent else 3), result.stderr
+        records = check_run_log(result.log(), runbook=name, runbook_file=runbook,
+                                status="completed" if idempotent else "completed_with_failures")
+        step = [(r["event"], r.get("attempt"), r.get("ok"), r.get("unknown_outcome"), r.get("answer"), r.get("source"))
+                for r in records if r.get("step_id") == "reset" and r["event"] in ("request", "response", "prompt")]
+        again = [("request", 2, None, None, None, None), ("response", None, True, None, None, None)]
+        assert step == [
+            ("prompt", None, None, None, "yes", "--yes"),  # the step itself
+            ("request", 1, None, None, None, None),
+            ("response", None, False, True, None, None),  # timed out: it may have been applied
+            ("prompt", None, None, None, *(("yes", "idempotent") if idempotent else ("no", "non-interactive"))),
+            *(again if idempotent else []),
+        ]
+        resend = events(records, "prompt", step_id="reset")[1]
+        assert resend["question"].startswith("The outcome of mutating step reset is unknown")
+        assert "timed out" in events(records, "response", step_id="reset")[0]["error"]
+        finished = events(records, "step_finished", step_id="reset")[0]
+        assert finished["status"] == ("ok" if idempotent else "failed")
+        if not idempotent:
+            assert "not sent again without a confirmation" in finished["error"]
+        _wait_for_answers(sb)
+        assert [c["status"] for c in sb.requests()] == [200] * (2 if idempotent else 1)  # what reached the API
 
 
 def _wait_for_answers(sb: Sandbox, timeout: float = 10) -> None:

@@ -629,3 +629,62 @@ def test_retry_after_as_seconds_or_an_http_date_capped() -> None:
     assert parse_retry_after(email.utils.formatdate(now - 60, usegmt=True), now) == 0.0
     assert parse_retry_after("999999999", now) == RETRY_AFTER_CAP_S
     assert [parse_retry_after(v, now) for v in (None, "soon", "-5", "nan", "inf", "1e9")] == [None] * 6
+
+
+# --- AWS: which failures say the call was not processed ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("code", "status", "refused", "unknown"), [
+    ("ThrottlingException", 400, True, False),
+    ("Throttling", 400, True, False),
+    ("RequestLimitExceeded", 503, True, False),
+    ("TooManyRequestsException", 429, True, False),
+    ("ServiceUnavailable", 503, True, False),
+    ("InternalFailure", 500, False, True),
+    ("InternalServerError", 500, False, True),
+    ("RequestTimeout", 408, False, True),
+    ("SomethingNew", 502, False, True),
+    ("ValidationException", 400, False, False),
+])
+def test_aws_errors_say_whether_a_change_may_be_sent_again(code: str, status: int, refused: bool,
+                                                          unknown: bool) -> None:
+    from botocore.exceptions import ClientError
+
+    from hybridops.engine.steps.aws import _client_error
+
+    exc = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                      "UpdateService")
+    failure = _client_error("aws ecs UpdateService", exc)
+    assert (failure.refused, failure.unknown_outcome) == (refused, unknown)
+    assert failure.retryable == (refused or unknown)
+
+
+def test_botocore_makes_one_attempt_whatever_the_call() -> None:
+    from hybridops.engine.steps.aws import AwsRunner
+
+    client = AwsRunner(profile=None, region="eu-central-1", endpoint_url="http://127.0.0.1:9",
+                       credentials=("k", "s")).client("ecs")
+    assert client.meta.config.retries["total_max_attempts"] == 1
+
+
+# --- a dry run ships nothing ---------------------------------------------------------------------------------
+
+
+def test_the_shipper_never_ships_a_dry_run() -> None:
+    from hybridops.audit.ship import CloudWatchShipper
+
+    calls: list[str] = []
+
+    class Client:
+        def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
+            def call(**kwargs: Any) -> dict[str, Any]:
+                calls.append(name)
+                return {"logStreams": [], "rejectedLogEventsInfo": {}}
+
+            return call
+
+    shipper = CloudWatchShipper(lambda: Client(), "/hybridops/audit", "eu-central-1", "run-1", flush_interval=0.01)
+    shipper({"event": "run_started", "dry_run": True, "ts": "2026-12-02T00:00:00.000Z", "seq": 0})
+    shipper({"event": "step_started", "ts": "2026-12-02T00:00:01.000Z", "seq": 1})
+    shipper.close(timeout=1.0)
+    assert calls == []
