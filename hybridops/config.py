@@ -731,7 +731,7 @@ _AWS_SECRET_KEYS = ("aws_secret_access_key", "aws_session_token", "aws_security_
 _AWS_FILE_CAP = 1 << 20  # an AWS config or credentials file is a few kB; never read a device whole
 # A real secret access key has 40 characters, a session token hundreds. Shorter values are stand-ins
 # (the sandbox's "sandbox", moto's "testing"): masking them would mask ordinary words of the output.
-_AWS_SECRET_MIN = 16
+AWS_SECRET_MIN_LEN = 16
 
 
 def aws_secrets(env: Mapping[str, str]) -> frozenset[str]:
@@ -758,7 +758,7 @@ def aws_secrets(env: Mapping[str, str]) -> frozenset[str]:
             for key in _AWS_SECRET_KEYS:
                 if value := parser.get(section, key, fallback="").strip():
                     found.add(value)
-    return frozenset(s for s in found if len(s) >= _AWS_SECRET_MIN)
+    return frozenset(s for s in found if len(s) >= AWS_SECRET_MIN_LEN)
 
 
 def parse_assignments(items: list[str], flag: str = "--var") -> dict[str, str]:

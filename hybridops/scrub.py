@@ -6,7 +6,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from enum import Enum
 from functools import lru_cache
@@ -147,11 +147,28 @@ def register(secrets: Iterable[str | None]) -> None:
             _PROCESS.add(s)
 
 
+# Secrets known only once something has happened (the credentials botocore resolves for a role or an
+# SSO profile on the first AWS call): asked for again whenever an event or an error line goes out.
+_SOURCES: list[Callable[[], Iterable[str | None]]] = []
+
+
+def register_source(source: Callable[[], Iterable[str | None]]) -> None:
+    """Mask whatever `source()` gives, each time output is about to go out (`refresh`)."""
+    _SOURCES.append(source)
+
+
+def refresh() -> None:
+    """Ask every source for the secrets it knows by now (cheap: a source answers from what it has)."""
+    for source in _SOURCES:
+        register(source())
+
+
 def forget_process_secrets() -> None:
     """A new command starts knowing no secrets (the CLI's entry, run in-process by tests, calls it)."""
     fresh = Scrubber(shared=False)
     _PROCESS._secrets, _PROCESS._exact, _PROCESS._folded = fresh._secrets, fresh._exact, fresh._folded
     _PROCESS._version += 1
+    _SOURCES.clear()
 
 
 def encodings(secret: str) -> set[str]:

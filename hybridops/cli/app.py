@@ -120,8 +120,9 @@ def _say(line: str) -> None:
     """Every error line goes out through here: the secrets this command knows masked (an error may
     quote a server's answer, a URL, a rendered template), and the text made inert and one line
     (a server's text must not move the cursor, clear the screen or turn text around)."""
-    from hybridops.scrub import inert, process_scrubber
+    from hybridops.scrub import inert, process_scrubber, refresh
 
+    refresh()
     print(inert(process_scrubber().text(line), single_line=True), file=sys.stderr)
 
 

@@ -192,7 +192,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             variables=prepared.variables,
             secrets=s.secrets(),
             open_audit=opened,
-            make_aws=lambda: aws or AwsRunner(profile=s.aws_profile.value, region=region),
+            make_aws=lambda: _masking_credentials(aws or AwsRunner(profile=s.aws_profile.value, region=region)),
             make_http=lambda: HttpRunner(base_url=s.admin_url.value, token=s.admin_token.value),
             notify_targets=NotifyTargets(s.slack_webhook_url.value, s.pagerduty_routing_key.value,
                                          s.pagerduty_url.value),
@@ -218,6 +218,27 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             shown.print(f"audit head: {log.head} ({log.next_seq} records)", markup=False, highlight=False)
         shown.print(f"audit log: {log.path if log is not None else '-'}")
     return result
+
+
+def _masking_credentials(runner):
+    """`runner`, whose credentials are masked as soon as botocore has resolved them: a role's or an SSO
+    profile's temporary keys exist nowhere else (the environment and the AWS files give the rest)."""
+    from hybridops.config import AWS_SECRET_MIN_LEN
+    from hybridops.scrub import register_source
+
+    def resolved():
+        # A client exists only once botocore resolved the credentials (and keeps them on the session):
+        # asking before that would resolve them here, and perhaps run a credential process twice.
+        session = getattr(runner, "_session", None)
+        if session is None or not getattr(runner, "_clients", None):
+            return ()
+        creds = session.get_credentials()
+        frozen = creds.get_frozen_credentials() if creds is not None else None
+        found = (frozen.secret_key, frozen.token) if frozen is not None else ()
+        return [s for s in found if s and len(s) >= AWS_SECRET_MIN_LEN]  # not a sandbox's stand-in
+
+    register_source(resolved)
+    return runner
 
 
 def _ship(log, settings):

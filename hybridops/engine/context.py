@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from hybridops.engine.clock import Clock, RealClock
 from hybridops.events import BY, Event, from_record, to_record
-from hybridops.scrub import Scrubber, secret_leaves
+from hybridops.scrub import Scrubber, refresh, secret_leaves
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class Emitter:
             self.scrubber.add(leaf)
 
     def __call__(self, event: Event) -> None:
+        refresh()  # a credential resolved since the last event (an AWS role's) is masked from here on
         raw = to_record(event)
         record = self.scrubber.value(raw)
         if event.AUDITED and self.audit is not None:

@@ -219,3 +219,36 @@ def test_each_command_starts_knowing_no_secrets(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cli(["--version"]) == 0
     assert scrub.process_scrubber().secrets == ()
+
+
+def test_credentials_botocore_resolves_during_the_run_are_masked_from_then_on() -> None:
+    """A role's or an SSO profile's temporary keys exist only in the run's boto3 session."""
+    from hybridops.cli.launch import _masking_credentials
+    from hybridops.engine.context import Emitter
+    from hybridops.events import StepFinished, StepStatus
+
+    class Frozen:
+        secret_key, token = "role-secret-key-0123456789", "role-session-token-0123456789"
+
+    class Credentials:
+        def get_frozen_credentials(self) -> Frozen:
+            return Frozen()
+
+    class Session:
+        def get_credentials(self) -> Credentials:
+            return Credentials()
+
+    class Runner:  # an AwsRunner before and after its first call
+        _session: Session | None = None
+        _clients: dict[str, object] = {}
+
+    runner = _masking_credentials(Runner())
+    shown: list[StepFinished] = []
+    emit = Emitter(audit=None, ui=[lambda e, _run: shown.append(e)])
+    error = f"aws sts GetCallerIdentity: token {Frozen.token} rejected (key {Frozen.secret_key})"
+    emit(StepFinished(step_id="s", status=StepStatus.FAILED, error=error))
+    assert shown[-1].error == error  # nothing resolved yet: nothing to mask (and nothing was resolved here)
+    runner._session, runner._clients = Session(), {"sts": object()}
+    emit(StepFinished(step_id="s", status=StepStatus.FAILED, error=error))
+    assert shown[-1].error == "aws sts GetCallerIdentity: token *** rejected (key ***)"
+    assert scrub.process_scrubber().text(error) == shown[-1].error  # and the CLI's error line
