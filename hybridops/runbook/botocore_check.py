@@ -126,7 +126,12 @@ def operation_model(service: str, operation: str) -> OperationModel | None:
 
 def check_call(service: str, operation: str, params: dict[str, Any], loc: Loc, report: Report) -> None:
     """Check one call; `loc` is the call's mapping (with `service`, `operation`, `params` keys)."""
-    if is_template(service) or is_template(operation):
+    templated = [k for k, v in (("service", service), ("operation", operation)) if is_template(v)]
+    for key in templated:
+        # sent as written, never rendered: and the gate must know the operation before the run
+        report((*loc, key), f"the AWS {key} must be written out, not a template ({key} names are sent as "
+               "written)", False)
+    if templated:
         return
     model = service_model(service)
     if model is None:

@@ -19,13 +19,15 @@ import re
 # Verbs (an operation's first word, case ignored) that plainly change state. `Batch` is looked
 # through: BatchDeleteItem is a Delete.
 _VERBS = """
-    Abort Accept Activate Add Allocate Apply Archive Assign Associate Attach Authorize Cancel Change Complete
-    Confirm Copy Create Deactivate Decrease Delete Deploy Deprovision Deregister Detach Disable
-    Disassociate Disconnect Enable Enter Execute Exit Export Failover Grant Import Increase Invoke Link Lock
-    Merge Modify Move Promote Provision Publish Purchase Purge Put Reboot Rebuild Redeploy Register Reject
-    Release Remove Renew Replace Replicate Request Reserve Reset Resize Restart Restore Resume Retire Retry
-    Revoke Rollback Rotate Run Schedule Send Set Signal Split Start Stop Submit Subscribe Suspend Swap Tag
-    Terminate Transfer Unarchive Unassign Unlink Unlock Unsubscribe Untag Update Upgrade Upload Write
+    Abort Accept Activate Add Allocate Apply Archive Assign Associate Attach Authorize Cancel Change Claim
+    Clear Close Complete Confirm Continue Copy Create Deactivate Decline Decrease Delete Deliver Deploy
+    Deprovision Deregister Detach Disable Disassociate Discard Disconnect Enable Enter Execute Exit Export
+    Failover Flush Grant Import Increase Invite Invoke Join Leave Link Lock Merge Modify Move Notify Pause
+    Promote Provision Publish Purchase Purge Put Reboot Rebuild Record Recover Redeploy Redrive Refund
+    Register Reject Release Reload Remove Rename Renew Repair Replace Replicate Request Reserve Reset Resize
+    Respond Restart Restore Resume Retire Retry Revert Revoke Rollback Rotate Run Schedule Send Set Share
+    Signal Split Start Stop Submit Subscribe Suspend Swap Tag Terminate Transfer Unarchive Unassign
+    Undeploy Unlink Unlock Unpause Unshare Unsubscribe Untag Update Upgrade Upload Write
 """
 STATE_CHANGING_VERBS = frozenset(_VERBS.lower().split())
 

@@ -688,3 +688,17 @@ def test_the_shipper_never_ships_a_dry_run() -> None:
     shipper({"event": "step_started", "ts": "2026-12-02T00:00:01.000Z", "seq": 1})
     shipper.close(timeout=1.0)
     assert calls == []
+
+
+def test_validate_refuses_a_templated_aws_service_or_operation(tmp_path: Path) -> None:
+    # never rendered (sent as written), and the gate must know what it is before the run
+    path = write_runbook(tmp_path, """\
+      - id: call
+        title: Call what a variable names
+        budget: 1m
+        mutating: false
+        aws: {service: ecs, operation: "{{ op }}", params: {cluster: c}}
+""", name="templated")
+    assert [(p.line, p.message) for p in validate_file(path).problems if "template" in p.message] == [
+        (16, "step call: the AWS operation must be written out, not a template (operation names are sent as "
+             "written)")]
