@@ -138,6 +138,7 @@ class Settings:
     # The HMAC key that authenticates the audit log (audit.hmac_key, $HYBRIDOPS_AUDIT_KEY) and its name.
     audit_key: Value = field(default_factory=lambda: _unset(secret=True))
     audit_key_id: Value = field(default_factory=_unset)
+    audit_kms_key: Value = field(default_factory=_unset)  # audit.kms_key_id, $HYBRIDOPS_AUDIT_KMS_KEY
     # Variables the profile sets by an `env:NAME` reference whose variable is unset: absent from
     # `variables` (never silently replaced by the runbook default), kept here to explain why.
     unresolved: dict[str, Value] = field(default_factory=dict)
@@ -174,6 +175,8 @@ class Settings:
             rows.append(_row("simulated_clock", self.simulated_clock))
         if self.audit_key.is_set or self.audit_key.ref:
             rows += [_row("audit_key", self.audit_key), _row("audit_key_id", self.audit_key_id)]
+        if self.audit_kms_key.is_set:
+            rows.append(_row("audit_kms_key", self.audit_kms_key))
         for name, v in {**self.variables, **self.unresolved}.items():
             rows.append(_row(f"var {name}", v))
         return rows
@@ -238,6 +241,7 @@ class AuditConfig(_Section):
     cloudwatch_region: Plain | None = None
     hmac_key: Reference | None = None  # the operator's or team's key the log's MACs are made with
     key_id: Plain | None = None  # its name, written in the log (never the key)
+    kms_key_id: Plain | None = None  # an AWS KMS HMAC key (id, ARN or alias) that MACs each seal
 
 
 class Profile(_Section):
@@ -502,6 +506,16 @@ def audit_key(settings: Settings) -> AuditKey | None:
         raise ConfigError(f"{exc} (from {key.source})") from None
 
 
+def kms_sealer(settings: Settings, key_id: str | None = None) -> Any:
+    """A KmsSealer for the configured KMS key (or `key_id`), or None when there is none."""
+    key_id = key_id or settings.audit_kms_key.value
+    if not key_id:
+        return None
+    from hybridops.audit.kms import KmsSealer
+
+    return KmsSealer(str(key_id), region=settings.aws_region.value, aws_profile=settings.aws_profile.value)
+
+
 def find_config(config_path: Path | None, env: Mapping[str, str]) -> tuple[Path | None, str]:
     """The config file to use and why: --config, then HYBRIDOPS_CONFIG, then the platform config dir."""
     explicit = ((config_path, "--config"), (_env_path(env, "HYBRIDOPS_CONFIG"), "env HYBRIDOPS_CONFIG"))
@@ -649,6 +663,8 @@ def resolve_settings(
                          from_profile(audit.hmac_key, "audit.hmac_key", secret=True), default=_unset(secret=True)),
         audit_key_id=_first(from_env("HYBRIDOPS_AUDIT_KEY_ID"), from_profile(audit.key_id, "audit.key_id"),
                             default=_unset()),
+        audit_kms_key=_first(from_env("HYBRIDOPS_AUDIT_KMS_KEY"), from_profile(audit.kms_key_id, "audit.kms_key_id"),
+                             default=_unset()),
         unresolved=unresolved,
         profile_source=profile_source,
         config_source=config_source,

@@ -77,9 +77,13 @@ Clock = Callable[[], datetime]
 
 # Written by the log itself, after the event's fields: the seal on run_finished, then the integrity tail.
 SUM, MAC, KEY_ID, COUNT, HEAD = "sum", "mac", "key_id", "count", "head"
+KMS_KEY, KMS_MAC, KMS_ERROR = "kms_key", "kms_mac", "kms_error"  # the seal's MAC by an AWS KMS key
+_KMS_TAIL = re.compile(rb',"kms_key":"((?:[^"\\]|\\.)*)","kms_mac":"([A-Za-z0-9+/=]+)"\}\Z')
 MAX_RECORD_BYTES = 64 * 1024  # a bigger record has its largest values summarised (hash kept)
 SUMMARY_PREFIX_CHARS = 200
 # The integrity tail as the writer puts it: the last keys of the line, nothing re-encoded.
+# Every key the log writes around an event's own fields.
+LOG_KEYS = (*REQUIRED_KEYS, SUM, MAC, KEY_ID, COUNT, HEAD, KMS_KEY, KMS_MAC, KMS_ERROR)
 _TAIL = re.compile(rb',"sum":"([0-9a-f]{64})"(?:,"mac":"([0-9a-f]{64})")?\}\Z')
 MIN_KEY_CHARS = 16
 
@@ -335,6 +339,8 @@ class VerifyResult:
     # or "none" (no record carries a MAC: nothing but the chain and sums, which anyone can recompute)
     mac: str = "none"
     key_id: str | None = None  # the key the log names (run_started's key_id)
+    kms: str = "none"  # "verified": every seal's KMS MAC was checked by KMS
+
 
     @property
     def finished(self) -> bool:
@@ -342,7 +348,7 @@ class VerifyResult:
 
     @property
     def authenticated(self) -> bool:
-        return self.mac == VERIFIED
+        return self.mac == VERIFIED or self.kms == VERIFIED
 
 
 @dataclass(frozen=True)
@@ -569,6 +575,32 @@ def _mac_problem(scan: _Scan, key: AuditKey) -> Problem | None:
     return None
 
 
+def kms_seal_problem(scan_lines: list[bytes], records: list[dict[str, Any]], sealer: Any) -> Problem | None:
+    """The first seal KMS does not vouch for (every run_finished must carry a KMS MAC by `sealer`'s key
+    that KMS verifies, and the log must end with one); None when they all hold."""
+    last_sealed = False
+    for i, (line, rec) in enumerate(zip(scan_lines, records, strict=False)):
+        last_sealed = False
+        if rec.get("event") != "run_finished":
+            continue
+        tail = split_tail(line)
+        m = _KMS_TAIL.search(tail[0]) if tail is not None else None
+        if m is None:
+            why = f": {rec[KMS_ERROR]}" if isinstance(rec.get(KMS_ERROR), str) else ""
+            return Problem(i, f"the seal has no KMS MAC{why}")
+        named = json.loads(b'"' + m[1] + b'"')
+        if named != sealer.key_id:
+            return Problem(i, f"the seal is MAC'd with KMS key {named!r}, not {sealer.key_id!r}")
+        message = hashlib.sha256(tail[0][: m.start()] + b"}").digest()  # type: ignore[index]
+        if not sealer.verify(message, m[2].decode()):
+            return Problem(i, f"KMS says the seal's MAC is not {sealer.key_id}'s: the log was rewritten")
+        last_sealed = True
+    if not last_sealed:
+        return Problem(len(scan_lines) - 1 if scan_lines else 0,
+                       "not sealed: the log does not end with a run_finished MAC'd with KMS (killed, or cut?)")
+    return None
+
+
 def _seq_problem(i: int, seq: int, parsed: list, prev_of: Callable, hash_before: Callable) -> Problem:
     # A repeated seq that chains to the record two lines up: the line before it was slipped in.
     if seq == i - 1 and prev_of(i) == hash_before(i - 1):
@@ -619,7 +651,7 @@ def _read_bytes(path: Path) -> bytes:
         raise AuditError(f"cannot read audit log {path}: {exc.strerror or exc}") from exc
 
 
-def _result(scan: _Scan, *, require_finished: bool, key: AuditKey | None = None) -> VerifyResult:
+def _result(scan: _Scan, *, require_finished: bool, key: AuditKey | None = None, kms: Any = None) -> VerifyResult:
     n = len(scan.lines)
     run_id = next((r["run_id"] for r in scan.records if isinstance(r.get("run_id"), str)), None)
     key_id = next((r[KEY_ID] for r in scan.records if isinstance(r.get(KEY_ID), str)), None)
@@ -627,6 +659,8 @@ def _result(scan: _Scan, *, require_finished: bool, key: AuditKey | None = None)
     has_mac = any(MAC in r for r in scan.records)
     if problem is None and key is not None:
         problem = _mac_problem(scan, key)
+    if problem is None and kms is not None:
+        problem = kms_seal_problem(scan.lines, scan.records, kms)
     mac = VERIFIED if key is not None else NOT_CHECKED if has_mac else NO_MAC
     if problem is not None:
         intact = scan.records[: problem.seq]
@@ -634,23 +668,26 @@ def _result(scan: _Scan, *, require_finished: bool, key: AuditKey | None = None)
                             mac=NOT_CHECKED if key is None and has_mac else NO_MAC, key_id=key_id)
     status = run_status(scan.records)
     head = scan.hashes[-1]
+    sealed_by = VERIFIED if kms is not None else NO_MAC
     if status != INCOMPLETE:
-        return VerifyResult(True, n, None, "intact", status, run_id, head, mac, key_id)
+        return VerifyResult(True, n, None, "intact", status, run_id, head, mac, key_id, sealed_by)
     reason = (
         f"unfinished: no run_finished after seq {n - 1} "
         f"(the run was killed, or whole records were cut from the end)"
     )
     if require_finished:
         return VerifyResult(False, n, n, reason, status, run_id, head, mac, key_id)
-    return VerifyResult(True, n, None, f"intact but {reason}", status, run_id, head, mac, key_id)
+    return VerifyResult(True, n, None, f"intact but {reason}", status, run_id, head, mac, key_id, sealed_by)
 
 
-def verify_log(path: Path, *, require_finished: bool = False, key: AuditKey | None = None) -> VerifyResult:
-    """Check the chain of the log at `path` (see the module docstring), with `key` every MAC, and
-    against the heads its directory's ledger recorded at each seal; AuditError if unreadable."""
+def verify_log(path: Path, *, require_finished: bool = False, key: AuditKey | None = None,
+               kms: Any = None) -> VerifyResult:
+    """Check the chain of the log at `path` (see the module docstring), with `key` every MAC, with
+    `kms` (a KmsSealer) every seal, and against the heads its directory's ledger recorded at each
+    seal; AuditError if unreadable."""
     scan = _scan(_read_bytes(path))
     _check_ledger(scan, Path(path))
-    return _result(scan, require_finished=require_finished, key=key)
+    return _result(scan, require_finished=require_finished, key=key, kms=kms)
 
 
 HEADS = ".heads"  # in the audit dir (not *.jsonl: not a run): one line per seal, {run_id, count, head}
@@ -783,9 +820,11 @@ class AuditLog:
         clock: Clock | None,
         key: AuditKey | None = None,
         sealed: str | None = None,
+        sealer: Any = None,
     ) -> None:
         self._path = path
         self._key = key
+        self._sealer = sealer  # a KmsSealer: MACs run_finished with a KMS key
         # The status a run_finished sealed the log with; only a run_resumed may follow it.
         self._sealed = sealed
         self._staging: Path | None = None  # a new log's temporary name until its first record
@@ -812,6 +851,7 @@ class AuditLog:
         secrets: Iterable[str] = (),
         clock: Clock | None = None,
         key: AuditKey | None = None,
+        sealer: Any = None,
     ) -> AuditLog:
         """Create `<directory>/<run_id>.jsonl` (mode 0600, never overwriting); AuditError if impossible.
 
@@ -834,7 +874,8 @@ class AuditLog:
         with contextlib.suppress(OSError):
             os.fchmod(fd, 0o600)  # the umask can only have narrowed it; make it exactly 0600
         _lock(fd, staging)
-        log = cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock, key=key)
+        log = cls(path, fd, run_id, next_seq=0, prev=ZERO_HASH, secrets=secrets, clock=clock, key=key,
+                  sealer=sealer)
         log._staging = staging
         return log
 
@@ -846,6 +887,7 @@ class AuditLog:
         secrets: Iterable[str] = (),
         clock: Clock | None = None,
         key: AuditKey | None = None,
+        sealer: Any = None,
     ) -> tuple[AuditLog, list[dict[str, Any]], TornTail | None]:
         """Reopen a log to continue its chain: (log, existing records, torn tail that was cut or None).
 
@@ -888,7 +930,7 @@ class AuditLog:
         last = scan.records[-1] if scan.records and scan.torn is None else None
         sealed = str(last.get("status") or "failed") if last and last.get("event") == "run_finished" else None
         log = cls(path, fd, run_id, next_seq=len(scan.lines), prev=prev, secrets=secrets, clock=clock, key=key,
-                  sealed=sealed)
+                  sealed=sealed, sealer=sealer)
         return log, scan.records, scan.torn
 
     @property
@@ -931,7 +973,7 @@ class AuditLog:
         Take the action the record announces only after this returns. AuditError if it cannot be
         written; the log then refuses every later append.
         """
-        reserved = [k for k in (*REQUIRED_KEYS, SUM, MAC, KEY_ID, COUNT, HEAD) if k in fields]
+        reserved = [k for k in LOG_KEYS if k in fields]
         if reserved:
             raise ValueError(f"audit record fields may not set {', '.join(reserved)}")
         if event == "run_finished":
@@ -961,6 +1003,13 @@ class AuditLog:
             if event == "run_finished":  # the seal: how many records it closes, and the head before it
                 record[COUNT] = self._seq
                 record[HEAD] = self._prev
+                if self._sealer is not None:
+                    message = hashlib.sha256(encode_record(record)).digest()
+                    record[KMS_KEY] = self._sealer.key_id
+                    try:
+                        record[KMS_MAC] = self._sealer.mac(message)
+                    except AuditError as exc:  # the run is over: the seal goes on disk, saying why it lacks this
+                        record[KMS_ERROR] = self._scrub.text(str(exc))
             record[SUM], mac = integrity_tail(encode_record(record), self._key)
             if mac is not None:
                 record[MAC] = mac

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from hybridops.audit.log import (
     INCOMPLETE,
-    REQUIRED_KEYS,
+    LOG_KEYS,
     SUFFIX,
     LogRead,
     VerifyResult,
@@ -273,7 +273,11 @@ class Entry:
     data: Mapping[str, Any] | None = None
 
     def text(self) -> str:
-        return f"{self.label}: {self.detail}" if self.detail else self.label
+        """The entry as one line (`audit show`): a server's words in it may hold line breaks and
+        control characters, which must not start a line of their own on the screen."""
+        from hybridops.scrub import inert
+
+        return inert(f"{self.label}: {self.detail}" if self.detail else self.label, single_line=True)
 
 
 @dataclass(frozen=True)
@@ -383,7 +387,7 @@ def build_timeline(read: LogRead) -> Timeline:
     last_finished: tuple[Recorded, RunFinished] | None = None
 
     for raw, r in zip(read.records, records, strict=True):
-        data = {k: v for k, v in raw.items() if k not in REQUIRED_KEYS}
+        data = {k: v for k, v in raw.items() if k not in LOG_KEYS}
         event = r.event
         step_id = getattr(event, "step_id", None)
 

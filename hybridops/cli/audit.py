@@ -254,6 +254,10 @@ def audit_verify(
     ),
     log_group: str | None = typer.Option(None, "--log-group", help="The CloudWatch Logs group of --against.",
                                          show_default=False),
+    kms: bool = typer.Option(False, "--kms", help="Have AWS KMS check every seal's MAC (VerifyMac) with the "
+                             "configured KMS key (audit.kms_key_id, $HYBRIDOPS_AUDIT_KMS_KEY) or --kms-key."),
+    kms_key: str | None = typer.Option(None, "--kms-key", metavar="KEY", help="The KMS key of --kms (id, ARN or "
+                                       "alias).", show_default=False),
     format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
 ) -> None:
     """Check a log's hash chain, sums and seal (and, with the key, every MAC): exit 0 when it holds, 1
@@ -262,7 +266,7 @@ def audit_verify(
     import os
 
     from hybridops.audit.log import AuditKey, verify_log
-    from hybridops.config import audit_key, resolve_settings
+    from hybridops.config import audit_key, kms_sealer, resolve_settings
     from hybridops.errors import AuditError, ChainBroken, ConfigError
 
     settings = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
@@ -285,7 +289,13 @@ def audit_verify(
             raise ConfigError(f"--key-env {key_env}: {exc}") from None
     else:
         key = audit_key(settings)
-    v = verify_log(path, require_finished=require_finished, key=key)
+    sealer = None
+    if kms or kms_key:
+        sealer = kms_sealer(settings, kms_key)
+        if sealer is None:
+            raise ConfigError("--kms: no KMS key (set a profile's audit.kms_key_id, $HYBRIDOPS_AUDIT_KMS_KEY, or "
+                              "pass --kms-key)")
+    v = verify_log(path, require_finished=require_finished, key=key, kms=sealer)
     anchor = None
     if against is Against.cloudwatch:
         from hybridops.audit.anchor import compare_with_cloudwatch
@@ -300,7 +310,7 @@ def audit_verify(
     if format is ListFormat.json:
         data: dict[str, Any] = {
             "version": 1, "path": str(path), "ok": ok, "records": v.records, "first_bad_seq": v.first_bad_seq,
-            "reason": v.reason, "status": v.status, "head": v.head, "mac": v.mac, "key_id": v.key_id,
+            "reason": v.reason, "status": v.status, "head": v.head, "mac": v.mac, "key_id": v.key_id, "kms": v.kms,
         }
         if anchor is not None:
             data["cloudwatch"] = anchor.as_json()
@@ -321,7 +331,11 @@ def audit_verify(
 
 
 def _verified_line(v: Any) -> str:
-    """What a chain that holds proves: `intact` only once every MAC matched the key."""
+    """What a chain that holds proves: `intact` only once every MAC matched the key (or KMS vouched
+    for every seal)."""
+    if v.kms == "verified":
+        also = ", every MAC verified" if v.mac == "verified" else ""
+        return f"intact: {v.records} records, every seal verified by KMS{also}"
     if v.mac == "verified":
         return f"intact: {v.records} records, every MAC verified (key {v.key_id or 'given'})"
     if v.mac == "not checked":

@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
             prepared = prepare(find_runbook(runbook, runbooks), options=options, flag_vars=var, profile=profile,
                                config_path=config, audit_dir=audit_dir,
                                aws_profile=aws_profile)
-            opener = new_audit(prepared.settings, prepared.loaded.runbook.id)
+            opener = new_audit(prepared.settings, prepared.loaded.runbook.id, dry_run=dry_run)
             lease, noted = hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
                                          options=options, take_over=take_over)
             try:

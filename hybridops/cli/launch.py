@@ -271,13 +271,13 @@ def _ship(log, settings):
     return shipper
 
 
-def new_audit(settings, runbook_id: str):
+def new_audit(settings, runbook_id: str, *, dry_run: bool = False):
     """A function opening a fresh audit log for a run of `runbook_id`, once the audit dir has been
     shown to be writable: a run that could not be audited must not send anything."""
     import tempfile
 
     from hybridops.audit.log import new_run_id
-    from hybridops.config import audit_directory, audit_key
+    from hybridops.config import audit_directory, audit_key, kms_sealer
     from hybridops.errors import AuditError
 
     directory = audit_directory(settings, create=True)
@@ -286,7 +286,8 @@ def new_audit(settings, runbook_id: str):
             pass
     except OSError as exc:
         raise AuditError(f"cannot write audit logs in {directory}: {exc.strerror or exc}") from None
-    return NewAudit(directory, new_run_id(runbook_id), frozenset(settings.secrets()), audit_key(settings))
+    return NewAudit(directory, new_run_id(runbook_id), frozenset(settings.secrets()), audit_key(settings),
+                    None if dry_run else kms_sealer(settings))
 
 
 @dataclass(frozen=True)
@@ -298,8 +299,9 @@ class NewAudit:
     run_id: str
     secrets: frozenset[str]
     key: Any = None  # AuditKey
+    sealer: Any = None  # KmsSealer
 
     def __call__(self) -> Any:
         from hybridops.audit.log import AuditLog
 
-        return AuditLog.create(self.directory, self.run_id, secrets=self.secrets, key=self.key)
+        return AuditLog.create(self.directory, self.run_id, secrets=self.secrets, key=self.key, sealer=self.sealer)

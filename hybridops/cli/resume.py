@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         from hybridops.cli.holding import hold_incident
         from hybridops.cli.launch import Prepared, execute, interactive_terminal, interrupts_stop_the_run, prepare
         from hybridops.cli.render import describe_request
-        from hybridops.config import audit_key, resolve_settings
+        from hybridops.config import audit_key, kms_sealer, resolve_settings
         from hybridops.engine.context import RunOptions
         from hybridops.engine.incident import calls_aws, preflight_identity
         from hybridops.engine.resume import Handover, find_resumable, handover_changes, plan_resume, reopen
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
                                          options=options, take_over=take_over)
             try:
                 again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover,
-                               key=audit_key(s))
+                               key=audit_key(s), sealer=None if started.dry_run else kms_sealer(s))
             except BaseException:
                 if lease is not None:
                     lease.release()

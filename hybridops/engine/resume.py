@@ -233,16 +233,16 @@ def check_key(records: Sequence[Mapping[str, Any]], key: Any) -> None:
 
 
 def reopen(resumable: Resumable, runbook: Runbook, variables: dict[str, Any], *, secrets: set[str],
-           argv: Sequence[str], handover: Handover | None = None, key: Any = None) -> Reopened:
+           argv: Sequence[str], handover: Handover | None = None, key: Any = None, sealer: Any = None) -> Reopened:
     """Plan the rest of the run (refusing before the file is touched), then reopen its log, cut a torn
     tail and record the repair, and plan again from what is now on disk. `key`: the AuditKey the
-    log's MACs are made with (None: not keyed)."""
+    log's MACs are made with (None: not keyed); `sealer`: the KmsSealer of its seals."""
     from hybridops.audit.log import AuditLog
 
     handover = handover or Handover()
     plan_resume(resumable.records, runbook, variables, handover.from_step)
     check_key(resumable.records, key)
-    log, records, torn = AuditLog.open_for_append(resumable.path, secrets=secrets, key=key)
+    log, records, torn = AuditLog.open_for_append(resumable.path, secrets=secrets, key=key, sealer=sealer)
     repaired = None
     try:
         if torn is not None:

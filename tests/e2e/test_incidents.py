@@ -24,6 +24,7 @@ from e2e_support import (
     step_status,
 )
 
+from hybridops.audit.log import LOG_KEYS
 from hybridops.sandbox import SCENARIO_FOR_INCIDENT, Sandbox
 
 INCIDENTS = sorted(SCENARIO_FOR_INCIDENT)
@@ -333,8 +334,8 @@ def test_json_output_is_one_event_per_line_matching_the_audit_log(scenario: Call
     # the audited events, in the same order and with the same fields as the log (which adds its chain)
     records = check_run_log(result.log(), runbook="routing-efficiency", status="completed")
     audited = [e for e in lines if e["event"] not in ("poll_tick", "wait_tick", "budget_warning", "confirm_request")]
-    chain_keys = ("seq", "ts", "run_id", "prev")
-    assert [{k: v for k, v in r.items() if k not in chain_keys} for r in records] == [
+    chain_keys = LOG_KEYS  # the chain, the integrity tail and the seal
+    assert [{k: v for k, v in r.items() if k not in chain_keys or k == "event"} for r in records] == [
         {k: v for k, v in e.items() if k != "run_id"} for e in audited]
     assert any(e["event"] == "poll_tick" for e in lines)  # live updates are events too
 

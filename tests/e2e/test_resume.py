@@ -38,6 +38,7 @@ from _drill_helpers import (
 )
 from testsupport import wait_for
 
+from hybridops.audit.log import HEADS
 from hybridops.engine.clock import SimClock
 from hybridops.sandbox import Sandbox
 
@@ -114,6 +115,7 @@ def cut_after(log: Path, event: str, step_id: str) -> list[dict[str, Any]]:
     records, _ = chained(log)
     at = next(r["seq"] for r in records if r["event"] == event and r.get("step_id") == step_id)
     log.write_bytes(b"".join(log.read_bytes().splitlines(keepends=True)[: at + 1]))
+    (log.parent / HEADS).unlink(missing_ok=True)  # a killed run never sealed its log, nor noted its head
     return records[: at + 1]
 
 
