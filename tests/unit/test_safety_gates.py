@@ -702,3 +702,16 @@ def test_validate_refuses_a_templated_aws_service_or_operation(tmp_path: Path) -
     assert [(p.line, p.message) for p in validate_file(path).problems if "template" in p.message] == [
         (16, "step call: the AWS operation must be written out, not a template (operation names are sent as "
              "written)")]
+
+
+def test_a_notification_answer_is_capped_too(serve: Callable[..., Scripted]) -> None:
+    from hybridops.engine.steps import notify as notifier
+
+    server = serve({"/services/T/B/x": [(200, {}, _endless)], "/v2/enqueue": [(429, {"Retry-After": "3"}, {})]})
+    runner = HttpRunner(base_url="http://127.0.0.1:1", token="admin-token")
+    with pytest.raises(CallFailure, match=f"larger than {MAX_RESPONSE_BYTES} bytes"):
+        notifier.send(runner, "slack", f"{server.url}/services/T/B/x", {"text": "hi"}, 5.0)
+    with pytest.raises(CallFailure) as refused:
+        notifier.send(runner, "pagerduty", f"{server.url}/v2/enqueue", {"event_action": "trigger"}, 5.0)
+    assert (refused.value.refused, refused.value.retry_after) == (True, 3.0)
+    assert all(r["authorization"] is None for r in server.received)  # the admin token never goes there

@@ -141,3 +141,27 @@ def test_a_throttled_change_is_sent_exactly_throttles_plus_one_times(scenario: S
         responses = events(records, "response", step_id="restart")
         assert [r["ok"] for r in responses] == [False] * min(throttles, sent) + [True] * (sent - throttles)
         assert all("Throttl" in r["error"] for r in responses if not r["ok"])
+
+
+RESET = """\
+      - id: reset
+        title: Reset circuit breakers
+        budget: 5m
+        on_failure: continue
+        http: {method: POST, path: /admin/circuit-breaker/reset}
+"""
+
+
+def test_a_change_answered_503_is_sent_exactly_failures_plus_one_times(scenario: Scenario, run: Run,
+                                                                       tmp_path: Path) -> None:
+    path = write(tmp_path, "unavailable", RESET)
+    for failures, sent, status in ((1, 2, "ok"), (2, 3, "ok"), (4, 3, "failed")):
+        sb = scenario("outage")
+        fault(sb, kind="http-503", count=failures)
+        result = run(["incident", path, "--yes", "--skip-preflight"])
+        resets = [c["status"] for c in sb.requests() if c.get("path") == "/admin/circuit-breaker/reset"]
+        assert resets == ([503] * failures + [200])[:sent], (failures, result.stdout)
+        records = check_run_log(result.log(), runbook="unavailable", runbook_file=path,
+                                status="completed" if status == "ok" else "completed_with_failures")
+        assert step_status(records)["reset"] == status
+        assert [r["attempt"] for r in events(records, "request", step_id="reset")] == list(range(1, sent + 1))
