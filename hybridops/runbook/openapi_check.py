@@ -379,7 +379,9 @@ def check_declared_read(method: str, path: str, declared: bool | None, loc: Loc,
     as a probe, since --read-only and --dry-run would otherwise send it."""
     from hybridops.runbook.mutation import PROBE_EXTENSION, http_changes_state
 
-    if declared is not False or not http_changes_state(method, path):
+    if declared is not False or operation_for(method, path) is None:
+        return  # no such operation: its own problem, reported by check_request
+    if not http_changes_state(method, path):
         return
     report(loc, f"`mutating: false` is not allowed: {method} {_split_path(path)[0]} changes state; only an "
            f"operation the admin API spec marks `{PROBE_EXTENSION}: true` may be declared so", False)

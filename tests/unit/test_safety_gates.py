@@ -715,3 +715,15 @@ def test_a_notification_answer_is_capped_too(serve: Callable[..., Scripted]) -> 
         notifier.send(runner, "pagerduty", f"{server.url}/v2/enqueue", {"event_action": "trigger"}, 5.0)
     assert (refused.value.refused, refused.value.retry_after) == (True, 3.0)
     assert all(r["authorization"] is None for r in server.received)  # the admin token never goes there
+
+
+def test_a_declared_read_of_no_such_operation_is_one_problem(tmp_path: Path) -> None:
+    path = write_runbook(tmp_path, """\
+      - id: call
+        title: A typo
+        budget: 1m
+        mutating: false
+        http: {method: POST, path: /admin/routing/force-mpc}
+""", name="typo")
+    assert [p.message for p in validate_file(path).problems] == [
+        "step call: the admin API has no path '/admin/routing/force-mpc' (did you mean '/admin/routing/force-mcp'?)"]
