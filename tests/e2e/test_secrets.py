@@ -27,7 +27,7 @@ from urllib.parse import quote, quote_plus
 import boto3
 import pexpect
 import pytest
-from e2e_support import PLANTED, CliResult, Receiver, wall_clock
+from e2e_support import PLANTED, CliResult, Receiver, strip_ansi, wall_clock
 
 from hybridops.sandbox import Sandbox
 
@@ -91,7 +91,8 @@ def assert_nothing_leaked(places: dict[str, str], extra: dict[str, str] | None =
 
 # --- a hostile server: echoes every credential it receives, as AWS and as the admin API --------------
 
-ESC_PAGE = "\x1b[2J\x1b[H\x1b]0;owned\x07\x1b[32mAll systems operational\x1b[0m \u202edesrever\u202c"
+ESC_PAGE = ("\x1b[2J\x1b[H\x1b]0;owned\x07\x1b[32mAll systems operational\x1b[0m \u202edesrever\u202c"
+            "\r\nFAKE: incident resolved [/] [bold]by the server[/bold]")
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):
@@ -339,10 +340,19 @@ phases:
             piped = run_in([*args, *verbosity], env)
             assert piped.code in (0, 3), piped.stderr
             assert "\x1b" not in piped.stdout + piped.stderr and "\u202e" not in piped.stdout
-            assert "\\x1b[2J\\x1b[H" in piped.stdout  # shown, escaped
-            assert not re.search(r"(?m)^\s*All systems operational", piped.stdout)
+            assert "\\x1b[2J\\x1b[H" in piped.stdout and "\\r\\nFAKE: " in piped.stdout  # shown, escaped
             log = piped.log().read_text("utf-8")
             assert "\\u001b[2J" in log  # the audit log keeps the server's text exactly (JSON-escaped)
+            shown = {"run": piped.stdout + piped.stderr}
+            audit_env = {**env, "HYBRIDOPS_AUDIT_DIR": str(piped.audit_dir)}
+            for reader in (["audit", "show"], ["audit", "timeline"]):
+                read = run_in([*reader, piped.log().stem], audit_env, keep_audit_dir=True)
+                assert read.code == 0, read.stderr
+                shown[" ".join(reader)] = read.stdout + read.stderr
+            for where, text in shown.items():
+                assert "\x1b" not in text and "\u202e" not in text and "\r" not in text, where
+                # the server's line break never starts a line of its own: no fake line on the screen
+                assert not re.search(r"(?m)^\W*(FAKE|All systems operational)", text), where
 
         # At a real terminal: rich's own styling only, never the server's sequences.
         audit = tmp_path / "audit-tty"
@@ -355,5 +365,6 @@ phases:
         assert "\\x1b[2J\\x1b[H" in raw
         for sequence in ("\x1b[2J", "\x1b[H", "\x1b]0;", "\x07", "\u202e", "\x1b[32mAll systems"):
             assert sequence not in raw, repr(sequence)
+        assert not re.search(r"(?m)^\W*FAKE", strip_ansi(raw))
     finally:
         echo.mode = "echo"
