@@ -128,3 +128,31 @@ def test_verify_against_a_stream_that_does_not_exist(scenario: Callable[[str], S
     assert none.returncode == 1 and none.stderr.splitlines() == [
         f"error: {log.name}: differs from CloudWatch Logs /nope/{log.stem}: no stream {log.stem} in /nope: "
         "the run was never shipped, or the stream is gone"]
+
+
+def test_a_run_sealed_with_a_kms_key_verifies_with_kms(scenario: Callable[[str], Sandbox], tmp_path: Path) -> None:
+    import boto3
+
+    sb = scenario(SCENARIO)
+    kms = boto3.client("kms", endpoint_url=sb.aws_url, region_name=sb.env["AWS_DEFAULT_REGION"],
+                       aws_access_key_id="sandbox", aws_secret_access_key="sandbox")
+    arn = kms.create_key(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]["Arn"]
+    audit = tmp_path / "audit"
+    env = clean_env(tmp_path, audit, **sb.env, **sb.notify_env, HYBRIDOPS_AUDIT_KMS_KEY=arn)
+    dry = hybridops("incident", RUNBOOK, "--dry-run", env=env)  # a dry run asks KMS nothing
+    assert dry.returncode == 0, dry.stderr
+    assert "kms_mac" not in only_log(audit).read_text(encoding="utf-8")
+    only_log(audit).unlink()
+    p = hybridops("incident", RUNBOOK, "--yes", env=env)
+    assert p.returncode == 3, p.stdout[-3000:] + p.stderr
+    log = only_log(audit)
+    seal = json.loads(log.read_bytes().split(b"\n")[-2])
+    assert seal["event"] == "run_finished" and seal["kms_key"] == arn and seal["kms_mac"]
+    ok = hybridops("audit", "verify", log.stem, "--kms", env=env)
+    assert ok.returncode == 0 and ok.stdout.startswith("intact: ") and "every seal verified by KMS" in ok.stdout
+    lines = log.read_bytes().split(b"\n")[:-1]
+    (audit / ".heads").unlink()
+    save(log, rewritten([line.replace(b'"ok":false', b'"ok":true') for line in lines]))
+    bad = hybridops("audit", "verify", log.stem, "--kms", env=env)
+    assert bad.returncode == 1  # the rewrite kept the old seal's KMS MAC: KMS says it is not of this seal
+    assert f"broken at seq {len(lines) - 1}: KMS says the seal's MAC is not {arn}'s: the log was rewritten" in bad.stderr
