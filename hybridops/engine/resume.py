@@ -160,7 +160,13 @@ def find_resumable(path: Path, *, force: bool, finished_too: bool = False) -> Re
 
     from hybridops.audit.log import read_log
 
-    records = read_log(path).records
+    read = read_log(path)
+    records = read.records
+    problem = read.problems[0] if read.problems else None
+    if problem is not None and not (read.torn is not None and problem.seq == read.torn.seq):
+        # Only a torn last line (a kill mid-write) is repaired; a log cut or rewritten since its seal
+        # (the audit dir's ledger says so) or broken otherwise is evidence, not a run to continue.
+        raise ResumeRefused(f"{path.name} is broken at seq {problem.seq}: {problem.reason}")
     first = read_records(records[:1])
     if not first or not isinstance(first[0].event, RunStarted):
         raise ResumeRefused(f"{path}: not a run's audit log (no run_started)")

@@ -326,3 +326,14 @@ def test_records_under_the_cap_are_written_whole(audit_dir: Path) -> None:
     record = log.append("run_started", runbook={"id": "x"}, note=value)
     log.close()
     assert record["note"] == value
+
+
+def test_a_log_cut_after_its_seal_is_not_resumed(audit_dir: Path) -> None:
+    from hybridops.engine.resume import find_resumable
+    from hybridops.errors import ResumeRefused
+
+    path = keyed_run(audit_dir, key=None, finish="failed")  # a failed run may be resumed...
+    lines = path.read_bytes().split(b"\n")[:-1]
+    write(path, lines[:-1])  # ...but not once its seal was cut away to hide how it ended
+    with pytest.raises(ResumeRefused, match=r"is broken at seq 9: cut tail: the audit dir's ledger"):
+        find_resumable(path, force=False)
