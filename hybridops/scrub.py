@@ -18,6 +18,7 @@ MIN_SECRET_LEN = 4
 # From this length a secret is also masked in its encodings and in any letter case: shorter ones
 # would mask ordinary words and bits of base64.
 MIN_ENCODED_LEN = 8
+_MEMO_LEN, _MEMO_SIZE = 120, 4096
 
 
 def format_ts(dt: datetime) -> str:
@@ -48,6 +49,7 @@ class Scrubber:
         self._parent = _PROCESS if shared else None
         self._seen: tuple[int, int] = (-1, -1)
         self._needles: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self._memo: dict[str, str] = {}  # short texts already scrubbed, for the current secrets
 
     def add(self, secret: str) -> None:
         s = str(secret)
@@ -76,19 +78,30 @@ class Scrubber:
                 folded |= parent._folded
             self._needles = (tuple(exact), tuple(folded))
             self._seen = seen
+            self._memo.clear()
         return self._needles
 
     def text(self, s: str) -> str:
         """`s` with every registered secret masked, and the credentials of any URL in it (a password,
         a `?token=`), registered or not."""
         exact, folded = self._current()
+        short = len(s) <= _MEMO_LEN
+        if short and (done := self._memo.get(s)) is not None:
+            return done  # a record's keys, step ids, statuses: the same short strings event after event
+        out = s
         if exact or folded:
             lowered = s.lower()
             hits = tuple(sorted([(n, False) for n in exact if n in s] + [(n, True) for n in folded if n in lowered],
                                 key=lambda hit: len(hit[0]), reverse=True))  # longest first: one contains another
             if hits:
-                s = _masking(hits).sub(MASK, s)
-        return redact_urls(s) if "://" in s else s
+                out = _masking(hits).sub(MASK, s)
+        if "://" in out:
+            out = redact_urls(out)
+        if short:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[s] = out
+        return out
 
     def key(self, k: object) -> str:
         if isinstance(k, str):
