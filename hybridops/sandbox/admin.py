@@ -2,7 +2,9 @@
 
 A plain http.server (HTTP/1.1 keep-alive, Nagle off): no framework to load, so start-up stays fast.
 Requests are checked in the order a real deployment would: injected faults (a load balancer's 503s),
-then the bearer token, then the body against the spec's schema, then the world answers.
+the path (404), the method (405 with Allow; OPTIONS lists them, HEAD is GET without the body), the
+bearer token (401), the body's content type (415), its JSON (400: strict, no NaN or Infinity) and its
+schema (400); then the world answers. Every answer is JSON, http.server's own refusals included.
 """
 
 from __future__ import annotations
