@@ -533,6 +533,8 @@ def evaluate(condition: str, context: dict[str, Any]) -> Any:
             if isinstance(value, Undefined):  # a bare unknown name is returned, not raised, by Jinja
                 value._fail_with_undefined_error()
             return value
+    except TooCostly as exc:
+        raise TooCostly(f"cannot evaluate {_shown(condition)}: {exc}") from None
     except TemplateError as exc:
         raise ExpressionError(f"cannot evaluate {_shown(condition)}: {exc}") from None
     except (TypeError, ValueError, ArithmeticError) as exc:
@@ -565,6 +567,8 @@ def _render(value: Any, context: dict[str, Any]) -> Any:
     try:
         template = _compile_template(value)
         return _check_value("".join(template.root_render_func(_new_context(template, context))))
+    except TooCostly as exc:
+        raise TooCostly(f"cannot render {_shown(value)}: {exc}") from None
     except TemplateError as exc:
         raise ExpressionError(f"cannot render {_shown(value)}: {exc}") from None
     except (TypeError, ValueError, ArithmeticError) as exc:
