@@ -86,6 +86,7 @@ SUMMARY_PREFIX_CHARS = 200
 LOG_KEYS = (*REQUIRED_KEYS, SUM, MAC, KEY_ID, COUNT, HEAD, KMS_KEY, KMS_MAC, KMS_ERROR)
 _TAIL = re.compile(rb',"sum":"([0-9a-f]{64})"(?:,"mac":"([0-9a-f]{64})")?\}\Z')
 MIN_KEY_CHARS = 16
+_TAIL_ROOM = 1024  # sum, mac and a KMS seal, added after a record's size is checked
 
 
 @dataclass(frozen=True)
@@ -993,27 +994,33 @@ class AuditLog:
                 "event": self._scrub.text(event),
                 "prev": self._prev,
             }
-            scrubbed = self._scrub.value(fields)
-            envelope = 400 + len(self._run_id) + len(record["event"])  # the keys around the fields
-            if len(encode_record(scrubbed)) > MAX_RECORD_BYTES - envelope:
-                scrubbed = bounded_fields(scrubbed, MAX_RECORD_BYTES - envelope)
-            record.update(scrubbed)
+            record.update(self._scrub.value(fields))
             if self._key is not None and event in ("run_started", "run_resumed"):
                 record[KEY_ID] = self._key.key_id
             if event == "run_finished":  # the seal: how many records it closes, and the head before it
                 record[COUNT] = self._seq
                 record[HEAD] = self._prev
-                if self._sealer is not None:
-                    message = hashlib.sha256(encode_record(record)).digest()
-                    record[KMS_KEY] = self._sealer.key_id
-                    try:
-                        record[KMS_MAC] = self._sealer.mac(message)
-                    except AuditError as exc:  # the run is over: the seal goes on disk, saying why it lacks this
-                        record[KMS_ERROR] = self._scrub.text(str(exc))
-            record[SUM], mac = integrity_tail(encode_record(record), self._key)
+            body = encode_record(record)
+            if len(body) > MAX_RECORD_BYTES - _TAIL_ROOM:
+                own = {k: v for k, v in record.items() if k not in LOG_KEYS}
+                room = MAX_RECORD_BYTES - _TAIL_ROOM - (len(body) - len(encode_record(own)))
+                record.update(bounded_fields(own, room))
+                body = encode_record(record)
+            if event == "run_finished" and self._sealer is not None:
+                message = hashlib.sha256(body).digest()
+                record[KMS_KEY] = self._sealer.key_id
+                try:
+                    record[KMS_MAC] = self._sealer.mac(message)
+                except AuditError as exc:  # the run is over: the seal goes on disk, saying why it lacks this
+                    record[KMS_ERROR] = self._scrub.text(str(exc))
+                body = encode_record(record)
+            # The integrity tail, appended to the bytes it covers (the same bytes encode_record would give).
+            record[SUM], mac = integrity_tail(body, self._key)
+            tail = b',"sum":"' + record[SUM].encode() + b'"'
             if mac is not None:
                 record[MAC] = mac
-            line = encode_record(record)
+                tail += b',"mac":"' + mac.encode() + b'"'
+            line = body[:-1] + tail + b"}"
             with _signals_deferred():
                 try:
                     self._write_all(line + b"\n")
