@@ -24,7 +24,7 @@ from hybridops.audit.log import (
     verify_log,
 )
 from hybridops.cli.app import run
-from hybridops.errors import AuditError
+from hybridops.errors import AuditError, ConfigError
 
 KEY = AuditKey.from_text("oncall-team", "correct horse battery staple 42")
 LINES = DATA.read_bytes().split(b"\n")[:-1]
@@ -337,3 +337,23 @@ def test_a_log_cut_after_its_seal_is_not_resumed(audit_dir: Path) -> None:
     write(path, lines[:-1])  # ...but not once its seal was cut away to hide how it ended
     with pytest.raises(ResumeRefused, match=r"is broken at seq 9: cut tail: the audit dir's ledger"):
         find_resumable(path, force=False)
+
+
+def test_the_key_is_a_secret_config_show_masks(capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from hybridops.config import audit_key, resolve_settings
+
+    monkeypatch.setenv("HYBRIDOPS_AUDIT_KEY", "correct horse battery staple 42")
+    monkeypatch.setenv("HYBRIDOPS_AUDIT_KEY_ID", "oncall-team")
+    settings = resolve_settings()
+    assert "correct horse battery staple 42" in settings.secrets()  # scrubbed from every output and log
+    assert audit_key(settings) == KEY
+    assert ("audit_key", "***", "env HYBRIDOPS_AUDIT_KEY") in settings.rows()
+    assert run(["config", "show", "--offline"]) == 0
+    out = capsys.readouterr().out
+    assert "audit_key" in out and "correct horse" not in out
+    monkeypatch.setenv("HYBRIDOPS_AUDIT_KEY", "xyzzy")
+    with pytest.raises(ConfigError) as exc:
+        audit_key(resolve_settings())
+    assert str(exc.value) == ("audit key 'oncall-team' is too short: at least 16 characters "
+                              "(from env HYBRIDOPS_AUDIT_KEY)")
