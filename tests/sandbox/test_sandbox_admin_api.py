@@ -171,6 +171,7 @@ def test_json_nested_past_the_stack_is_400_not_a_dropped_connection(scenario, ad
 @pytest.mark.parametrize("body", [
     b'{"reason": "x", "duration": NaN}', b'{"reason": "x", "duration": Infinity}',
     b'{"reason": "x", "duration": -Infinity}', b'{"reason": "x", "duration": 60, "n": [NaN]}',
+    b'{"reason": "x", "duration": 1e999}', b'{"reason": "x", "duration": -1E+400}',
 ])
 def test_nan_and_infinity_are_not_json(scenario, admin, sandbox, body) -> None:
     scenario("bedrock-down")
