@@ -25,6 +25,7 @@ from hybridops.sandbox import notify, spec
 from hybridops.sandbox.faults import Faults
 from hybridops.sandbox.record import Recorder
 from hybridops.sandbox.serving import TrackingThreadingMixIn
+from hybridops.sandbox.strictjson import strict_json
 from hybridops.sandbox.world import COMPONENTS, CRITICAL, World
 
 if TYPE_CHECKING:
@@ -364,7 +365,7 @@ def _parse(raw: bytes) -> tuple[Any, bool]:
     if not raw.strip():
         return None, False
     try:
-        return notify.strict_json(raw), False
+        return strict_json(raw), False
     except ValueError:
         return None, True
 

@@ -21,38 +21,18 @@ fails its notify step in the drill too, with the answer the real service gives:
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
+
+from hybridops.sandbox.strictjson import strict_json
 
 PD_INVALID = {"status": "invalid event", "message": "Event object is invalid"}
 PD_ACTIONS = ("trigger", "acknowledge", "resolve")
 PD_SEVERITIES = ("critical", "error", "warning", "info")
 PD_ROUTING_KEY_LENGTH = 32
 PD_DEDUP_KEY_MAX = 255
-
-
-def strict_json(raw: bytes) -> Any:
-    """JSON as RFC 8259 defines it: ValueError for NaN, Infinity and -Infinity, which Python's json
-    accepts and no other parser does, for a number too large for a double (1e999, which Python reads
-    as infinity), and for nesting deeper than Python's stack."""
-    try:
-        return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
-    except RecursionError:
-        raise ValueError("JSON nested too deeply") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text} is out of range")
-    return value
 
 
 def slack(raw: bytes, content_type: str, known: bool) -> tuple[int, str, Any]:
