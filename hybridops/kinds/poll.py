@@ -11,6 +11,8 @@ from hybridops.kinds.calls import call_summary
 from hybridops.runbook.expr import evaluate
 from hybridops.runbook.model import POLL_FLOOR, PollStep
 
+_SLACK = 1e-6  # seconds: a clock's rounding, below which a gap is no reason to sleep again (or forever)
+
 
 class PollKind(Kind):
     name = "poll"
@@ -23,13 +25,18 @@ class PollKind(Kind):
             return gated
         deadline = clock.monotonic() + run.scaled(poll.timeout)
         # the floor holds in the runbook's (world) time: only a drill's --time-scale brings it below 1 s
-        every = run.scaled(max(poll.every, POLL_FLOOR))
+        every, floor = run.scaled(max(poll.every, POLL_FLOOR)), run.scaled(POLL_FLOOR)
         cond = poll.until if poll.until is not None else poll.while_
         assert cond is not None  # the model holds exactly one of them
         watching = poll.while_ is not None
         captured: dict[str, Any] = {}
         attempts = 0
+        last_call: float | None = None
         while True:
+            # Enter at the terminal wakes a sleep ("check again now"): still never two calls within the floor
+            while last_call is not None and (gap := floor - (clock.monotonic() - last_call)) > _SLACK:
+                clock.sleep(gap)
+            last_call = clock.monotonic()
             attempts += 1
             call, send = run.prepare_call(poll.call, step.timeout)
             try:

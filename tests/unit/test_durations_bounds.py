@@ -83,7 +83,7 @@ def _within(text: str, minimum: float, maximum: float) -> bool:
     return True
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(text=durations, bounds=st.sampled_from(BOUNDS))
 def test_the_schema_pattern_admits_nothing_out_of_bounds(text: str, bounds: tuple[float, float]) -> None:
     pattern = re.compile(duration_pattern(*bounds))
@@ -91,7 +91,7 @@ def test_the_schema_pattern_admits_nothing_out_of_bounds(text: str, bounds: tupl
         assert _within(text, *bounds), text
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(text=part, bounds=st.sampled_from(BOUNDS))
 def test_the_schema_pattern_admits_every_single_part_duration_in_bounds(text: str,
                                                                          bounds: tuple[float, float]) -> None:
@@ -130,17 +130,27 @@ phases:
 
 
 class _Http:
+    """Answers every check with a status that never satisfies the poll; notes when each was sent."""
+
     base_url = "http://127.0.0.1:1"
 
-    def __init__(self) -> None:
-        self.sent = 0
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.at: list[float] = []
 
     def url(self, path: str) -> str:
         return self.base_url + path
 
     def admin(self, method: str, path: str, body: Any = None, *, timeout: Any = None) -> tuple[int, Any]:
-        self.sent += 1
+        self.at.append(self.clock.monotonic())
         return 200, {"status": "critical"}
+
+    @property
+    def sent(self) -> int:
+        return len(self.at)
+
+    def shortest_gap(self) -> float:
+        return min(b - a for a, b in zip(self.at, self.at[1:], strict=False))
 
     def close(self) -> None:
         pass
@@ -177,8 +187,9 @@ def _poll_every(every: float) -> LoadedRunbook:
     return LoadedRunbook(rb, Path("t.yaml"), "0" * 64, source)
 
 
-def _run(loaded: LoadedRunbook, **options: Any) -> tuple[_Http, FakeClock]:
-    http, clock = _Http(), FakeClock()
+def _run(loaded: LoadedRunbook, clock: FakeClock | None = None, **options: Any) -> tuple[_Http, FakeClock]:
+    clock = clock or FakeClock()
+    http = _Http(clock)
     run_incident(loaded, options=RunOptions(**options), variables={}, secrets=set(), open_audit=_Log,
                  make_aws=lambda: None, make_http=lambda: http, notify_targets=NotifyTargets(None, None),
                  aws_region="eu-central-1", clock=clock)
@@ -187,16 +198,16 @@ def _run(loaded: LoadedRunbook, **options: Any) -> tuple[_Http, FakeClock]:
 
 @pytest.mark.parametrize("every", [0.0, 0.001, 0.5])
 def test_a_poll_never_calls_faster_than_its_floor(every: float) -> None:
-    http, clock = _run(_poll_every(every))
-    # 10 s of polling at the 1 s floor: at most 11 calls (734 in 3 s was the failure), none closer than 1 s
-    assert 2 <= http.sent <= 11
-    assert clock.sleeps and min(clock.sleeps[:-1] or clock.sleeps) >= m.POLL_FLOOR
+    http, _ = _run(_poll_every(every))
+    # 10 s of polling at the 1 s floor: about 11 calls (734 in 3 s was the failure), none closer than 1 s
+    assert 2 <= http.sent <= 12
+    assert http.shortest_gap() >= m.POLL_FLOOR - 1e-6
 
 
 def test_the_poll_floor_is_in_world_time_so_a_scaled_drill_goes_below_it() -> None:
-    http, clock = _run(_poll_every(0.0), time_scale=10)
+    http, _ = _run(_poll_every(0.0), time_scale=10)
     assert 2 <= http.sent <= 12
-    assert min(clock.sleeps[:-1] or clock.sleeps) == pytest.approx(m.POLL_FLOOR / 10)
+    assert http.shortest_gap() == pytest.approx(m.POLL_FLOOR / 10, abs=1e-6)
 
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "structural"
@@ -210,3 +221,20 @@ def test_a_poll_every_0s_never_runs(cli, command: list[str]) -> None:
     code, out, err = cli([command[0], path, *command[1:]])
     assert code == 1 and "Traceback" not in err
     assert f"{path}:18:18: phases[0].steps[0].poll.every: 0s is too short: at least 1s" in out + err
+
+
+class _Impatient(FakeClock):
+    """An operator who presses Enter at every sleep: each one ends at once, as the terminal's does."""
+
+    def sleep(self, seconds: float) -> bool:
+        if seconds > 0:
+            self.sleeps.append(seconds)
+            self.advance(min(seconds, 0.01))
+        return True
+
+
+def test_waking_a_poll_early_never_brings_two_calls_within_the_floor() -> None:
+    http, _ = _run(_poll_every(30.0), clock=_Impatient())
+    # 10 s of polling, each sleep cut short: one call a second, not one every 10 ms
+    assert 2 <= http.sent <= 12
+    assert http.shortest_gap() >= m.POLL_FLOOR - 1e-6
