@@ -180,3 +180,45 @@ def test_the_engine_notifier_fails_on_a_message_the_service_refuses(targets, san
     finally:
         runner.close()
     assert not failure.value.retryable  # the same message would be refused again
+
+
+# ---- a run's notify steps, end to end -----------------------------------------------------------------
+NOTIFY_RUNBOOK = """\
+id: notify-check
+title: Notifications only
+severity: P3
+response_time: 1h
+impact: none
+owner: test
+version: "1"
+phases:
+  - id: p
+    title: P
+    steps:
+      - {id: page, title: Page, budget: 1m, notify: {via: pagerduty, text: "Bedrock is down", severity: error}}
+      - {id: tell, title: Tell, budget: 1m, notify: {via: slack, text: "Paged", channel: "#incidents"}}
+      - {id: empty, title: Empty, budget: 1m, on_failure: continue, notify: {via: slack, text: "{{ '' }}"}}
+      - {id: resolve, title: Resolve, budget: 1m, notify: {via: pagerduty, text: "Resolved", action: resolve}}
+"""
+
+
+def test_a_runs_notify_steps_are_ok_only_when_the_stand_in_accepts_them(cli, tmp_path, monkeypatch) -> None:
+    import json as json_module
+
+    from hybridops.engine.clock import SimClock
+    from hybridops.sandbox import Sandbox
+
+    path = tmp_path / "notify-check.yaml"
+    path.write_text(NOTIFY_RUNBOOK)
+    with Sandbox("healthy", clock=SimClock()) as sb:
+        for name, value in {**sb.env, **sb.notify_env}.items():
+            monkeypatch.setenv(name, value)
+        code, out, err = cli("incident", str(path), "--yes", "--output", "json")
+        sent = [c for c in sb.requests() if c["api"] == "notify"]
+    assert [(c["via"], c["status"]) for c in sent] == [("pagerduty", 202), ("slack", 200), ("slack", 400),
+                                                       ("pagerduty", 202)], out[-2000:] + err
+    finished = {r["step_id"]: r["status"] for r in map(json_module.loads, out.splitlines())
+                if r.get("event") == "step_finished"}
+    assert finished == {"page": "ok", "tell": "ok", "empty": "failed", "resolve": "ok"}, out[-3000:]
+    assert sent[0]["body"]["dedup_key"] == sent[3]["body"]["dedup_key"]  # one incident, opened and resolved
+    assert code != 0
