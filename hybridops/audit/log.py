@@ -26,8 +26,9 @@ a record appended after the seal. Without the key, a forger who recomputes every
 is NOT detected; with the key (``verify_log(..., key=...)``) every MAC is checked and such a rewrite
 is. Whole lines cut from the end leave a shorter chain that is still consistent: such a log verifies
 as intact but *unfinished* (status ``incomplete``, exactly like a run killed with SIGKILL), and only
-fails when the caller insists on a finished run (``require_finished=True``) or compares it with the
-copy in CloudWatch Logs (`hybridops.audit.anchor`).
+fails when the caller insists on a finished run (``require_finished=True``), when the audit dir's
+ledger of heads (``.heads``: one line per seal, written by the writer) says the run was sealed longer,
+or when it is compared with the copy in CloudWatch Logs (`hybridops.audit.anchor`).
 
 Nothing here imports typer or rich.
 """
