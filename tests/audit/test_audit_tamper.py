@@ -357,3 +357,17 @@ def test_the_key_is_a_secret_config_show_masks(capsys: pytest.CaptureFixture[str
         audit_key(resolve_settings())
     assert str(exc.value) == ("audit key 'oncall-team' is too short: at least 16 characters "
                               "(from env HYBRIDOPS_AUDIT_KEY)")
+
+
+def test_one_log_one_key_a_resume_needs_the_logs_key(audit_dir: Path) -> None:
+    from hybridops.engine.resume import check_key
+    from hybridops.errors import ResumeRefused
+
+    keyed = [json.loads(line) for line in keyed_run(audit_dir, finish="interrupted").read_bytes().splitlines()]
+    check_key(keyed, KEY)
+    with pytest.raises(ResumeRefused, match="authenticated with key 'oncall-team' and no audit key is configured"):
+        check_key(keyed, None)
+    with pytest.raises(ResumeRefused, match="and the configured one is 'other'"):
+        check_key(keyed, AuditKey.from_text("other", "another team's key, long enough"))
+    check_key([{"event": "run_started"}], None)  # an unkeyed log goes on with or without a key
+    check_key([{"event": "run_started"}], KEY)
