@@ -196,6 +196,12 @@ def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) 
             report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
             return
         members = shape.members
+        if getattr(shape, "is_tagged_union", False) and len(value) != 1:
+            # botocore's ParamValidator refuses a union with none or several of its keys set
+            names = list(members)
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            report(loc, f"{where}: {_label(loc)} takes exactly one of {shown}, got "
+                   f"{', '.join(map(str, value)) if value else 'none'}", False)
         meant: set[str] = set()  # params a misspelt key was probably meant to be
         for name, item in value.items():
             if name not in members:

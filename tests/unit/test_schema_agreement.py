@@ -149,3 +149,74 @@ def test_the_preflight_checks_the_region_a_call_takes_from_the_configuration(cli
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     code, out, err = cli("incident", path, "--dry-run")
     assert code == 0 and "preflight:" not in err, err
+
+
+# --- validate and botocore's own client-side validation agree ----------------------------------------
+
+def _botocore_refuses(service: str, operation: str, params: dict[str, Any]) -> bool:
+    from botocore.validate import ParamValidator
+
+    from hybridops.runbook.botocore_check import operation_model
+
+    model = operation_model(service, operation)
+    assert model is not None
+    try:
+        return ParamValidator().validate(params, model.input_shape).has_errors()
+    except Exception:  # e.g. RuntimeError for an epoch timestamp beyond any date: refused all the same
+        return True
+
+
+PARAM_FIXTURES = [p for p in LATE if p.stem.startswith(("param-", "timestamp-", "tagged-union-"))]
+
+
+@pytest.mark.parametrize("path", PARAM_FIXTURES, ids=[p.stem for p in PARAM_FIXTURES])
+def test_what_validate_refuses_in_params_botocore_refuses_too(path: Path) -> None:
+    aws = yaml.safe_load(path.read_text())["phases"][0]["steps"][0]["aws"]
+    assert _botocore_refuses(aws["service"], aws["operation"], aws["params"])
+
+
+_OPS = [("ecs", "UpdateService"), ("cloudwatch", "GetMetricStatistics"), ("cloudwatch", "PutMetricAlarm"),
+        ("bedrock-runtime", "Converse"), ("logs", "FilterLogEvents"), ("elbv2", "ModifyListener")]
+_ODD = [0, -1, 1.5, "x", "", [], {}, ["a"], {"a": 1}, True, 10**30, "2026-01-01T00:00:00Z", "yesterday", None,
+        10**20, -(10**20)]
+
+
+def _params(shape: Any, rng: Any, depth: int = 0) -> Any:
+    """Mostly well-formed params for `shape`, with an odd value here and there."""
+    kind = shape.type_name
+    if rng.random() < 0.12 or depth > 4:
+        return rng.choice(_ODD)
+    if kind == "structure":
+        return {n: _params(s, rng, depth + 1) for n, s in shape.members.items()
+                if n in shape.required_members or rng.random() < 0.25}
+    if kind == "list":
+        return [_params(shape.member, rng, depth + 1) for _ in range(rng.randint(0, 2))]
+    if kind == "map":
+        return {"k": _params(shape.value, rng, depth + 1)}
+    enum = getattr(shape, "enum", None)
+    return {"string": rng.choice(enum) if enum else "abc", "integer": 5, "long": 5, "double": 1.5,
+            "float": 1.5, "boolean": True, "timestamp": "2026-01-01T00:00:00Z", "blob": "data"}.get(kind, "x")
+
+
+def test_whatever_botocore_refuses_validate_refuses() -> None:
+    """Random params for a few operations: each set botocore's ParamValidator refuses, `validate`'s
+    check refuses too (validate may be stricter: enums, booleans for integers)."""
+    import random
+
+    from hybridops.runbook import botocore_check
+
+    rng = random.Random(12)
+    missed = []
+    for _ in range(600):
+        service, operation = rng.choice(_OPS)
+        model = botocore_check.operation_model(service, operation)
+        assert model is not None
+        params = _params(model.input_shape, rng)
+        if not isinstance(params, dict):
+            continue
+        found: list[str] = []
+        botocore_check.check_call(service, operation, params, ("aws",),
+                                  lambda loc, msg, key, found=found: found.append(msg))
+        if not found and _botocore_refuses(service, operation, params):
+            missed.append((service, operation, params))
+    assert missed == []
