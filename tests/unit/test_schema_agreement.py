@@ -220,3 +220,19 @@ def test_whatever_botocore_refuses_validate_refuses() -> None:
         if not found and _botocore_refuses(service, operation, params):
             missed.append((service, operation, params))
     assert missed == []
+
+
+@pytest.mark.parametrize("start", [10**20, "100000000000000000000", "yesterday"])
+def test_a_rendered_timestamp_botocore_cannot_read_fails_the_step_before_sending(start: Any) -> None:
+    """What `validate` checks in a literal, a templated value meets at run time: botocore refuses it
+    before anything is sent, and the step fails with one line (not an unexpected RuntimeError)."""
+    from hybridops.engine.retry import CallFailure
+    from hybridops.engine.steps.aws import AwsRunner
+
+    # a closed port: a request that did leave would fail differently (cannot reach the endpoint)
+    runner = AwsRunner(profile=None, region="eu-west-1", endpoint_url="http://127.0.0.1:9", credentials=("x", "y"))
+    with pytest.raises(CallFailure, match="invalid parameters") as caught:
+        runner.call("cloudwatch", "GetMetricStatistics", {
+            "Namespace": "AWS/ECS", "MetricName": "CPUUtilization", "StartTime": start,
+            "EndTime": "2026-01-01T00:00:00Z", "Period": 60, "Statistics": ["Average"]})
+    assert "cannot reach" not in str(caught.value)

@@ -167,6 +167,9 @@ class AwsRunner:
         except bex.ParamValidationError as exc:
             detail = " ".join(str(exc).split())
             raise CallFailure(f"{what}: invalid parameters: {detail}") from None
+        except (RuntimeError, OverflowError) as exc:
+            # botocore's own timestamp parser on a rendered epoch beyond any date (nothing was sent)
+            raise CallFailure(f"{what}: invalid parameters: {one_line(exc)}") from None
         except (bex.ConnectTimeoutError, bex.EndpointConnectionError) as exc:
             # Never connected: nothing was sent, a retry is safe even for a mutation.
             raise CallFailure(f"{what}: cannot reach the AWS endpoint ({one_line(exc)}); check the network, "
