@@ -19,6 +19,7 @@ _UNIT_MS = {"d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 MAX_DURATION = 366 * 86400.0  # the longest any duration may be: a year
 MAX_TEXT = 40  # characters: `1d23h59m59s999ms` is 16
 MAX_DECIMALS = 3  # finer than a millisecond means nothing to a runbook
+MAX_TIME_SCALE = 10_000.0  # `--time-scale`: a day in under 9 s; beyond, waits round to nothing (or overflow)
 
 
 def parse_duration(text: str | int | float, *, minimum: float = 0.0, maximum: float = MAX_DURATION) -> float:

@@ -18,6 +18,7 @@ from hybridops.cli.options import (
     quiet_option,
     verbose_option,
 )
+from hybridops.durations import MAX_TIME_SCALE
 
 
 def register(app: typer.Typer) -> None:
@@ -34,7 +35,7 @@ def register(app: typer.Typer) -> None:
             "--aws-profile)."),
         aws_profile: str | None = aws_profile_option(),
         config: Path | None = config_option(),
-        time_scale: float = typer.Option(1.0, "--time-scale", min=0.001,
+        time_scale: float = typer.Option(1.0, "--time-scale", min=0.001, max=MAX_TIME_SCALE,
                                          help="Divide every wait, interval, timeout and budget by this."),
         audit_dir: Path | None = typer.Option(None, "--audit-dir", help="Where the audit log is written."),
         output: Output = typer.Option(Output.text, "--output", help="text, or json (one JSON event per line)."),

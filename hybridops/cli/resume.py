@@ -17,6 +17,7 @@ from hybridops.cli.options import (
     quiet_option,
     verbose_option,
 )
+from hybridops.durations import MAX_TIME_SCALE
 
 
 def register(app: typer.Typer) -> None:
@@ -25,7 +26,7 @@ def register(app: typer.Typer) -> None:
         run_id: str = typer.Argument(..., help="The audit log's name without .jsonl (or its path)."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Confirm mutating steps, including re-sending one "
                                                             "whose outcome is unknown."),
-        time_scale: float | None = typer.Option(None, "--time-scale", min=0.001,
+        time_scale: float | None = typer.Option(None, "--time-scale", min=0.001, max=MAX_TIME_SCALE,
                                                 help="Override the run's time scale."),
         force: bool = typer.Option(False, "--force", help="Resume even if the runbook file changed."),
         profile: str | None = profile_option(),

@@ -31,13 +31,14 @@ def register(app: typer.Typer) -> None:
         import sys
         import threading
 
+        from hybridops.durations import MAX_TIME_SCALE
         from hybridops.errors import UsageError
         from hybridops.sandbox.scenarios import SCENARIOS
 
         if scenario not in SCENARIOS:
             raise UsageError(f"unknown scenario {scenario!r} (choose from: {', '.join(SCENARIOS)})")
-        if not time_scale > 0:
-            raise UsageError("--time-scale must be greater than 0")
+        if not 0 < time_scale <= MAX_TIME_SCALE:  # NaN too
+            raise UsageError(f"--time-scale must be greater than 0 and at most {MAX_TIME_SCALE:g}")
         if simulated_time and time_scale != 1:
             raise UsageError("--simulated-time and --time-scale do not go together: simulated waits pass at once")
         for name, port in (("--aws-port", aws_port), ("--admin-port", admin_port)):

@@ -238,3 +238,12 @@ def test_waking_a_poll_early_never_brings_two_calls_within_the_floor() -> None:
     # 10 s of polling, each sleep cut short: one call a second, not one every 10 ms
     assert 2 <= http.sent <= 12
     assert http.shortest_gap() >= m.POLL_FLOOR - 1e-6
+
+
+@pytest.mark.parametrize("scale", ["inf", "nan", "1e308", "100001"])
+@pytest.mark.parametrize("command", [["incident", "mcp-failure", "--dry-run"], ["sandbox"]])
+def test_an_absurd_time_scale_is_a_usage_error(cli, command: list[str], scale: str) -> None:
+    # --time-scale inf divided every duration down to 0 and ended in an unexpected OverflowError
+    code, out, err = cli([*command, "--time-scale", scale])
+    assert code == 2, (out, err)
+    assert "--time-scale" in err and "unexpected" not in err and "Traceback" not in err
