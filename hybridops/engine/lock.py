@@ -20,6 +20,7 @@ import json
 import os
 import re
 import socket
+import stat
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,11 +140,29 @@ class FileLock:
         self.incident = incident
 
     def _open(self) -> int:
-        from hybridops.audit.log import ensure_private_dir
-
-        ensure_private_dir(self.directory)
+        # The locks are as shared as the audit dir: a team's shared dir (group access on purpose) lets
+        # every operator of the group see and take them; a private one keeps them private.
         try:
-            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            shared = stat.S_IMODE(self.directory.parent.stat().st_mode) & 0o070
+        except OSError as exc:
+            raise AuditError(f"cannot open the incident lock {self.path}: {exc.strerror or exc}") from None
+        try:
+            os.mkdir(self.directory, 0o700 | shared)
+            os.chmod(self.directory, 0o700 | shared)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise AuditError(f"cannot create {self.directory}: {exc.strerror or exc}") from None
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600 | (shared & 0o060))
+            with contextlib.suppress(OSError):
+                if os.fstat(fd).st_uid == os.geteuid():
+                    os.fchmod(fd, 0o600 | (shared & 0o060))
+            return fd
+        except PermissionError:
+            pass  # another operator's lock file in a shared audit dir: flock needs only a read descriptor
+        try:
+            return os.open(self.path, os.O_RDONLY)
         except OSError as exc:
             raise AuditError(f"cannot open the incident lock {self.path}: {exc.strerror or exc}") from None
 
@@ -194,11 +213,8 @@ class FileLock:
         stale = named if not held and named is not None and named.pid != os.getpid() else None
         if taken is not None:
             holder = Holder(**{**holder.as_dict(), "took_over_from": taken.run_id})
-        try:
+        with contextlib.suppress(OSError):  # a read-only lock file (someone else's) still locks; it cannot say who
             self._write(fd, holder)
-        except OSError as exc:
-            os.close(fd)
-            raise AuditError(f"cannot write the incident lock {self.path}: {exc.strerror or exc}") from None
         if not locked:  # another process has the flock: ours would only block it; keep no fd
             os.close(fd)
             return Lease(self, holder, None, taken_over=taken, stale=stale)

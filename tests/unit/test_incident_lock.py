@@ -98,3 +98,17 @@ def test_the_same_process_re_takes_its_own_run(tmp_path: Path) -> None:
     lease = lock.acquire(new_holder("x", "run-A", "alice@h"))
     assert lease.stale is not None and lease.stale.run_id == "run-A"
     lease.release()
+
+
+@pytest.mark.parametrize(("audit_mode", "dir_mode", "file_mode"), [(0o700, 0o700, 0o600), (0o770, 0o770, 0o660)])
+def test_locks_are_as_private_or_shared_as_the_audit_dir(tmp_path: Path, audit_mode: int, dir_mode: int,
+                                                          file_mode: int) -> None:
+    import stat
+
+    audit = tmp_path / "audit"
+    audit.mkdir()
+    os.chmod(audit, audit_mode)
+    lock = FileLock(audit, "x")
+    lock.acquire(new_holder("x", "run-A", "alice@h")).release()
+    assert stat.S_IMODE(lock.directory.stat().st_mode) == dir_mode
+    assert stat.S_IMODE(lock.path.stat().st_mode) == file_mode
