@@ -700,7 +700,9 @@ def record_head(directory: Path, run_id: str, count: int, head: str) -> None:
     counts). A log later cut by whole lines, or rewritten, no longer matches it."""
     line = json.dumps({"run_id": run_id, "count": count, "head": head}, separators=(",", ":")).encode() + b"\n"
     try:
-        fd = os.open(Path(directory) / HEADS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        # as shared as the audit dir: in a team's group dir every operator's seals are noted in one ledger
+        mode = 0o600 | (stat.S_IMODE(os.stat(directory).st_mode) & 0o060)
+        fd = os.open(Path(directory) / HEADS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
     except OSError:
         return
     try:
