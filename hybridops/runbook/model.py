@@ -8,6 +8,7 @@ JSON Schema generated from these classes.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union
 
@@ -97,6 +98,15 @@ def _condition(expr: str) -> str:
 
 
 # `pattern: \S`: the one syntax error a schema can see, an empty or blank query or condition
+def _regex(pattern: str) -> str:
+    # compiled when the step runs, after its query was sent: a typo must stop at `validate`
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    return pattern
+
+
 JMESPath = Annotated[str, AfterValidator(_jmespath),
                      Field(description="a JMESPath query, as `aws --query`", json_schema_extra={"pattern": r"\S"})]
 Condition = Annotated[
@@ -283,7 +293,7 @@ class LogErrors(_LogQuery):
     """
 
     filter_pattern: str = "ERROR"
-    type_pattern: str = Field(
+    type_pattern: Annotated[str, AfterValidator(_regex)] = Field(
         r"ERROR\s+(?P<type>[A-Za-z_][A-Za-z0-9_.]*)",
         description="regex whose `type` group (or first group) names the error type",
     )
