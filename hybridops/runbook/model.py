@@ -282,7 +282,8 @@ class _LogQuery(_Model):
     filter_pattern: str = ""
     since: LookBack = Field(description="how far back to look, up to 30d")
     region: str | None = None
-    limit: StrictInt = Field(10_000, ge=1, description="at most this many events are read")
+    limit: StrictInt = Field(10_000, ge=1, le=100_000, description="at most this many events are read, up to "
+                             "100000 (what a run holds in memory)")
     capture: Identifier = Field(description="name that holds the result table")
 
 
