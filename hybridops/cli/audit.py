@@ -260,9 +260,10 @@ def audit_verify(
                                        "alias).", show_default=False),
     format: ListFormat = typer.Option(ListFormat.text, "--format", help="Output format."),  # noqa: A002
 ) -> None:
-    """Check a log's hash chain, sums and seal (and, with the key, every MAC): exit 0 when it holds, 1
-    naming the first broken record's seq. Without the key the log is not authenticated: a rewrite that
-    recomputes the chain is only caught with the key or --against cloudwatch."""
+    """Check a log's hash chain, sums and seal, and the head the audit dir's ledger noted at its end (with
+    the key every MAC; with --kms every seal): exit 0 when it holds, 1 naming the first broken record's
+    seq. Without a key the log is not authenticated: a rewrite that recomputes the chain (and the ledger)
+    is only caught with the key, --kms or --against cloudwatch."""
     import os
 
     from hybridops.audit.log import AuditKey, verify_log
