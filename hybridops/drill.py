@@ -145,7 +145,11 @@ def drill_report(result: Any, *, incident: str, scenario: str, seed: int, faults
         "error": result.error,
     }
     report["why"] = _why(report, sandbox_status)
-    return report
+    from hybridops.scrub import process_scrubber
+
+    # The run's errors come from its exceptions, not its (masked) events: a report, like every output,
+    # masks what the command knows to be secret.
+    return process_scrubber().value(report)
 
 
 def _mitigation(health: list[dict[str, Any]], ttm: float | None) -> dict[str, Any] | None:
