@@ -543,8 +543,9 @@ class Runner:
 
     def send(self, step: AnyStep, call: Call, send: Send, *, retries: bool = True) -> tuple[Any, Any]:
         """Send with the step's retry policy; every attempt is announced, then its outcome recorded. A
-        mutation is sent again only when its failure says it was not applied (throttled, 503, never
-        connected), or once confirmed when its outcome is unknown."""
+        mutation is sent again unasked only when its failure says it was not applied (429, 503,
+        throttling; a connection never made, when the runbook asks for retries), and after a failure
+        that leaves its outcome unknown only once a person (or `idempotent: true`) says so."""
         mutating = self.mutating(step, call)
         attempt = 0
         while True:
