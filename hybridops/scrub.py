@@ -301,13 +301,15 @@ def _escaped(m: re.Match[str]) -> str:
     if c in _NAMED:
         return _NAMED[c]
     n = ord(c)
-    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
+    # \xNN for C0 controls (as Python and most tools write ESC); \uNNNN from DEL on, which is also
+    # how JSON writes them: a JSON document printed through a console stays valid JSON.
+    return f"\\x{n:02x}" if n < 0x20 else f"\\u{n:04x}"
 
 
 def inert(text: str, *, single_line: bool = False) -> str:
     """`text` safe to print on a terminal: every character a terminal would act on instead of show
     (ESC and so every escape sequence, other C0 and C1 controls, bidi overrides) written visibly as
-    `\\x1b`, `\\u202e`; with `single_line`, line breaks and tabs as `\\n`, `\\t` too. Text without
+    `\\x1b`, `\\u009b`, `\\u202e`; with `single_line`, line breaks and tabs as `\\n`, `\\t` too. Text without
     them is returned as it is."""
     pattern = _UNSAFE_IN_A_LINE if single_line else _UNSAFE
     return pattern.sub(_escaped, text) if pattern.search(text) else text

@@ -345,10 +345,11 @@ phases:
             assert "\\u001b[2J" in log  # the audit log keeps the server's text exactly (JSON-escaped)
             shown = {"run": piped.stdout + piped.stderr}
             audit_env = {**env, "HYBRIDOPS_AUDIT_DIR": str(piped.audit_dir)}
-            for reader in (["audit", "show"], ["audit", "timeline"]):
+            for reader in (["audit", "show"], ["audit", "timeline"], ["audit", "timeline", "--format", "json"]):
                 read = run_in([*reader, piped.log().stem], audit_env, keep_audit_dir=True)
                 assert read.code == 0, read.stderr
                 shown[" ".join(reader)] = read.stdout + read.stderr
+            json.loads(shown["audit timeline --format json"])  # inert, and still valid JSON
             for where, text in shown.items():
                 assert "\x1b" not in text and "\u202e" not in text and "\r" not in text, where
                 # the server's line break never starts a line of its own: no fake line on the screen

@@ -32,7 +32,7 @@ UNSAFE = ["\x1b", "\r", "\x07", "\u202e", "\u202c", "\x9b", "\x08", "\x7f", "\ud
     ("\x1b[2J", "\\x1b[2J", "\\x1b[2J"),
     ("a\nb\tc", "a\nb\tc", "a\\nb\\tc"),
     ("a\r\nb", "a\\r\nb", "a\\r\\nb"),
-    ("\x00\x1f\x7f\x85\x9b", "\\x00\\x1f\\x7f\\x85\\x9b", "\\x00\\x1f\\x7f\\x85\\x9b"),
+    ("\x00\x1f\x7f\x85\x9b", "\\x00\\x1f\\u007f\\u0085\\u009b", "\\x00\\x1f\\u007f\\u0085\\u009b"),
     ("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069", "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067"
      "\\u2068\\u2069", "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069"),
     ("\u200e\u200f\u061c\u2028", "\\u200e\\u200f\\u061c\u2028", "\\u200e\\u200f\\u061c\\u2028"),
@@ -112,3 +112,20 @@ def test_any_print_through_the_consoles_is_inert() -> None:
     plain = io.StringIO()
     console.PlainConsole(plain).print(HOSTILE, markup=False)
     assert "\x1b" not in plain.getvalue() and "\\x1b[2J" in plain.getvalue()
+
+
+def test_json_printed_through_a_console_stays_valid_json_and_exact() -> None:
+    """`audit timeline --format json`, `show --json`: JSON with raw C1 or bidi characters (json.dumps with
+    ensure_ascii=False keeps them) is escaped the way JSON itself escapes, so it still parses, to the
+    server's exact text."""
+    import json
+
+    data = {"detail": HOSTILE.replace("\ud800", "")}
+    for make in (lambda s: console._safe_console_class()(file=s, force_terminal=False, width=80),
+                 lambda s: console._safe_console_class()(file=s, force_terminal=True, no_color=True, width=80)):
+        stream = io.StringIO()
+        make(stream).print(json.dumps(data, indent=2, ensure_ascii=False), markup=False, highlight=False,
+                           soft_wrap=True)
+        text = stream.getvalue()
+        assert "\u202e" not in text and "\x9b" not in text
+        assert json.loads(text) == data
