@@ -101,7 +101,12 @@ def run(argv: list[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
     except Exception as exc:  # the last line of defence: one line, never a traceback unless --debug
         if os.environ.get("HYBRIDOPS_DEBUG"):
-            raise
+            import traceback
+
+            from hybridops.scrub import inert, process_scrubber
+
+            # the traceback too, masked: its frames quote the values that failed
+            print(inert(process_scrubber().text(traceback.format_exc())), file=sys.stderr, end="")
         _say(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)")
         return exit_code_for(exc)
     return int(result) if isinstance(result, int) else ExitCode.OK

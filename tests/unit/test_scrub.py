@@ -252,3 +252,22 @@ def test_credentials_botocore_resolves_during_the_run_are_masked_from_then_on() 
     emit(StepFinished(step_id="s", status=StepStatus.FAILED, error=error))
     assert shown[-1].error == "aws sts GetCallerIdentity: token *** rejected (key ***)"
     assert scrub.process_scrubber().text(error) == shown[-1].error  # and the CLI's error line
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_error_and_its_traceback_are_masked(debug: bool, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from hybridops.cli import app as app_module
+
+    def command(**_: object) -> None:
+        scrub.register(["traceback-secret-0123456789"])  # as resolving the settings does
+        raise RuntimeError("server said traceback-secret-0123456789 \x1b[2J")
+
+    monkeypatch.setattr(app_module, "app", command)
+    if debug:
+        monkeypatch.setenv("HYBRIDOPS_DEBUG", "1")
+    assert app_module.run(["incident", "x"]) == 1
+    err = capsys.readouterr().err
+    assert "traceback-secret-0123456789" not in err and "\x1b" not in err
+    assert err.endswith("error: unexpected RuntimeError: server said *** \\x1b[2J (run with --debug for details)\n")
+    assert ("Traceback (most recent call last)" in err) == debug
