@@ -727,3 +727,27 @@ def test_a_declared_read_of_no_such_operation_is_one_problem(tmp_path: Path) -> 
 """, name="typo")
     assert [p.message for p in validate_file(path).problems] == [
         "step call: the admin API has no path '/admin/routing/force-mpc' (did you mean '/admin/routing/force-mcp'?)"]
+
+
+def _reset(handler: Any, status: int, headers: dict[str, str]) -> None:
+    """The request arrived; the connection is reset before any answer (SO_LINGER 0: an RST)."""
+    import socket
+    import struct
+
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
+    handler.close_connection = True
+
+
+def test_a_change_whose_connection_is_reset_after_sending_is_not_sent_again_under_yes(
+        serve: Callable[..., Scripted]) -> None:
+    path = "/admin/circuit-breaker/reset"
+    for idempotent, sent in ((False, 1), (True, 2)):
+        server = serve({path: [(200, {}, _reset), ACK]})
+        extra = ("idempotent: true\n        " if idempotent else "") + "retries: {attempts: 3, backoff: 1s}"
+        result, log, _ = run(runbook(RESET.format(extra=extra)), http=HttpRunner(base_url=server.url, token="t"),
+                             yes=True)
+        assert server.count(path) == sent
+        assert log.events("response")[0]["unknown_outcome"] is True
+        assert "the request may have been applied" in log.events("response")[0]["error"]
+        assert finished(log, "reset")["status"] == ("ok" if idempotent else "failed")

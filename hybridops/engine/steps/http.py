@@ -125,9 +125,9 @@ class HttpRunner:
                 data = self._read_capped(response, what)
             finally:
                 response.close()
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # never sent
             raise CallFailure(f"{what}: cannot connect ({one_line(exc)})", retryable=True) from None
-        except (httpx.ReadTimeout, httpx.WriteTimeout, httpx.PoolTimeout) as exc:
+        except (httpx.ReadTimeout, httpx.WriteTimeout) as exc:
             raise CallFailure(f"{what}: timed out ({type(exc).__name__}); the request may have been applied",
                               retryable=True, unknown_outcome=True) from None
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
