@@ -194,19 +194,22 @@ class Runner:
         return rendered
 
     def _secret_templates(self, value: Any) -> set[str]:
-        """The secret variables the templates inside `value` read."""
+        """The secret names the templates inside `value` read: secret variables, and captures whose
+        value holds a secret (a server that echoed the token: its answer, captured, is secret too)."""
         from hybridops.runbook.expr import is_template, walk_strings
 
         names = {v.name for v in self.rb.variables if v.secret}
-        if not names:
-            return set()
+        masks = self.ctx.emit.scrubber.value
         found: set[str] = set()
         for text in walk_strings(value):
             if is_template(text):
                 try:
-                    found |= names & references(text)
+                    refs = references(text)
                 except ExpressionError:  # unparsable: rendering it fails on its own, quoting no value
                     continue
+                found |= names & refs
+                found |= {n for n in refs - names if n in self.state.captures
+                          and _holds_secret(self.state.captures[n], masks)}
         return found
 
     def _mark_secret(self, template: Any, rendered: Any) -> None:
@@ -625,6 +628,14 @@ def _changes_state(call: Call) -> bool:
     if call.target == "http":
         return http_changes_state(call.method or "GET", call.path or "", rendered=True)
     return False
+
+
+def _holds_secret(value: Any, masks: Any) -> bool:
+    """Whether masking `value` (a capture) changes it: it holds a registered secret."""
+    if value is None or isinstance(value, bool | _Placeholder):
+        return False
+    plain = _plain(value)
+    return bool(masks(plain) != plain)
 
 
 def _plain(value: Any) -> Any:

@@ -271,3 +271,23 @@ def test_an_unexpected_error_and_its_traceback_are_masked(debug: bool, monkeypat
     assert "traceback-secret-0123456789" not in err and "\x1b" not in err
     assert err.endswith("error: unexpected RuntimeError: server said *** \\x1b[2J (run with --debug for details)\n")
     assert ("Traceback (most recent call last)" in err) == debug
+
+
+def test_a_value_derived_from_an_answer_that_holds_a_secret_is_secret() -> None:
+    """A server that echoed the token: what the run captured from it holds the secret, and so does
+    anything rendered from the capture, reversed or sliced."""
+    loaded = runbook("""
+      - id: read
+        title: Read
+        budget: 1m
+        http: {method: GET, path: /health, capture: {echo: echo}}
+      - id: send
+        title: Send
+        budget: 1m
+        http: {method: POST, path: /admin/routing/force-mcp, body: {reason: "{{ echo|reverse }}", duration: 60}}
+""", variables=f"variables:\n  - {{name: api_key, default: {KEY}, secret: true}}\n")
+    http = FakeHttp({"/health": [(200, {"echo": f"you sent {KEY}"})]})
+    result, log, http, _ = run(loaded, http=http, secrets={KEY}, yes=True)
+    reversed_echo = f"you sent {KEY}"[::-1]
+    assert http.sent[1][2]["reason"] == reversed_echo
+    assert reversed_echo not in repr(log.records) and KEY not in repr(log.records)
