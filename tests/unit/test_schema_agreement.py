@@ -236,3 +236,70 @@ def test_a_rendered_timestamp_botocore_cannot_read_fails_the_step_before_sending
             "Namespace": "AWS/ECS", "MetricName": "CPUUtilization", "StartTime": start,
             "EndTime": "2026-01-01T00:00:00Z", "Period": 60, "Statistics": ["Average"]})
     assert "cannot reach" not in str(caught.value)
+
+
+# --- whatever the model refuses, the schema refuses: mutations of the shipped runbooks ---------------
+
+# What no JSON Schema can say: the syntax of JMESPath, conditions and regexes, a choice's default among
+# its options and unique option values (no schema refers to other data), and NaN (no comparison holds).
+BEYOND_A_SCHEMA = ("bad JMESPath", "bad expression", "bad regular expression", "is not one of the options",
+                   "option values must be unique", "not nan")
+_MUTANTS = [None, 0, -1, 1.5, "x", "", "  ", [], {}, ["a"], {"a": 1}, True, float("inf"), "0s", "2m", "25h",
+            "bad-name", "{{ x }}", 10**9, "500ms", "1e308s", {"service": "ecs", "operation": "ListClusters"}]
+_KEYS = ["aws", "http", "manual", "wait", "until", "while", "every", "capture", "undo", "mutating", "region",
+         "retries", "timeout", "x"]
+
+
+def _nodes(value: Any, path: tuple[Any, ...] = ()) -> Any:
+    yield path, value
+    if isinstance(value, dict):
+        for k, item in value.items():
+            yield from _nodes(item, (*path, k))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nodes(item, (*path, i))
+
+
+def _mutate(doc: Any, rng: Any) -> None:
+    import copy
+
+    for _ in range(rng.randint(1, 2)):
+        path, node = rng.choice(list(_nodes(doc))[1:])
+        parent = doc
+        for key in path[:-1]:
+            parent = parent[key]
+        roll = rng.random()
+        if roll < 0.5:
+            parent[path[-1]] = copy.deepcopy(rng.choice(_MUTANTS))
+        elif roll < 0.7 and isinstance(parent, dict):
+            del parent[path[-1]]
+        elif isinstance(node, dict):
+            node[rng.choice(_KEYS)] = copy.deepcopy(rng.choice(_MUTANTS))
+        elif isinstance(parent, list):
+            parent.append(copy.deepcopy(node))
+
+
+def test_whatever_the_model_refuses_the_schema_refuses() -> None:
+    import copy
+    import random
+
+    from pydantic import ValidationError
+
+    from hybridops.runbook.model import Runbook
+
+    shipped = [yaml.safe_load(p.read_text()) for p in SHIPPED]
+    rng = random.Random(7)
+    missed = []
+    for _ in range(500):
+        doc = copy.deepcopy(rng.choice(shipped))
+        _mutate(doc, rng)
+        try:
+            Runbook.model_validate(doc)
+            continue
+        except ValidationError as exc:
+            messages = [e["msg"] for e in exc.errors()]
+        if any(m in msg for msg in messages for m in BEYOND_A_SCHEMA):
+            continue
+        if not any(True for _ in _validator().iter_errors(doc)):
+            missed.append(messages[0])
+    assert missed == []
