@@ -42,6 +42,7 @@ DAY, HOUR = 86400.0, 3600.0
 MAX_STEP_TIME = DAY  # a step's budget, a wait, a poll's timeout
 MAX_CALL_TIME = HOUR  # one call's timeout, a retry's backoff
 POLL_FLOOR = 1.0  # the shortest interval between a poll's calls (in world time: a drill scales it)
+MIN_CALL_TIMEOUT = 1.0  # shorter, and a change that was sent times out before its answer: outcome unknown
 MAX_LOOK_BACK = 30 * DAY  # how far back a log query reads
 MAX_RESPONSE_TIME = 7 * DAY
 
@@ -70,6 +71,8 @@ def _duration_schema(minimum: float, maximum: float) -> WithJsonSchema:
 
 Duration = Annotated[float, _duration_in(0.0, MAX_STEP_TIME), _duration_schema(0.0, MAX_STEP_TIME)]
 CallDuration = Annotated[float, _duration_in(0.0, MAX_CALL_TIME), _duration_schema(0.0, MAX_CALL_TIME)]
+CallTimeout = Annotated[float, _duration_in(MIN_CALL_TIMEOUT, MAX_CALL_TIME),
+                        _duration_schema(MIN_CALL_TIMEOUT, MAX_CALL_TIME)]
 PollInterval = Annotated[float, _duration_in(POLL_FLOOR, MAX_CALL_TIME), _duration_schema(POLL_FLOOR, MAX_CALL_TIME)]
 LookBack = Annotated[float, _duration_in(0.0, MAX_LOOK_BACK), _duration_schema(0.0, MAX_LOOK_BACK)]
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
@@ -338,7 +341,7 @@ class _StepBase(_Model):
     when: Condition | None = Field(None, description="run the step only when this holds")
     on_failure: OnFailure = "abort"
     retries: Retries | None = None
-    timeout: CallDuration | None = Field(None, description="per-call timeout, up to 1h")
+    timeout: CallTimeout | None = Field(None, description="per-call timeout, from 1s up to 1h")
     mutating: bool | None = Field(None, description="inferred from the call when absent; `false` only for "
                                   "probes (a call that changes state by its API's definition is mutating)")
     idempotent: bool = Field(False, description="sending the request twice is harmless: when its outcome is "
