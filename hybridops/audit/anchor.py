@@ -64,7 +64,7 @@ def _by_seq(lines: Sequence[bytes], what: str, problems: list[str]) -> dict[int,
         except (ValueError, AttributeError):
             seq = None
         if type(seq) is not int:
-            problems.append(f"{what} line {n} is not an audit record")
+            problems.append(f"line {n} of {what} is not an audit record")
             continue
         if seq in found and found[seq] != line:
             problems.append(f"{what} holds two different records with seq {seq}")
@@ -76,8 +76,8 @@ def compare(local: Sequence[bytes], remote: Sequence[bytes], *, where: str,
             ship_failed: bool = False) -> AnchorResult:
     """Compare the local log's lines with the stream's messages (each the exact line shipped)."""
     problems: list[str] = []
-    mine = _by_seq(local, "the local log's", problems)
-    theirs = _by_seq(remote, "the CloudWatch stream's", problems)
+    mine = _by_seq(local, "the local log", problems)
+    theirs = _by_seq(remote, "the CloudWatch stream", problems)
     local_head = sha256_hex(mine[max(mine)]) if mine else None
     remote_head = sha256_hex(theirs[max(theirs)]) if theirs else None
     if not theirs:
