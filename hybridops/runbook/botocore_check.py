@@ -221,9 +221,12 @@ def check_value(value: Any, shape: Shape, loc: Loc, where: str, report: Report) 
         if not isinstance(value, list):
             report(loc, f"{where}: {_label(loc)} must be {_TYPE_WORD[kind]}, got {show_value(value)}", False)
             return
-        minimum = shape.metadata.get("min")
+        minimum, maximum = shape.metadata.get("min"), shape.metadata.get("max")
         if isinstance(minimum, int) and len(value) < minimum:
             report(loc, f"{where}: {_label(loc)} needs at least {minimum} item(s), got {len(value)}", False)
+        elif isinstance(maximum, int) and len(value) > maximum:
+            # botocore leaves the maximum to the service, which refuses the call when the step runs
+            report(loc, f"{where}: {_label(loc)} takes at most {maximum} item(s), got {len(value)}", False)
         for i, item in enumerate(value):
             check_value(item, shape.member, (*loc, i), where, report)
         return
@@ -263,6 +266,14 @@ def _check_scalar(value: Any, shape: Shape, loc: Loc, where: str, report: Report
             report(loc, f"{where}: {_label(loc)} must be at least {minimum} character(s) long", False)
         elif kind in ("integer", "long", "double", "float") and value < minimum:
             report(loc, f"{where}: {_label(loc)} must be at least {minimum}, got {value}", False)
+    # botocore leaves the maximum to the service, which refuses the call when the step runs
+    maximum = shape.metadata.get("max")
+    if isinstance(maximum, int | float):
+        if kind == "string" and len(value) > maximum:
+            report(loc, f"{where}: {_label(loc)} must be at most {maximum} character(s) long, got "
+                   f"{len(value)}", False)
+        elif kind in ("integer", "long", "double", "float") and value > maximum:
+            report(loc, f"{where}: {_label(loc)} must be at most {maximum}, got {value}", False)
 
 
 def _is_timestamp(value: Any) -> bool:
