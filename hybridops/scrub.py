@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 import re
@@ -186,14 +187,14 @@ def forget_process_secrets() -> None:
 
 def encodings(secret: str) -> set[str]:
     """`secret` and the forms it travels in, as far as they are cheap to know in advance: JSON-escaped,
-    URL-encoded, hex, and base64 (standard and URL-safe) at each of the three byte alignments it can
-    have inside a longer encoded text (`Basic base64(user:secret)`), without the edge characters that
-    depend on its neighbours."""
+    URL-encoded, HTML/XML-escaped (an AWS error is XML), hex, and base64 (standard and URL-safe) at
+    each of the three byte alignments it can have inside a longer encoded text (`Basic
+    base64(user:secret)`), without the edge characters that depend on its neighbours."""
     from urllib.parse import quote, quote_plus
 
     raw = secret.encode("utf-8", "surrogatepass")
     found = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-             quote(secret, safe=""), quote(secret), quote_plus(secret), raw.hex()}
+             quote(secret, safe=""), quote(secret), quote_plus(secret), raw.hex(), html.escape(secret)}
     for shift in range(3):
         whole = base64.b64encode(b"\0" * shift + raw).decode("ascii")
         first = -(-8 * shift // 6)  # the first character made only of the secret's bits

@@ -38,6 +38,12 @@ def _safe_console_class() -> type[Console]:
     from hybridops.scrub import inert, process_scrubber
 
     class SafeConsole(Console):
+        def print(self, *objects, **kwargs):  # type: ignore[no-untyped-def]
+            # Masked before rich lays the text out: a long line wrapped at the terminal's width would
+            # otherwise carry a secret in two pieces, which no later look at the output could find.
+            mask = process_scrubber().text
+            super().print(*(mask(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
         def _render_buffer(self, buffer):  # type: ignore[no-untyped-def]
             mask = process_scrubber().text
             segments = list(buffer)

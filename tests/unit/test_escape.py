@@ -129,3 +129,17 @@ def test_json_printed_through_a_console_stays_valid_json_and_exact() -> None:
         text = stream.getvalue()
         assert "\u202e" not in text and "\x9b" not in text
         assert json.loads(text) == data
+
+
+def test_a_secret_wrapped_at_the_terminals_width_is_still_masked() -> None:
+    from hybridops import scrub
+
+    secret = "wrapped-secret-" + "x" * 40
+    scrub.register([secret])
+    try:
+        stream, c = _terminal(width=30)
+        c.print(f"error: the server said {secret} twice {secret}")
+        text = stream.getvalue().replace("\n", "")
+        assert "wrapped-secret" not in text and "xxxxxxxxxx" not in text and "***" in text
+    finally:
+        scrub.forget_process_secrets()

@@ -45,6 +45,7 @@ def forms(secret: str) -> dict[str, str]:
         "json-escaped": json.dumps(secret)[1:-1],
         "hex": raw.hex(),
         "HEX": raw.hex().upper(),
+        "XML-escaped": secret.replace("&", "&amp;"),
     }
 
 
