@@ -369,3 +369,48 @@ phases:
         assert not re.search(r"(?m)^\W*FAKE", strip_ansi(raw))
     finally:
         echo.mode = "echo"
+
+
+def test_log_events_a_log_step_shows_are_inert(scenario: Callable[[str], Sandbox], cli_env: dict[str, str],
+                                               run_in: Run, tmp_path: Path) -> None:
+    """A log line is the outside world too: an application can log anything."""
+    import time
+
+    sb = scenario("healthy")
+    group = f"/e2e/hostile-logs-{secrets.token_hex(4)}"
+    logs = _logs_client(sb)
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="app")
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[
+        {"timestamp": now_ms - 60_000 + i, "message": f"ERROR {ESC_PAGE}"} for i in range(3)])
+    runbook = tmp_path / "hostile-logs.yaml"
+    runbook.write_text(f"""\
+id: hostile-logs
+title: Errors an application logged
+severity: P3
+response_time: 1h
+impact: none
+owner: e2e
+version: "1"
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: errors
+        title: Count the errors
+        budget: 1m
+        log_errors:
+          log_group: {group}
+          region: eu-central-1
+          filter_pattern: ERROR
+          type_pattern: "ERROR (?P<type>.+)"
+          since: 1h
+          capture: errors
+""", encoding="utf-8")
+    env = wall_clock(cli_env)  # the events are stamped on the wall clock
+    result = run_in(["incident", str(runbook), "--yes", "--skip-preflight"], env)
+    assert result.code == 0, result.stdout[-2000:] + result.stderr
+    assert "3 in all" in result.stdout  # the table of error types was shown
+    assert "\\x1b[2J\\x1b[H" in result.stdout and "\x1b" not in result.stdout + result.stderr
+    assert not re.search(r"(?m)^\W*(FAKE|All systems operational)", result.stdout)
