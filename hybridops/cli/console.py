@@ -28,7 +28,7 @@ def _make(stream) -> Console:
 def _safe_console_class() -> type[Console]:
     """rich's Console, with everything it prints made safe at the last step before the stream: the
     text of every segment (what was printed, not rich's own styling and cursor codes) has the
-    secrets this command knows masked and every control character escaped (`\x1b`), so no server
+    secrets this command knows masked and every control character escaped (`\\x1b`), so no server
     text, runbook text or error message can clear the screen, move the cursor or reorder a line,
     whichever command prints it. Newlines stay: they are rich's layout. Where one value must stay on
     one line the caller says so (`hybridops.scrub.inert(..., single_line=True)`)."""
