@@ -110,9 +110,11 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         everything = (f"{self.command} {self.path} authorization={self.headers.get('Authorization')} "
                       f"token={self.headers.get('X-Amz-Security-Token')} body={body}")
         if self.headers.get("X-Amz-Security-Token") or "AWS4-HMAC-SHA256" in (self.headers.get("Authorization") or ""):
-            # AWS's query protocol error, echoing the request (STS did put a token on screen this way)
-            message = (f"The security token included in the request is invalid: {everything} "
-                       f"{ESC_PAGE}").replace("&", "&amp;").replace("<", "&lt;")
+            # AWS's query protocol error, echoing the request (STS did put a token on screen this way);
+            # XML may not hold control characters, so only a bidi override comes along
+            token = self.headers.get("X-Amz-Security-Token")
+            message = (f"\u202edesrever\u202c The security token {token} included in the request is invalid: "
+                       f"{everything}").replace("&", "&amp;").replace("<", "&lt;")
             status, ctype = 403, "text/xml"
             data = (f"<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
                     f"<Message>{message}</Message></Error><RequestId>e2e</RequestId></ErrorResponse>")
@@ -280,10 +282,40 @@ def test_planted_secrets_reach_no_output_log_report_timeline_or_cloudwatch(
     # 3. The AWS side echoes the session token in its error (the preflight's STS call): one error line.
     aws_echo = {**hostile, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{echo.port}"}
     refused = run_in(["incident", "outage", "--yes"], aws_echo)
-    assert refused.code == 1 and "InvalidClientTokenId" in refused.stderr, refused.stderr
-    assert "The security token included in the request is invalid" in refused.stderr
+    assert refused.code == 1 and "preflight: aws sts GetCallerIdentity: InvalidClientTokenId" in refused.stderr, \
+        refused.stderr
+    assert "\\u202edesrever" in refused.stderr and "\u202e" not in refused.stderr
+    assert "The security token *** included in the request is invalid" in refused.stderr
     assert any(seen["headers"].get("X-Amz-Security-Token") == SESSION_TOKEN for seen in echo.seen)
     places |= _collect(refused, run_in, aws_echo)
+    # ... and in a step's error, with the audit shipped to CloudWatch (only STS goes to the echo).
+    sts_step = tmp_path / "sts-echo.yaml"
+    sts_step.write_text("""\
+id: sts-echo
+title: Who am I
+severity: P3
+response_time: 1h
+impact: none
+owner: e2e
+version: "1"
+phases:
+  - id: p
+    title: P
+    steps:
+      - id: whoami
+        title: Who am I
+        budget: 1m
+        on_failure: continue
+        aws: {service: sts, operation: GetCallerIdentity}
+""", encoding="utf-8")
+    shipping = {**sandbox_env, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{echo.port}",
+                "HYBRIDOPS_AUDIT_LOG_GROUP": "/hybridops/e2e-secrets-sts"}
+    scenario("healthy")
+    stepped = run_in(["incident", str(sts_step), "--yes", "--skip-preflight"], shipping)
+    assert stepped.code == 3 and "InvalidClientTokenId" in stepped.stdout, stepped.stdout[-2000:] + stepped.stderr
+    places |= _collect(stepped, run_in, shipping)
+    places["cloudwatch (sts echo)"] = _shipped(sb, "/hybridops/e2e-secrets-sts")
+    assert "InvalidClientTokenId" in places["cloudwatch (sts echo)"]
 
     # 4. config show, with everything set, offline and asking STS.
     for args in (["config", "show", "--runbook", str(derived_file)], ["config", "show", "--offline"]):
