@@ -369,7 +369,7 @@ def test_a_good_rendered_path_goes_through_with_the_token(serve: Callable[..., S
 def test_the_runner_itself_refuses_an_escaping_path(serve: Callable[..., Scripted]) -> None:
     server = serve({})
     runner = HttpRunner(base_url=server.url, token="the-bearer-token")
-    for path in ("/../_sandbox/reset", "/health/%2e%2e/x", "/a\\b", "//evil.example/x"):
+    for path in ("/../_sandbox/reset", "/health/%2e%2e/x", "/a\\b", "//evil.example/x", "/health?x=1#/../y"):
         with pytest.raises(CallFailure, match="refused before sending"):
             runner.admin("GET", path)
     assert server.received == []

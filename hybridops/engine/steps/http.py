@@ -102,7 +102,7 @@ class HttpRunner:
 
         # The last line of defence (the engine checks the path against the spec first): a path that
         # could lead out of the one it names never leaves with the bearer token.
-        problem = path_escape(path.partition("?")[0])
+        problem = path_escape(path.partition("?")[0]) or ("holds a fragment (#)" if "#" in path else None)
         if problem is not None:
             raise CallFailure(f"{method} {path!r}: refused before sending: the path {problem}")
         headers = {"Authorization": f"Bearer {self._token}"} if self._token else {}
