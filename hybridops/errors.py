@@ -31,6 +31,13 @@ class HybridOpsError(Exception):
 
     exit_code: ExitCode = ExitCode.FAILED
 
+    def __str__(self) -> str:
+        # Wherever the message goes (the CLI's error line, a run's record, a drill report), it masks
+        # what the command knows to be secret: an error may quote a server's answer or a URL.
+        from hybridops.scrub import process_scrubber
+
+        return process_scrubber().text(super().__str__())
+
 
 class UsageError(HybridOpsError):
     """The command line itself is wrong."""

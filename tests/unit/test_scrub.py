@@ -292,3 +292,11 @@ def test_a_value_derived_from_an_answer_that_holds_a_secret_is_secret() -> None:
     reversed_echo = f"you sent {KEY}"[::-1]
     assert http.sent[1][2]["reason"] == reversed_echo
     assert reversed_echo not in repr(log.records) and KEY not in repr(log.records)
+
+
+def test_the_tools_own_errors_mask_secrets_wherever_they_are_printed() -> None:
+    from hybridops.errors import ConfigError, StepFailed
+
+    scrub.register(["error-secret-0123456789"])
+    assert str(StepFailed("step x failed: HTTP 401 for error-secret-0123456789")) == "step x failed: HTTP 401 for ***"
+    assert "error-secret" not in f"{ConfigError('bad error-secret-0123456789')}"
