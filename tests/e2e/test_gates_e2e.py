@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from e2e_support import CliResult, aws_calls, check_run_log, events, step_status
 
-from hybridops.sandbox import Sandbox
+from hybridops.sandbox import SCENARIO_FOR_INCIDENT, Sandbox
 
 Run = Callable[..., CliResult]
 Scenario = Callable[[str], Sandbox]
@@ -45,15 +45,16 @@ def fault(sb: Sandbox, **body: Any) -> None:
 
 def test_a_dry_run_sends_nothing_not_even_its_audit_records(scenario: Scenario, run: Run,
                                                             cli_env: dict[str, str]) -> None:
-    sb = scenario("bedrock-down")
     env = {**cli_env, "HYBRIDOPS_AUDIT_LOG_GROUP": "/hybridops/e2e-dry-run"}
-    for output in ("text", "json"):
-        result = run(["incident", "bedrock-failure", "--dry-run", "--output", output], env=env)
+    note = "dry run: audit records not shipped to CloudWatch Logs (/hybridops/e2e-dry-run)"
+    for incident, output in [(i, "text") for i in sorted(SCENARIO_FOR_INCIDENT)] + [("bedrock-failure", "json")]:
+        sb = scenario(SCENARIO_FOR_INCIDENT[incident])
+        result = run(["incident", incident, "--dry-run", "--output", output], env=env)
         assert result.code == 0, result.stderr
         assert sb.requests() == []  # no CreateLogGroup, CreateLogStream or PutLogEvents; nothing else either
-        note = "dry run: audit records not shipped to CloudWatch Logs (/hybridops/e2e-dry-run)"
         assert (result.stdout + result.stderr).count(note) == 1
-        check_run_log(result.log(), runbook="bedrock-failure", status="completed", dry_run=True)
+        check_run_log(result.log(), runbook=incident, status="completed", dry_run=True)
+    sb = scenario("bedrock-down")
     # the same settings in a real run do ship: the dry run's silence is the dry run's
     result = run(["incident", "bedrock-failure", "--yes"], env=env)
     assert {"CreateLogStream", "PutLogEvents"} <= {c["operation"] for c in sb.requests() if c.get("service") == "logs"}
