@@ -3,6 +3,7 @@ print has the command's secrets masked and control characters escaped."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from functools import cache
@@ -33,6 +34,7 @@ def _safe_console_class() -> type[Console]:
     whichever command prints it. Newlines stay: they are rich's layout. Where one value must stay on
     one line the caller says so (`hybridops.scrub.inert(..., single_line=True)`)."""
     from rich.console import Console
+    from rich.errors import MarkupError
     from rich.segment import Segment
 
     from hybridops.scrub import inert, process_scrubber
@@ -42,7 +44,11 @@ def _safe_console_class() -> type[Console]:
             # Masked before rich lays the text out: a long line wrapped at the terminal's width would
             # otherwise carry a secret in two pieces, which no later look at the output could find.
             mask = process_scrubber().text
-            super().print(*(mask(o) if isinstance(o, str) else o for o in objects), **kwargs)
+            masked = [mask(o) if isinstance(o, str) else o for o in objects]
+            try:
+                super().print(*masked, **kwargs)
+            except MarkupError:  # a server's "[/]" inside a line of markup: print the line as it is
+                super().print(*masked, **{**kwargs, "markup": False})
 
         def _render_buffer(self, buffer):  # type: ignore[no-untyped-def]
             mask = process_scrubber().text
@@ -84,9 +90,12 @@ class PlainConsole:
     def print(self, text: object = "", *, markup: bool = True, **_: object) -> None:
         line = str(text)
         if markup and "[" in line:
+            from rich.errors import MarkupError
             from rich.markup import render
 
-            line = render(line, emoji=False).plain
+            # a server's "[/]" inside a line of markup: the line prints as it is
+            with contextlib.suppress(MarkupError):
+                line = render(line, emoji=False).plain
         from hybridops.scrub import inert, process_scrubber
 
         # What SafeConsole does to rich's output: secrets masked, control characters escaped.

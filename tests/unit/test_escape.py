@@ -143,3 +143,13 @@ def test_a_secret_wrapped_at_the_terminals_width_is_still_masked() -> None:
         assert "wrapped-secret" not in text and "xxxxxxxxxx" not in text and "***" in text
     finally:
         scrub.forget_process_secrets()
+
+
+def test_markup_from_outside_never_breaks_a_print() -> None:
+    """A prompt's instructions may quote a capture holding "[/]": the line prints, literally."""
+    stream, c = _terminal()
+    c.print("  check [/] and [/bold] as the server wrote them")
+    assert "check [/] and [/bold] as the server wrote them" in stream.getvalue()
+    plain = io.StringIO()
+    console.PlainConsole(plain).print("  check [/] too")
+    assert plain.getvalue() == "  check [/] too\n"
