@@ -165,9 +165,12 @@ def check_query(query: str, root: View, report: Report) -> None:
 
     try:
         parsed = jmespath.compile(query).parsed
-    except JMESPathError:
+    except (JMESPathError, RecursionError):
         return  # the model already refused it
-    _Walker(report).walk(dict(parsed), root, "")
+    try:
+        _Walker(report).walk(dict(parsed), root, "")
+    except RecursionError:
+        return  # nesting deeper than the walker goes: accepted, as any shape it cannot follow
 
 
 def aws_output(service: str, operation: str) -> View | None:

@@ -29,6 +29,8 @@ from jinja2.runtime import LoopContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
 from jinja2.visitor import NodeTransformer
 
+from hybridops.errors import HybridOpsError
+
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
 # What one evaluation may compute. Generous for any runbook (its templates build ids, paths, small
@@ -645,6 +647,8 @@ def check_bounded(text: str, *, condition: bool = False) -> None:
                     TemplateExpression(template, False)()
         except TooCostly as exc:
             raise ExpressionError(f"{_shown(text)} computes too much: {exc}") from None
+        except HybridOpsError:  # Interrupted: Ctrl-C or SIGTERM during the check
+            raise
         except Exception:  # noqa: BLE001 - anything else is for the run to report, with its values
             continue
 

@@ -85,11 +85,28 @@ Target = Annotated[
 
 
 def _jmespath(expr: str) -> str:
+    shown = repr(expr) if len(expr) <= 200 else repr(expr[:200]) + "..."
     try:
         jmespath.compile(expr)
     except JMESPathError as exc:
-        raise ValueError(f"bad JMESPath {expr!r}: {str(exc).splitlines()[0]}") from None
+        raise ValueError(f"bad JMESPath {shown}: {str(exc).splitlines()[0]}") from None
+    except RecursionError:  # the parser recurses once per level of nesting
+        raise ValueError(f"bad JMESPath {shown}: nested too deeply") from None
+    if _jmespath_depth(jmespath.compile(expr).parsed) > _JMESPATH_DEPTH:  # searching it would recurse as deep
+        raise ValueError(f"bad JMESPath {shown}: nested deeper than {_JMESPATH_DEPTH} levels")
     return expr
+
+
+_JMESPATH_DEPTH = 64
+
+
+def _jmespath_depth(tree: Any) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((kid, depth + 1) for kid in node.get("children", ()) if isinstance(kid, dict))
+    return deepest
 
 
 def _condition(expr: str) -> str:
