@@ -166,6 +166,9 @@ def _mitigation(health: list[dict[str, Any]], ttm: float | None) -> dict[str, An
 def _why(report: dict[str, Any], status: Mapping[str, Any]) -> str:
     """Recovered or not, and why, in one sentence."""
     m = report["mitigation"]
+    if report["recovered"] and report["time_to_mitigation_s"] is None:
+        # a scenario that was never broken (`--scenario healthy`): nothing to credit, nothing to time
+        return "recovered: the system was healthy throughout; no action was needed"
     if report["recovered"]:
         by = f"step {m['step']}" if m and m.get("step") else "the runbook's actions"
         return (f"recovered: {by} ({m['what'] if m else 'an operator action'}) brought health to healthy "

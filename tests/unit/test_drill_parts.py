@@ -136,3 +136,12 @@ def test_terminal_lines_keep_what_was_typed_ahead_and_let_a_signal_through(monke
     os.close(w)
     with pytest.raises(EOFError):
         lines.readline()
+
+
+def test_a_drill_of_a_scenario_that_was_never_broken_says_so_instead_of_timing_a_mitigation() -> None:
+    from hybridops.drill import _why
+
+    report = {"recovered": True, "mitigation": None, "time_to_mitigation_s": None, "run_status": "completed",
+              "final_health": "healthy", "error": None}
+    assert _why(report, {"health": {"status": "healthy"}}) == (
+        "recovered: the system was healthy throughout; no action was needed")
