@@ -60,6 +60,13 @@ def _describe_char(ch: str) -> str:
     return f"a control character (U+{code:04X})"
 
 
+def shown_path(path: Path | str) -> str:
+    """A path as text any terminal and log can take: undecodable bytes (which Python holds as lone
+    surrogates) and control characters escaped."""
+    text = str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return _BAD_CHAR.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class FileRefused(OSError):
     """A path that is not a regular file of at most the size asked for; its message says why."""
 
@@ -68,6 +75,8 @@ def read_regular_file(path: Path, max_bytes: int, what: str = "file") -> bytes:
     """The bytes of `path`, refusing before reading what is not a regular file (a directory, a FIFO,
     /dev/zero, a socket) and anything larger than `max_bytes`. Opened non-blocking, so a FIFO
     cannot hang the open; at most `max_bytes` + 1 bytes are ever read, whatever the file does."""
+    if (bad := bad_character(str(path))) is not None:  # it would reach the terminal and the audit log
+        raise FileRefused(f"the path holds {bad[1]}; rename the file")
     try:
         info = os.stat(path)
     except OSError as exc:
@@ -517,7 +526,7 @@ def read_runbook_file(path: Path) -> bytes:
     try:
         return read_regular_file(path, MAX_BYTES, "runbook file")
     except FileRefused as exc:
-        raise RunbookInvalid([Problem(str(path), 1, 1, exc.strerror or str(exc))]) from None
+        raise RunbookInvalid([Problem(shown_path(path), 1, 1, exc.strerror or str(exc))]) from None
 
 
 def load_runbook(path: Path, data: bytes | None = None) -> LoadedRunbook:

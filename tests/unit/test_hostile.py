@@ -476,3 +476,17 @@ def test_a_long_runbook_runs_dry(cli, tmp_path: Path, steps: int) -> None:
     path = big_runbook(tmp_path, steps)
     code, out, err = cli("incident", path, "--dry-run")
     assert code == 0, err
+
+
+def test_a_runbook_path_with_undecodable_bytes_is_one_escaped_line(tmp_path: Path) -> None:
+    source = write_runbook(tmp_path, check_step())
+    odd = os.fsencode(tmp_path) + b"/t\xff.yaml"
+    with open(odd, "wb") as f:
+        f.write(source.read_bytes())
+    env = {**os.environ, "HYBRIDOPS_AUDIT_DIR": str(tmp_path / "audit"), "LANG": "C.UTF-8", "PYTHONIOENCODING": "utf-8"}
+    for args in ([b"validate", odd], [b"incident", odd, b"--dry-run"]):
+        proc = subprocess.run([sys.executable.encode(), b"-m", b"hybridops", *args], env=env, capture_output=True)
+        text = (proc.stdout + proc.stderr).decode("utf-8")  # strict: what is printed is text
+        assert proc.returncode == 1, text
+        assert one_error_line(text) == f"{tmp_path}/t\\xff.yaml:1:1: the path holds a lone surrogate (U+DCFF), " \
+                                       "which is not text; rename the file"
