@@ -294,12 +294,12 @@ class LoadedConfig:
 
 def load_config(path: Path) -> LoadedConfig:
     """Read, parse and validate one config file; any problem is one ConfigError line."""
-    from hybridops.runbook.load import FileRefused, read_regular_file
+    from hybridops.runbook.load import FileRefused, read_regular_file, shown_path
 
     try:
         raw = read_regular_file(path, CONFIG_MAX_BYTES, "config file")
     except FileRefused as exc:
-        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"{shown_path(path)}: {exc.strerror or exc}") from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
