@@ -347,16 +347,31 @@ def check_declared_read(service: str, operation: str, declared: bool | None, loc
 
 def regions_of(service: str, region: str) -> tuple[str, ...] | None:
     """The regions of `region`'s partition that botocore's endpoint data offers `service` in; None when
-    that data cannot tell (a service it does not list, such as bedrock-runtime, or a global one)."""
+    that data cannot tell (a service it says nothing about, or a global one). The sandbox answers by
+    the same data, so `validate` and a drill agree."""
     partition = next((p for p, names in _partitions().items() if region in names), None)
     model = service_model(service)
     if partition is None or model is None:
         return None
-    entry = _partition_services(partition).get(model.endpoint_prefix) or {}
+    services = _partition_services(partition)
+    entry = services.get(model.endpoint_prefix)
+    if entry is None:
+        return _by_host_name(model.endpoint_prefix, services)
     if entry.get("isRegionalized") is False or "partitionEndpoint" in entry:
         return None  # one endpoint for the partition (AWS Health, IAM): every region reaches it
     offered = tuple(_session().get_available_regions(service, partition_name=partition))
     return offered or None
+
+
+def _by_host_name(endpoint_prefix: str, services: dict[str, Any]) -> tuple[str, ...] | None:
+    """The regions of the host names `<endpoint prefix>.<region>.` declared under another service's
+    entry: how the endpoint data lists bedrock-runtime (under bedrock, as bedrock-runtime-<region>)."""
+    host = endpoint_prefix + "."
+    regions = {str((endpoint.get("credentialScope") or {}).get("region"))
+               for entry in services.values()
+               for endpoint in (entry.get("endpoints") or {}).values()
+               if str(endpoint.get("hostname", "")).startswith(host) and endpoint.get("credentialScope")}
+    return tuple(sorted(regions)) or None
 
 
 def check_service_region(service: str, region: str, loc: Loc, report: Report) -> None:

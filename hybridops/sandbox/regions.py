@@ -38,8 +38,6 @@ def unavailable(service: str, region: str) -> str | None:
         # name is built from the region, and an unknown region's does not resolve
         return None if _global(service) else f"botocore's endpoint data knows no region {region!r}"
     offered = botocore_check.regions_of(service, region)
-    if offered is None:
-        offered = _by_host_name(service, partition)
     if offered is None or region in offered:
         return None
     return (f"botocore's endpoint data has no {service} endpoint in {region}; {len(offered)} regions have "
@@ -66,18 +64,3 @@ def _global(service: str) -> bool:
     aws: dict[str, Any] = next((p for p in data.get("partitions", []) if p.get("partition") == "aws"), {})
     entry = aws.get("services", {}).get(model.endpoint_prefix if model else service) or {}
     return entry.get("isRegionalized") is False or "partitionEndpoint" in entry
-
-
-def _by_host_name(service: str, partition: dict[str, Any]) -> tuple[str, ...] | None:
-    """The regions of the host names `<endpoint prefix>.<region>.` declared under another service's
-    entry: how the endpoint data lists bedrock-runtime (under bedrock, as bedrock-runtime-<region>).
-    None for a service the data has an entry of its own for (a global one) or says nothing about."""
-    model = botocore_check.service_model(service)
-    if model is None or model.endpoint_prefix in partition.get("services", {}):
-        return None
-    host = model.endpoint_prefix + "."
-    regions = {str((endpoint.get("credentialScope") or {}).get("region"))
-               for entry in partition.get("services", {}).values()
-               for endpoint in (entry.get("endpoints") or {}).values()
-               if str(endpoint.get("hostname", "")).startswith(host) and endpoint.get("credentialScope")}
-    return tuple(sorted(regions)) or None
