@@ -366,6 +366,14 @@ def test_a_good_rendered_path_goes_through_with_the_token(serve: Callable[..., S
         ("/health/component/mcp-router", "Bearer the-bearer-token")]
 
 
+def test_credentials_in_the_admin_url_do_not_replace_the_bearer_token(serve: Callable[..., Scripted]) -> None:
+    server = serve({"/health": [(200, {}, {"status": "healthy"})]})
+    with_userinfo = server.url.replace("http://", "http://ops:the-url-password@")
+    runner = HttpRunner(base_url=with_userinfo, token="the-bearer-token")
+    assert runner.admin("GET", "/health")[0] == 200
+    assert [r["authorization"] for r in server.received] == ["Bearer the-bearer-token"]
+
+
 def test_the_runner_itself_refuses_an_escaping_path(serve: Callable[..., Scripted]) -> None:
     server = serve({})
     runner = HttpRunner(base_url=server.url, token="the-bearer-token")
@@ -657,6 +665,20 @@ def test_aws_errors_say_whether_a_change_may_be_sent_again(code: str, status: in
     failure = _client_error("aws ecs UpdateService", exc)
     assert (failure.refused, failure.unknown_outcome) == (refused, unknown)
     assert failure.retryable == (refused or unknown)
+
+
+def test_an_answer_that_is_not_aws_s_is_a_failure_whose_outcome_is_unknown(serve: Callable[..., Scripted]) -> None:
+    from hybridops.engine.steps.aws import AwsRunner
+
+    # a query-protocol (XML) service: a body that is no XML cannot be parsed at all
+    server = serve({"/": [(200, {"Content-Type": "text/xml"}, b"<ModifyTargetGroupResponse>\x1b[2J<Targ")]})
+    runner = AwsRunner(profile=None, region="eu-central-1", endpoint_url=server.url,
+                       credentials=("AKIDEXAMPLE", "a-secret-key-for-this-test-only"))
+    with pytest.raises(CallFailure) as caught:
+        runner.call("elbv2", "ModifyTargetGroup", {"TargetGroupArn": "arn:aws:elasticloadbalancing:eu-central-1:"
+                                                   "123456789012:targetgroup/t/0123456789abcdef"})
+    assert caught.value.unknown_outcome and "not one AWS sends" in str(caught.value)
+    assert len(server.received) == 1  # sent once, never again behind the engine's back
 
 
 def test_botocore_makes_one_attempt_whatever_the_call() -> None:

@@ -151,6 +151,7 @@ class AwsRunner:
         """Call `operation` and return its JSON-safe response; raise CallFailure with one clear line."""
         import botocore.exceptions as bex
         from botocore import xform_name
+        from botocore.parsers import ResponseParserError
 
         what = f"aws {service} {operation}"
         try:
@@ -179,6 +180,11 @@ class AwsRunner:
                               retryable=True, unknown_outcome=True) from None
         except bex.UnknownServiceError:
             raise CallFailure(f"{what}: unknown AWS service {service!r}") from None
+        except ResponseParserError as exc:
+            # An answer came that is not AWS's (a proxy's error page, a broken body): the request was
+            # sent, and whether it was applied cannot be read from it.
+            raise CallFailure(f"{what}: the answer is not one AWS sends ({one_line(exc, 160)}); the request "
+                              "may have been applied", retryable=True, unknown_outcome=True) from None
         except bex.BotoCoreError as exc:
             raise CallFailure(f"{what}: {one_line(exc)}") from None
         except CallFailure as exc:

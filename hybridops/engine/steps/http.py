@@ -76,10 +76,21 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}/..."
 
 
+def _without_userinfo(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class HttpRunner:
     def __init__(self, *, base_url: str, token: str | None, timeout: float = DEFAULT_CALL_TIMEOUT_S,
                  max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
-        self.base_url = base_url.rstrip("/")
+        # With a token, credentials in the URL are dropped: httpx would turn them into a Basic
+        # Authorization header in place of the bearer one, and the token would never arrive.
+        self.base_url = (_without_userinfo(base_url) if token else base_url).rstrip("/")
         self._token = token
         self._timeout = timeout
         self.max_response_bytes = max(0, min(max_response_bytes, MAX_RESPONSE_BYTES))
