@@ -226,8 +226,15 @@ def _is_dry_run(path: Path) -> bool:
 def encode_record(record: Any) -> bytes:
     """The exact line bytes (without newline) for a record (or any JSON value): compact JSON, UTF-8, no NaN."""
     text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # What a terminal acts on (DEL, C1 controls, bidi overrides, line separators) is written as its
+    # JSON escape, so `cat` or `less` on a log shows a server's text and never obeys it; outside strings
+    # JSON is ASCII, so only string contents are touched, and the value read back is the same.
+    text = _TERMINAL_ACTIVE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     # A lone surrogate cannot be UTF-8; its `\\udcxx` escape is valid JSON and round-trips exactly.
     return text.encode("utf-8", errors="backslashreplace")
+
+
+_TERMINAL_ACTIVE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def sha256_hex(line: bytes) -> str:

@@ -437,3 +437,15 @@ def test_a_new_log_takes_its_name_only_with_its_first_record(audit_dir: Path) ->
     log.append("note")
     log.close()
     assert verify_log(log.path).ok
+
+
+def test_text_a_terminal_would_obey_is_escaped_in_the_file_and_reads_back_the_same(audit_dir: Path) -> None:
+    hostile = "page\x1b[2J\x9b31m \u202egnp.exe \u2066x\u2069 line\u2028sep \x7f café ☕"
+    log = AuditLog.create(audit_dir, "r-inert")
+    log.append("run_started", runbook={"id": "x"})
+    log.append("response", step_id="a", summary=hostile)
+    log.close()
+    raw = log.path.read_bytes().decode("utf-8")
+    assert not any(c in raw for c in "\x1b\x9b\u202e\u2066\u2069\u2028\x7f"), raw
+    assert "café ☕" in raw  # other text stays readable as it is
+    assert read_log(log.path).records[1]["summary"] == hostile
