@@ -18,7 +18,7 @@ import re
 import threading
 import types
 from collections import ChainMap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache, update_wrapper
 from typing import Any
@@ -521,7 +521,7 @@ def _compile_template(source: str) -> Any:
         raise ExpressionError(f"bad template {_shown(source)}: nested too deeply") from None
 
 
-def evaluate(condition: str, context: dict[str, Any]) -> Any:
+def evaluate(condition: str, context: Mapping[str, Any]) -> Any:
     """Evaluate a condition such as `error_rate > 5` (braces optional)."""
     inner = _whole_expression(condition)
     fn = _compile_expression(inner if inner is not None else condition)
@@ -545,7 +545,7 @@ def evaluate(condition: str, context: dict[str, Any]) -> Any:
         raise ExpressionError(f"cannot evaluate {_shown(condition)}: recursion too deep") from None
 
 
-def render(value: Any, context: dict[str, Any]) -> Any:
+def render(value: Any, context: Mapping[str, Any]) -> Any:
     """Render every template inside `value` (dicts and lists recursively).
 
     A string that is exactly one `{{ expr }}` keeps the expression's type, so `"{{ pct }}"` can be an
@@ -556,7 +556,7 @@ def render(value: Any, context: dict[str, Any]) -> Any:
         return _render(value, context)
 
 
-def _render(value: Any, context: dict[str, Any]) -> Any:
+def _render(value: Any, context: Mapping[str, Any]) -> Any:
     if isinstance(value, dict):
         return {k: _render(v, context) for k, v in value.items()}
     if isinstance(value, list):
@@ -579,10 +579,10 @@ def _render(value: Any, context: dict[str, Any]) -> Any:
         raise ExpressionError(f"cannot render {_shown(value)}: recursion too deep") from None
 
 
-def _new_context(template: Any, context: dict[str, Any]) -> Any:
+def _new_context(template: Any, context: Mapping[str, Any]) -> Any:
     """A render context that reads `context` in place: Jinja's own copies every name into a new dict
     for each evaluation, which made a run's cost grow with the square of its captures."""
-    return template.new_context(ChainMap(context, template.globals), shared=True)
+    return template.new_context(ChainMap(context, template.globals), shared=True)  # type: ignore[arg-type]
 
 
 def check_syntax(text: str, *, condition: bool = False) -> None:
