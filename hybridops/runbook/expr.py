@@ -620,37 +620,63 @@ def _parse(text: str, condition: bool) -> nodes.Template:
 _PURE_GLOBALS = frozenset({"range", "dict", "namespace", "cycler", "joiner"})
 
 
-@cache
-def check_bounded(text: str, *, condition: bool = False) -> None:
+# What validating one file may spend computing constants (each part is bounded by MAX_OPS anyway):
+# a file of thousands of distinct constant loops is checked in seconds, the rest left to the run.
+STATIC_BUDGET = 2_000_000
+_BOUNDED: dict[tuple[str, bool], str | None] = {}
+
+
+def check_bounded(text: str, *, condition: bool = False, budget: list[int] | None = None) -> None:
     """Raise ExpressionError when what `text` computes from constants alone already breaks a limit
     (`'a' * 10**9`, `range(10**9)`, nested loops over constant ranges, a macro that calls itself):
     the whole template when it reads no variable, else each largest part that reads none. Whatever
-    reads variables or captures is bounded when it runs."""
+    reads variables or captures is bounded when it runs. `budget` ([units left]) is shared by the
+    checks of one file; once it is spent, texts not checked before are left to the run."""
+    key = (text, condition)
+    if key not in _BOUNDED:
+        if budget is not None and budget[0] <= 0:
+            return
+        message, spent = _bounded_problem(text, condition)
+        if budget is not None:
+            budget[0] -= spent
+        _BOUNDED[key] = message
+    message = _BOUNDED[key]
+    if message is not None:
+        raise ExpressionError(message)
+
+
+def _bounded_problem(text: str, condition: bool) -> tuple[str | None, int]:
+    """check_bounded's finding (None: none) and the units of work it took."""
     try:
         free = references(text, condition=condition)
         if free and next(_constant_parts(_parse(text, condition)), None) is None:
-            return  # nothing to compute before the run (most templates: `{{ region }}`)
+            return None, 0  # nothing to compute before the run (most templates: `{{ region }}`)
         tree = _env().parse(_source(text, condition))  # a fresh tree: compiling rewrites it
     except ExpressionError:
-        return  # check_syntax reports it
+        return None, 0  # check_syntax reports it
     except _TOO_DEEP:
-        return
+        return None, 0
     parts: list[nodes.Node] = [tree] if not free else list(_constant_parts(tree))
+    spent = 0
     for part in parts:
         try:
-            with _metered():
-                if isinstance(part, nodes.Template):
-                    _env().from_string(part).render()
-                else:
-                    body = [nodes.Assign(nodes.Name("result", "store"), part, lineno=1)]
-                    template = _env().from_string(nodes.Template(body, lineno=1))
-                    TemplateExpression(template, False)()
+            with _metered() as meter:
+                try:
+                    if isinstance(part, nodes.Template):
+                        _env().from_string(part).render()
+                    else:
+                        body = [nodes.Assign(nodes.Name("result", "store"), part, lineno=1)]
+                        template = _env().from_string(nodes.Template(body, lineno=1))
+                        TemplateExpression(template, False)()
+                finally:
+                    spent += meter.ops + 1
         except TooCostly as exc:
-            raise ExpressionError(f"{_shown(text)} computes too much: {exc}") from None
+            return f"{_shown(text)} computes too much: {exc}", spent
         except HybridOpsError:  # Interrupted: Ctrl-C or SIGTERM during the check
             raise
         except Exception:  # noqa: BLE001 - anything else is for the run to report, with its values
             continue
+    return None, spent
 
 
 def _constant_parts(node: nodes.Node) -> Iterator[nodes.Expr]:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from hybridops.errors import RunbookInvalid
-from hybridops.runbook.expr import BUILTIN_NAMES, ExpressionError, check_bounded, is_template, references
+from hybridops.runbook.expr import (
+    BUILTIN_NAMES,
+    STATIC_BUDGET,
+    ExpressionError,
+    check_bounded,
+    is_template,
+    references,
+)
 from hybridops.runbook.load import LoadedRunbook, PathKey, Problem, load_runbook, read_runbook_file
 from hybridops.runbook.model import END, AnyStep, AwsCall, HttpCall, LogErrorsStep, LogJsonStep
 
@@ -83,6 +90,7 @@ class _Validator:
         self.problems: list[Problem] = []
         self.step_ids = set(self.runbook.step_ids())
         self.hints_left = [_HINTS_PER_FILE]
+        self.static_budget = [STATIC_BUDGET]  # what computing constant templates may cost this file
         # capture name -> (step id, line) of the first step that captures it, for "captured later" hints
         self.later: dict[str, tuple[str, int]] = {}
         for pi, si, step in self.steps():
@@ -186,7 +194,7 @@ class _Validator:
             return
         try:
             names = references(text, condition=condition)
-            check_bounded(text, condition=condition)
+            check_bounded(text, condition=condition, budget=self.static_budget)
         except ExpressionError as exc:
             self.add(loc, f"{who}: {exc}")
             return

@@ -490,3 +490,27 @@ def test_a_runbook_path_with_undecodable_bytes_is_one_escaped_line(tmp_path: Pat
         assert proc.returncode == 1, text
         assert one_error_line(text) == f"{tmp_path}/t\\xff.yaml:1:1: the path holds a lone surrogate (U+DCFF), " \
                                        "which is not text; rename the file"
+
+
+def test_many_distinct_constant_loops_share_one_budget_per_file(cli, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each loop alone is within the limits; 300 of them would cost 300 evaluations' worth: past the
+    file's budget the rest are left to the run, so validating stays bounded."""
+    monkeypatch.setenv("HYBRIDOPS_CACHE_DIR", "off")
+    spent: list[int] = []
+    real = expr._bounded_problem
+
+    def counting(text: str, condition: bool) -> tuple[str | None, int]:
+        message, cost = real(text, condition)
+        spent.append(cost)
+        return message, cost
+
+    monkeypatch.setattr(expr, "_bounded_problem", counting)
+    loop = "{{% for i in range(60000) %}}{{% for j in range({k}) %}}{{% endfor %}}{{% endfor %}}"
+    steps = "".join(check_step(message=loop.format(k=k + 2)).replace("id: c", f"id: c{k}").replace(
+        "if_true: end", "if_true: end") for k in range(300))
+    path = write_runbook(tmp_path, steps)
+    code, out, _ = cli("validate", path)
+    assert code == 1 and "computes too much" in out  # the first ones are still found
+    assert sum(spent) <= expr.STATIC_BUDGET + expr.MAX_OPS + 1000
+    assert len(spent) < 300
