@@ -266,8 +266,9 @@ def test_planted_secrets_reach_no_output_log_report_timeline_or_cloudwatch(
     assert echoed.code == 3, echoed.stdout[-2000:] + echoed.stderr  # every send failed, and the run went on
     assert len(echo.seen) >= len(DERIVED_TEMPLATES)
     assert SECRET_VAR.upper() in json.dumps(echo.seen)  # the derived values really went out, and came back
-    # The echoed error is shown, masked: the URL's credentials as basic auth, the derived value in the body.
-    assert 'authorization=Basic *** token=None body={"reason":"***","duration":60}' in echoed.stdout
+    # The echoed error is shown, masked: the bearer token (the URL's credentials are not sent with one), the
+    # derived value in the body.
+    assert 'authorization=Bearer *** token=None body={"reason":"***","duration":60}' in echoed.stdout
     places |= _collect(echoed, run_in, hostile)
     for more in (["--output", "json"], ["--dry-run"]):
         r = run_in([*args, *more], hostile)
