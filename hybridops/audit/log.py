@@ -780,7 +780,8 @@ def _lock(fd: int, path: Path) -> None:
 
 # Records that announce no action outside the process, so they need no fsync of their own: the next
 # record's fsync (a request is announced by its own record, synced before it is sent) or close()
-# makes them durable. Two fsyncs a step were half of the engine's cost per step.
+# makes them durable. Two fsyncs a step were half of the engine's cost per step. Every record of a
+# dry run is of that kind too: it sends nothing, so its log is synced once, at run_finished.
 GROUP_SYNCED = frozenset({"step_started"})
 
 
@@ -848,6 +849,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._broken: str | None = None
         self._unsynced = False  # a record written whose fsync is left to the next one (GROUP_SYNCED)
+        self._dry_run = False  # a dry run does nothing outside: its records are synced at its seal or close
         self._listeners: list[Callable[[dict[str, Any]], Any]] = []
         self._before_seal: list[Callable[[], Any]] = []
         for s in secrets:
@@ -1034,7 +1036,10 @@ class AuditLog:
             with _signals_deferred():
                 try:
                     self._write_all(line + b"\n")
-                    self._unsynced = event in GROUP_SYNCED and self._staging is None
+                    if event == "run_started" and fields.get("dry_run") is True:
+                        self._dry_run = True
+                    self._unsynced = ((event in GROUP_SYNCED or (self._dry_run and event != "run_finished"))
+                                      and self._staging is None)
                     if not self._unsynced:
                         os.fsync(self._fd)
                 except OSError as exc:

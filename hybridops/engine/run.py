@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import random
 import re
+from collections import ChainMap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -164,15 +166,11 @@ class Runner:
                 if name not in self.state.variables or self.state.variables.get(name) in ("", None):
                     self.state.captures.setdefault(name, _Placeholder(f"<{name}>"))
 
-    def template_context(self) -> dict[str, Any]:
-        return {
-            **self.state.variables,
-            **self.state.captures,
-            **builtins(self.clock.now()),
-            "steps": self.state.outcomes,
-            "run_id": self.ctx.run_id,
-            "incident": self.rb.id,
-        }
+    def template_context(self) -> Mapping[str, Any]:
+        # Read in place, first map first: a copy of every capture per template made a 10,000-step
+        # run quadratic.
+        fixed = {"steps": self.state.outcomes, "run_id": self.ctx.run_id, "incident": self.rb.id}
+        return ChainMap(fixed, builtins(self.clock.now()), self.state.captures, self.state.variables)
 
     def render(self, value: Any) -> Any:
         """`value` with its templates rendered. A template that reads a secret variable renders to a

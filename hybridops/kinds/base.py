@@ -8,7 +8,7 @@ asking the operator, looking at the budget.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -70,7 +70,7 @@ class StepRun(Protocol):
 
     def condition(self, text: str, *, dry_default: bool | None) -> bool | None: ...
 
-    def template_context(self) -> dict[str, Any]: ...
+    def template_context(self) -> Mapping[str, Any]: ...
 
     def gate(self, step: AnyStep, call: Call) -> Outcome | None:
         """None when the step may send `call`; otherwise the outcome that replaces sending it."""

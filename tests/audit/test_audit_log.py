@@ -200,6 +200,27 @@ def test_a_step_started_rides_on_the_next_fsync_and_close_syncs_what_is_left(
     assert synced == [1, 3, 4]  # the last one is synced at close
 
 
+def test_a_dry_run_is_synced_once_at_its_seal(audit_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = AuditLog.create(audit_dir, "r-dry")
+    fd, staging = log._fd, audit_dir / f".{log.path.name}.new"
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def spy(n: int) -> None:
+        real_fsync(n)
+        if n == fd:
+            synced.append((log.path if log.path.exists() else staging).read_bytes().count(b"\n"))
+
+    monkeypatch.setattr(os, "fsync", spy)
+    log.append("run_started", runbook={"id": "x"}, dry_run=True)
+    for i in range(3):
+        log.append("request", step_id=f"s{i}", target="http", method="POST", url="/x", dry_run=True)
+    assert synced == [1]  # the first record publishes the log; nothing after it was sent anywhere
+    log.append("run_finished", status="completed")
+    assert synced == [1, 5]
+    log.close()
+
+
 def test_write_failure_is_one_line_audit_error_and_the_log_stays_stopped(
     audit_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
