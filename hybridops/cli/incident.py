@@ -107,6 +107,6 @@ def offer_undo(exc: Any, prepared: Any, *, config: Path | None, profile: str | N
         return
     try:
         undo_run(path, yes=False, dry_run=False, profile=profile, config=config, audit_dir=audit_dir, output="text",
-                 insecure=insecure, aws_profile=aws_profile)
+                 insecure=insecure, aws_profile=aws_profile, hold=False)  # the failed run still holds it
     except NothingToUndo as nothing:
         err.print(f"{nothing}", markup=False, highlight=False)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from hybridops.cli.console import set_verbosity
+from hybridops.cli.holding import TAKE_OVER_HELP
 from hybridops.cli.options import (
     Output,
     aws_profile_option,
@@ -34,6 +35,7 @@ def register(app: typer.Typer) -> None:
         quiet: bool = quiet_option(),
         verbose: bool = verbose_option(),
         insecure: bool = insecure_option(),
+        take_over: bool = typer.Option(False, "--take-over", help=TAKE_OVER_HELP),
     ) -> int:
         """Undo a run: each of its completed mutating steps that declares an `undo`, newest first, each
         shown and confirmed (or --yes), audited in a log of its own linked to the run."""
@@ -45,15 +47,20 @@ def register(app: typer.Typer) -> None:
         settings = resolve_settings(config_path=config, profile=profile, flag_audit_dir=audit_dir)
         path = locate_log(run_id, audit_directory(settings, create=False))
         return undo_run(path, yes=yes, dry_run=dry_run, profile=profile, config=config, audit_dir=audit_dir,
-                        output=output, insecure=insecure, aws_profile=aws_profile)
+                        output=output, insecure=insecure, aws_profile=aws_profile, take_over=take_over)
 
 
 def undo_run(path: Path, *, yes: bool, dry_run: bool, profile: str | None, config: Path | None,
-             audit_dir: Path | None, output: str, insecure: bool, aws_profile: str | None = None) -> int:
-    """Plan the undo of the run logged at `path`, show it, and run it (also after a failed run)."""
+             audit_dir: Path | None, output: str, insecure: bool, aws_profile: str | None = None,
+             take_over: bool = False, hold: bool = True) -> int:
+    """Plan the undo of the run logged at `path`, show it, and run it (also after a failed run).
+
+    An undo changes the incident's systems, so it holds the incident as a run does (`hold`: False when
+    the caller's run holds it already: the undo offered after a failed run)."""
     import sys
 
     from hybridops.cli import console
+    from hybridops.cli.holding import hold_incident
     from hybridops.cli.launch import (
         Prepared,
         execute,
@@ -86,6 +93,13 @@ def undo_run(path: Path, *, yes: bool, dry_run: bool, profile: str | None, confi
         variables = original.variables(prepared.variables)
         state = RunState(variables=variables, captures=dict(plan.captures))
         loaded = undo_runbook(plan, prepared.loaded)
-        result = execute(Prepared(loaded, prepared.settings, variables), options=options, output=output,
-                         open_audit=new_audit(prepared.settings, f"{prepared.loaded.runbook.id}-undo"), state=state)
+        opener = new_audit(prepared.settings, f"{prepared.loaded.runbook.id}-undo")
+        lease, noted = (hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
+                                      options=options, take_over=take_over) if hold else (None, []))
+        try:
+            result = execute(Prepared(loaded, prepared.settings, variables), options=options, output=output,
+                             open_audit=opener, state=state, noted=noted)
+        finally:
+            if lease is not None:
+                lease.release()
     return RUN_EXIT_CODES[result.status]

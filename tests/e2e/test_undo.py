@@ -77,3 +77,41 @@ def test_a_run_without_changes_has_nothing_to_undo(scenario: Callable[[str], San
     undo = run(["undo", result.log().stem, "--yes"], env=env)
     assert undo.code == 1 and undo.stderr.splitlines() == [
         f"error: run {result.log().stem} has no completed change that declares an undo"]
+
+
+HOLD = """
+import sys
+from hybridops.engine.lock import FileLock, new_holder
+lease = FileLock(sys.argv[1], "bedrock-failure").acquire(new_holder("bedrock-failure", "run-A", "alice@h"))
+print("held", flush=True)
+sys.stdin.readline()
+lease.release()
+"""
+
+
+def test_an_undo_holds_the_incident_as_a_run_does(scenario: Callable[[str], Sandbox], cli_env: dict[str, str],
+                                                  tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    sb = scenario("bedrock-down")
+    audit = tmp_path / "audit"
+    env = {**cli_env, "HYBRIDOPS_AUDIT_DIR": str(audit)}
+    result = run_cli(["incident", "bedrock-failure", "--yes", "--answer", "wait-or-investigate=wait"], env,
+                     cwd=tmp_path)
+    assert result.code == 3, result.stderr
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(audit)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"  # another live run holds it
+        sent = len(sb.requests())
+        refused = run_cli(["undo", "last", "--yes"], env, cwd=tmp_path)
+        assert refused.code == 1 and "incident bedrock-failure is being run by alice@h" in refused.stderr
+        assert len(sb.requests()) == sent and sb.world.metrics()["bedrockPercentage"] == 100  # nothing sent
+        taken = run_cli(["undo", "last", "--yes", "--take-over"], env, cwd=tmp_path)
+        assert taken.code == 0, taken.stderr
+        assert sb.world.metrics()["bedrockPercentage"] == BEFORE
+        undo_log = next(audit.glob("*-bedrock-failure-undo-*.jsonl"))
+        assert [r["holder_run_id"] for r in events(chained_records(undo_log), "lock_taken_over")] == ["run-A"]
+    finally:
+        holder.communicate("\n", timeout=30)
