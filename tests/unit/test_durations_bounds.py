@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_engine import runbook_text
 
 from hybridops.durations import MAX_DURATION, duration_pattern, limit_text, parse_duration
 from hybridops.engine.clock import FakeClock
@@ -114,21 +115,6 @@ def test_a_templated_duration_from_a_var_is_bounded_too(helper: str, window: Any
         render(f"{{{{ {helper}(window) }}}}", {**builtins(1_764_000_000.0), "window": window})
 
 
-HEADER = """
-id: t
-title: Test
-severity: P1
-response_time: 15m
-impact: none
-owner: me
-version: "1"
-phases:
-  - id: p
-    title: P
-    steps:
-"""
-
-
 class _Http:
     """Answers every check with a status that never satisfies the poll; notes when each was sent."""
 
@@ -169,7 +155,7 @@ class _Log:
 def _poll_every(every: float) -> LoadedRunbook:
     """A poll whose interval is `every`, past the model's own check (as a programmatic or future
     templated interval would be): the runtime floor has to hold on its own."""
-    rb, source = parse_runbook(HEADER + """
+    rb, source = parse_runbook(runbook_text("""
       - id: watch
         title: Watch
         budget: 10m
@@ -179,7 +165,7 @@ def _poll_every(every: float) -> LoadedRunbook:
           every: 30s
           timeout: 10s
           until: st == 'healthy'
-""", "t.yaml")
+"""), "t.yaml")
     step = rb.phases[0].steps[0]
     assert isinstance(step, m.PollStep)
     step = step.model_copy(update={"poll": step.poll.model_copy(update={"every": every})})

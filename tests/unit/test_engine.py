@@ -16,8 +16,8 @@ from hybridops.errors import NeedsAnswer, OperatorAborted, StepFailed
 from hybridops.events import BudgetWarning
 from hybridops.runbook.load import LoadedRunbook, parse_runbook
 
-HEADER = """
-id: t
+HEADER = """\
+id: {id}
 title: Test
 severity: P1
 response_time: 15m
@@ -27,9 +27,13 @@ version: "1"
 """
 
 
+def runbook_text(steps_yaml: str, variables: str = "", *, id: str = "t") -> str:
+    """A runbook of one phase holding `steps_yaml` (the unit tests' one header)."""
+    return HEADER.format(id=id) + variables + "phases:\n  - id: p\n    title: P\n    steps:\n" + steps_yaml
+
+
 def runbook(steps_yaml: str, variables: str = "") -> LoadedRunbook:
-    text = HEADER + variables + "phases:\n  - id: p\n    title: P\n    steps:\n" + steps_yaml
-    rb, source = parse_runbook(text, "t.yaml")
+    rb, source = parse_runbook(runbook_text(steps_yaml, variables), "t.yaml")
     return LoadedRunbook(rb, Path("t.yaml"), "0" * 64, source)
 
 

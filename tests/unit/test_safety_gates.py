@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_engine import FakeAws, FakeHttp, MemoryLog, defaults, runbook
+from test_engine import FakeAws, FakeHttp, MemoryLog, defaults, runbook, runbook_text
 
 from hybridops.engine.clock import FakeClock
 from hybridops.engine.context import RunOptions
@@ -32,24 +32,10 @@ from hybridops.errors import StepFailed
 from hybridops.runbook.mutation import aws_changes_state, http_changes_state, operation_verb
 from hybridops.runbook.validate import validate_file
 
-HEADER = """\
-id: {id}
-title: T
-severity: P1
-response_time: 15m
-impact: none
-owner: me
-version: "1"
-phases:
-  - id: p
-    title: P
-    steps:
-"""
-
 
 def write_runbook(tmp_path: Path, steps: str, name: str = "gates") -> Path:
     path = tmp_path / f"{name}.yaml"
-    path.write_text(HEADER.format(id=name) + steps, encoding="utf-8")
+    path.write_text(runbook_text(steps, id=name), encoding="utf-8")
     return path
 
 
