@@ -85,6 +85,12 @@ def run_cli(args: list[str], env: dict[str, str], *, cwd: Path | None = None, ti
     return result
 
 
+def one_phase_runbook(id: str, title: str, steps: str, variables: str = "") -> str:
+    """The text of a runbook of one phase holding `steps` (YAML, indented as a phase's steps)."""
+    return (f"id: {id}\ntitle: {title}\nseverity: P3\nresponse_time: 1h\nimpact: none\nowner: e2e\n"
+            f'version: "1"\n{variables}phases:\n  - id: p\n    title: P\n    steps:\n{steps}')
+
+
 # A runbook of one mutating admin call with a short per-call timeout and one retry (for the unknown-outcome
 # rule), and one with a secret variable.
 UNKNOWN_OUTCOME_RUNBOOK = """\

@@ -27,7 +27,7 @@ from urllib.parse import quote, quote_plus
 import boto3
 import pexpect
 import pytest
-from e2e_support import PLANTED, CliResult, Receiver, strip_ansi, wall_clock
+from e2e_support import PLANTED, CliResult, Receiver, one_phase_runbook, strip_ansi, wall_clock
 
 from hybridops.sandbox import Sandbox
 
@@ -166,26 +166,16 @@ def _derived_runbook(tmp_path: Path) -> Path:
         http: {{method: POST, path: /admin/routing/force-mcp, body: {{reason: {json.dumps(template)}, duration: 60}}}}
 """ for name, (template, _) in DERIVED_TEMPLATES.items())
     path = tmp_path / "secret-derived.yaml"
-    path.write_text(f"""\
-id: secret-derived
-title: Values derived from a secret variable
-severity: P3
-response_time: 1h
-impact: none
-owner: e2e
-version: "1"
-variables:
-  - {{name: api_key, description: a credential, secret: true}}
-phases:
-  - id: p
-    title: P
-    steps:
+    path.write_text(one_phase_runbook('secret-derived', 'Values derived from a secret variable', f"""\
       - id: read
         title: Read a component named after the key
         budget: 1m
         on_failure: continue
         http: {{method: GET, path: "/health/component/{{{{ api_key|lower }}}}", expect: [200]}}
-{steps}""", encoding="utf-8")
+{steps}""", variables="""\
+variables:
+  - {name: api_key, description: a credential, secret: true}
+"""), encoding="utf-8")
     return path
 
 
@@ -291,24 +281,13 @@ def test_planted_secrets_reach_no_output_log_report_timeline_or_cloudwatch(
     places |= _collect(refused, run_in, aws_echo)
     # ... and in a step's error, with the audit shipped to CloudWatch (only STS goes to the echo).
     sts_step = tmp_path / "sts-echo.yaml"
-    sts_step.write_text("""\
-id: sts-echo
-title: Who am I
-severity: P3
-response_time: 1h
-impact: none
-owner: e2e
-version: "1"
-phases:
-  - id: p
-    title: P
-    steps:
+    sts_step.write_text(one_phase_runbook('sts-echo', 'Who am I', """\
       - id: whoami
         title: Who am I
         budget: 1m
         on_failure: continue
         aws: {service: sts, operation: GetCallerIdentity}
-""", encoding="utf-8")
+"""), encoding="utf-8")
     shipping = {**sandbox_env, "AWS_ENDPOINT_URL_STS": f"http://127.0.0.1:{echo.port}",
                 "HYBRIDOPS_AUDIT_LOG_GROUP": "/hybridops/e2e-secrets-sts"}
     scenario("healthy")
@@ -337,18 +316,7 @@ def test_server_text_cannot_clear_the_screen_or_fake_a_line(cli_env: dict[str, s
     """A server answering an ANSI page (JSON and HTML): what reaches the terminal shows the escape
     sequences as text; none of the server's ESC bytes is ever written."""
     runbook = tmp_path / "ansi.yaml"
-    runbook.write_text("""\
-id: ansi
-title: A server that answers escape sequences
-severity: P3
-response_time: 1h
-impact: none
-owner: e2e
-version: "1"
-phases:
-  - id: p
-    title: P
-    steps:
+    runbook.write_text(one_phase_runbook('ansi', 'A server that answers escape sequences', """\
       - id: health
         title: Overall health
         budget: 1m
@@ -364,7 +332,7 @@ phases:
         budget: 1m
         on_failure: continue
         http: {method: POST, path: /admin/circuit-breaker/reset}
-""", encoding="utf-8")
+"""), encoding="utf-8")
     echo.mode = "ansi"
     try:
         env = {**wall_clock(cli_env), "HYBRIDOPS_ADMIN_URL": f"http://127.0.0.1:{echo.port}"}
@@ -418,18 +386,7 @@ def test_log_events_a_log_step_shows_are_inert(scenario: Callable[[str], Sandbox
     logs.put_log_events(logGroupName=group, logStreamName="app", logEvents=[
         {"timestamp": now_ms - 60_000 + i, "message": f"ERROR {ESC_PAGE}"} for i in range(3)])
     runbook = tmp_path / "hostile-logs.yaml"
-    runbook.write_text(f"""\
-id: hostile-logs
-title: Errors an application logged
-severity: P3
-response_time: 1h
-impact: none
-owner: e2e
-version: "1"
-phases:
-  - id: p
-    title: P
-    steps:
+    runbook.write_text(one_phase_runbook('hostile-logs', 'Errors an application logged', f"""\
       - id: errors
         title: Count the errors
         budget: 1m
@@ -440,7 +397,7 @@ phases:
           type_pattern: "ERROR (?P<type>.+)"
           since: 1h
           capture: errors
-""", encoding="utf-8")
+"""), encoding="utf-8")
     env = wall_clock(cli_env)  # the events are stamped on the wall clock
     result = run_in(["incident", str(runbook), "--yes", "--skip-preflight"], env)
     assert result.code == 0, result.stdout[-2000:] + result.stderr
