@@ -51,7 +51,8 @@ app = typer.Typer(
 )
 
 # Each module defines `register(app)`; modules import only typer at the top so `--help` stays fast.
-_COMMAND_MODULES = ("runbooks", "sandbox", "incident", "rehearse", "resume", "undo", "audit", "config")
+_COMMAND_MODULES = ("runbooks", "sandbox", "incident", "rehearse", "resume", "undo", "audit", "config", "preflight",
+                    "lock", "export", "md_import", "md_render")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"hybridops.cli.{_name}").register(app)
 

@@ -1,0 +1,9 @@
+"""`hybridops export ssm` (being written: registers nothing yet)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    del app
