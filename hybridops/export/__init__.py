@@ -1,0 +1,1 @@
+"""Runbooks exported to other engines (`hybridops export`): SSM Automation documents."""

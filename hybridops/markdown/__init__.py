@@ -1,0 +1,1 @@
+"""Markdown runbooks: imported into YAML runbooks (`hybridops import`) and rendered from them (`hybridops render`)."""
