@@ -139,6 +139,10 @@ class Settings:
     audit_key: Value = field(default_factory=lambda: _unset(secret=True))
     audit_key_id: Value = field(default_factory=_unset)
     audit_kms_key: Value = field(default_factory=_unset)  # audit.kms_key_id, $HYBRIDOPS_AUDIT_KMS_KEY
+    # The incident lock across machines (lock.table, $HYBRIDOPS_LOCK_TABLE): unset, a file in the audit dir.
+    lock_table: Value = field(default_factory=_unset)
+    lock_region: Value = field(default_factory=_unset)
+    lock_lease: Value = field(default_factory=_unset)  # a duration (lock.lease, $HYBRIDOPS_LOCK_LEASE)
     # Variables the profile sets by an `env:NAME` reference whose variable is unset: absent from
     # `variables` (never silently replaced by the runbook default), kept here to explain why.
     unresolved: dict[str, Value] = field(default_factory=dict)
@@ -177,6 +181,9 @@ class Settings:
             rows += [_row("audit_key", self.audit_key), _row("audit_key_id", self.audit_key_id)]
         if self.audit_kms_key.is_set:
             rows.append(_row("audit_kms_key", self.audit_kms_key))
+        if self.lock_table.is_set:
+            rows += [_row("lock_table", self.lock_table), _row("lock_region", self.lock_region),
+                     _row("lock_lease", self.lock_lease)]
         for name, v in {**self.variables, **self.unresolved}.items():
             rows.append(_row(f"var {name}", v))
         return rows
@@ -244,6 +251,12 @@ class AuditConfig(_Section):
     kms_key_id: Plain | None = None  # an AWS KMS HMAC key (id, ARN or alias) that MACs each seal
 
 
+class LockConfig(_Section):
+    table: Plain | None = None  # a DynamoDB table: the incident lock across machines
+    region: Plain | None = None  # the table's region (default: the run's)
+    lease: Plain | int | None = None  # how long a lease lasts unless renewed (60s)
+
+
 class Profile(_Section):
     admin_url: Url | None = None
     admin_token: Reference | None = None
@@ -252,6 +265,7 @@ class Profile(_Section):
     variables: dict[str, Scalar] = {}
     notify: NotifyConfig = NotifyConfig()
     audit: AuditConfig = AuditConfig()
+    lock: LockConfig = LockConfig()
 
 
 class ConfigFile(_Section):
@@ -265,6 +279,7 @@ _SECTIONS: tuple[tuple[tuple[str, ...], type[BaseModel]], ...] = (
     (("profiles", "*"), Profile),
     (("profiles", "*", "notify"), NotifyConfig),
     (("profiles", "*", "audit"), AuditConfig),
+    (("profiles", "*", "lock"), LockConfig),
 )
 
 
@@ -665,6 +680,12 @@ def resolve_settings(
                             default=_unset()),
         audit_kms_key=_first(from_env("HYBRIDOPS_AUDIT_KMS_KEY"), from_profile(audit.kms_key_id, "audit.kms_key_id"),
                              default=_unset()),
+        lock_table=_first(from_env("HYBRIDOPS_LOCK_TABLE"), from_profile(prof.lock.table, "lock.table"),
+                          default=_unset()),
+        lock_region=_first(from_env("HYBRIDOPS_LOCK_REGION"), from_profile(prof.lock.region, "lock.region"),
+                           default=Value(aws_region.value, f"aws_region ({aws_region.source})")),
+        lock_lease=_first(from_env("HYBRIDOPS_LOCK_LEASE"), from_profile(prof.lock.lease, "lock.lease"),
+                          default=builtin("60s")),
         unresolved=unresolved,
         profile_source=profile_source,
         config_source=config_source,

@@ -363,6 +363,20 @@ class LockTakenOver(Event):
     confirmed: str | None = None  # "operator" (at the terminal) or "--take-over"; None for a stale lock
 
 
+@dataclass(frozen=True, kw_only=True)
+class LockLost(Event):
+    """This run lost the incident's lock (another run took it over, or it was released): noticed at a
+    renewal of its lease or right before a change; the run stops before its next change."""
+
+    NAME: ClassVar[str] = "lock_lost"
+    reason: str
+    by_run_id: str | None = None
+    by_operator: str | None = None
+    by_pid: int | None = None
+    by_host: str | None = None
+    by_since: str | None = None
+
+
 # display only
 
 
@@ -417,7 +431,7 @@ class UnknownEvent(Event):
 
 EVENTS: dict[str, type[Event]] = {c.NAME: c for c in (
     RunStarted, RunResumed, StepStarted, Request, Response, Prompt, StepFinished, RunFinished, LogRepaired,
-    ShipFailed, LockTakenOver, BudgetWarning, PollTick, WaitTick, ConfirmRequest)}
+    ShipFailed, LockTakenOver, LockLost, BudgetWarning, PollTick, WaitTick, ConfirmRequest)}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from hybridops.durations import format_duration
 from hybridops.errors import AuditError
 from hybridops.events import (
     Event,
+    LockLost,
     LockTakenOver,
     LogRepaired,
     Prompt,
@@ -453,6 +454,8 @@ def build_timeline(read: LogRead) -> Timeline:
             how = ("its process was gone" if event.stale
                    else f"taken over while it ran, confirmed by {event.confirmed or 'unknown'}")
             add("note", "Incident lock taken", f"from {held}: {how}", highlight=not event.stale)
+        elif isinstance(event, LockLost):
+            add("note", "Incident lock lost", event.reason, highlight=True)
         elif isinstance(event, RunFinished):
             last_finished = (r, event)
             if event.time_to_mitigation_s is not None:

@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
         from hybridops.cli.launch import execute, interactive_terminal, interrupts_stop_the_run, new_audit, prepare
         from hybridops.config import parse_assignments
         from hybridops.engine.context import RunOptions
+        from hybridops.engine.lock import IncidentTakenOver
         from hybridops.errors import RUN_EXIT_CODES, RunStopped
         from hybridops.runbook.catalog import find_runbook
 
@@ -77,11 +78,14 @@ def register(app: typer.Typer) -> None:
                                aws_profile=aws_profile)
             opener = new_audit(prepared.settings, prepared.loaded.runbook.id, dry_run=dry_run)
             lease, noted = hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
-                                         options=options, take_over=take_over)
+                                         options=options, take_over=take_over, settings=prepared.settings)
             try:
-                result = execute(prepared, options=options, output=output, open_audit=opener, noted=noted)
+                result = execute(prepared, options=options, output=output, open_audit=opener, noted=noted,
+                                 lease=lease)
             except RunStopped as exc:
-                if options.interactive and not options.dry_run and exc.result is not None:
+                # A run whose incident was taken over leaves the undo to the run that holds it now.
+                if options.interactive and not options.dry_run and exc.result is not None \
+                        and not isinstance(exc, IncidentTakenOver):
                     offer_undo(exc, prepared, config=config, profile=profile, audit_dir=audit_dir,
                                insecure=insecure, aws_profile=aws_profile)
                 raise

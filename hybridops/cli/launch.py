@@ -145,12 +145,13 @@ def check_simulated_clock(clock_url: str, admin_url: str, time_scale: float) -> 
 
 def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
             resumed: Any = None, earlier_records: list[dict[str, Any]] | None = None,
-            clock: Any = None, aws: Any = None, noted: Any = ()) -> Any:
+            clock: Any = None, aws: Any = None, noted: Any = (), lease: Any = None) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log.
 
     `clock`: a drill's simulated clock; otherwise the sandbox's (when the settings name one), the
     terminal's (Enter ends a wait) or the real one. `aws`: an AwsRunner to reuse (the drills of a
-    matrix share one sandbox, so one session and its clients serve them all)."""
+    matrix share one sandbox, so one session and its clients serve them all). `lease`: the incident's
+    lock the run holds (hold_incident), checked before each step and each change."""
     from hybridops.cli import console
     from hybridops.cli.prompts import RichPrompter
     from hybridops.cli.render import TextRenderer, json_sink, summary_table
@@ -203,6 +204,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             state=state,
             extra_started=resumed,
             noted=noted,
+            lease=lease,
         )
     finally:
         shipper, log = holder.get("shipper"), holder.get("log")

@@ -12,6 +12,7 @@ from hybridops.events import (
     Call,
     ConfirmRequest,
     Event,
+    LockLost,
     PollTick,
     Prompt,
     Request,
@@ -215,6 +216,10 @@ class TextRenderer:
         if self.status is None:
             self.status = self.c.status(self.timer)
             self.status.start()
+
+    def on_LockLost(self, e: LockLost) -> None:  # noqa: N802
+        self._stop_status()  # from the lease's thread too: rich's console serialises the lines
+        self.c.print(f"  [bold red]⚠ {shown(e.reason)}[/]: this run stops before its next change")
 
     def on_BudgetWarning(self, e: BudgetWarning) -> None:  # noqa: N802
         self._stop_status()

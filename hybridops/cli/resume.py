@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
             # of the incident must be taken over.
             lease, noted = hold_incident(resumable.path.parent, incident=started.runbook.id,
                                          run_id=str(resumable.records[0].get("run_id") or resumable.path.stem),
-                                         options=options, take_over=take_over)
+                                         options=options, take_over=take_over, settings=s, aws=aws)
             try:
                 again = reopen(resumable, runbook, variables, secrets=s.secrets(), argv=sys.argv, handover=handover,
                                key=audit_key(s), sealer=None if started.dry_run else kms_sealer(s))
@@ -119,7 +119,8 @@ def register(app: typer.Typer) -> None:
             try:
                 result = execute(Prepared(prepared.loaded, prepared.settings, variables), options=options,
                                  output=output, open_audit=lambda: again.log, state=again.plan.state,
-                                 resumed=again.resumed, earlier_records=again.records, aws=aws, noted=noted)
+                                 resumed=again.resumed, earlier_records=again.records, aws=aws, noted=noted,
+                                 lease=lease)
             finally:
                 if lease is not None:
                     lease.release()

@@ -95,10 +95,11 @@ def undo_run(path: Path, *, yes: bool, dry_run: bool, profile: str | None, confi
         loaded = undo_runbook(plan, prepared.loaded)
         opener = new_audit(prepared.settings, f"{prepared.loaded.runbook.id}-undo")
         lease, noted = (hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
-                                      options=options, take_over=take_over) if hold else (None, []))
+                                      options=options, take_over=take_over, settings=prepared.settings)
+                        if hold else (None, []))
         try:
             result = execute(Prepared(loaded, prepared.settings, variables), options=options, output=output,
-                             open_audit=opener, state=state, noted=noted)
+                             open_audit=opener, state=state, noted=noted, lease=lease)
         finally:
             if lease is not None:
                 lease.release()

@@ -124,3 +124,4 @@ class Context:
     notify_targets: Any = None  # NotifyTargets
     run_id: str = ""
     aws_region: str = "eu-central-1"
+    lease: Any = None  # the incident's lock (hybridops.engine.lock.Lease) when the run holds one

@@ -118,12 +118,15 @@ def run_incident(
     state: RunState | None = None,
     extra_started: RunResumed | None = None,
     noted: Sequence[Event] = (),
+    lease: Any = None,
 ) -> RunResult:
     """Run `loaded` to its end (or its first aborting failure).
 
     `open_audit()` returns the audit log (an object with `.append(event, **fields)` and `.run_id`);
     it is opened before anything is sent, so a run that cannot be audited never starts. `noted`:
     events recorded right after the run's start (or resume), such as taking the incident over.
+    `lease`: the incident's lock (hybridops.engine.lock.Lease): its loss is recorded (`lock_lost`) when
+    noticed, and the run stops before its next change.
     """
     runbook = loaded.runbook
     values = check_required(runbook, variables) if state is None else state.variables
@@ -146,7 +149,8 @@ def run_incident(
         if var.secret and isinstance(values.get(var.name), str):
             emitter.add_secret(values[var.name])
     ctx = Context(options=options, emit=emitter, clock=clock or RealClock(), prompter=prompter or NoPrompter(),
-                  aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region)
+                  aws=aws, http=http, notify_targets=notify_targets, run_id=log.run_id, aws_region=aws_region,
+                  lease=lease)
     if state is None:
         state = RunState(variables=dict(values))
         if options.start_at is not None:  # checked before the run: the step exists
@@ -160,11 +164,22 @@ def run_incident(
         emitter(extra_started)
     for event in noted:
         emitter(event)
+    if lease is not None:
+        lease.on_lost(lambda lost: emitter(lock_lost_event(lost)))
     try:
         return Runner(runbook, ctx, state).run()
     finally:
         if http is not None:
             http.close()
+
+
+def lock_lost_event(lost: Any) -> Event:
+    """The `lock_lost` record of a Lost (hybridops.engine.lock)."""
+    from hybridops.events import LockLost
+
+    by = lost.by
+    return LockLost(reason=lost.reason, by_run_id=by.run_id if by else None, by_operator=by.operator if by else None,
+                    by_pid=by.pid if by else None, by_host=by.host if by else None, by_since=by.since if by else None)
 
 
 def _started(emit: Emitter, loaded: LoadedRunbook, options: RunOptions, values: Mapping[str, Any],

@@ -257,6 +257,8 @@ class Runner:
                     raise StepFailed(f"more than {limit} steps run (the runbook has {len(self.order)}): "
                                      "its go-tos loop")
                 phase, step = self.order[self.state.position]
+                if self.ctx.lease is not None:  # a lock lost to another run (its renewal said so): stop here
+                    self.ctx.lease.check(fresh=False)
                 outcome = self.run_step(phase, step, start)
                 target = self.next_target(step, outcome)
                 if target == "abort":
@@ -551,6 +553,9 @@ class Runner:
         attempt = 0
         while True:
             attempt += 1
+            if mutating and self.ctx.lease is not None:
+                # Asked now, not at the last renewal: another run may have taken the incident since.
+                self.ctx.lease.check(fresh=True)
             self.emit(Request(step_id=step.id, call=call, attempt=attempt, mutating=mutating))
             t0 = self.clock.monotonic()
             try:

@@ -39,7 +39,7 @@ phases:
           default: true
 """
 QUESTION = re.compile(r"Is the incident still on\?")
-TAKE_OVER = re.compile(r"Take it over\? That run is not stopped[^\r\n]*\[y/n\]")
+TAKE_OVER = re.compile(r"Take it over\? That run stops before its next change[^\r\n]*\[y/n\]")
 RUN_ID = re.compile(r"audit log run id: (\S+)")
 
 

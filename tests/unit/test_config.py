@@ -468,7 +468,7 @@ def test_unknown_key_is_positioned_and_lists_the_known_keys(tmp_path: Path) -> N
     message = _config_error(tmp_path, '[profiles.p]\nregion = "r"\nregoin = "r"\n')
     assert message == (
         f"{tmp_path / 'config.toml'}:3:1: profiles.p: unknown key 'regoin' (known: admin_url, admin_token, "
-        "aws_profile, region, variables, notify, audit)"
+        "aws_profile, region, variables, notify, audit, lock)"
     )
 
 

@@ -45,13 +45,15 @@ PINNED = {
     "ship_failed": "error: str",
     "lock_taken_over": "holder_run_id: str, holder_operator: str | None, holder_pid: int | None, "
                        "holder_host: str | None, holder_since: str | None, stale: bool, confirmed: str | None",
+    "lock_lost": "reason: str, by_run_id: str | None, by_operator: str | None, by_pid: int | None, "
+                 "by_host: str | None, by_since: str | None",
     "budget_warning": "step_id: str, elapsed_s: float, budget_s: float, over: bool",
     "poll_tick": "step_id: str, attempt: int, holds: bool, latest: Any, remaining_s: float",
     "wait_tick": "step_id: str, remaining_s: float",
     "confirm_request": "step_id: str, call: Call, undo: Call | None",
 }
 AUDITED = {"run_started", "run_resumed", "step_started", "request", "response", "prompt", "step_finished",
-           "run_finished", "log_repaired", "ship_failed", "lock_taken_over"}
+           "run_finished", "log_repaired", "ship_failed", "lock_taken_over", "lock_lost"}
 
 
 def _signature(cls: type) -> str:
@@ -103,6 +105,8 @@ SAMPLES: list[ev.Event] = [
     ev.ShipFailed(error="refused"),
     ev.LockTakenOver(holder_run_id="r1", holder_operator="alice@h", holder_pid=42, holder_host="h",
                      holder_since="2026-11-25T17:41:02.123Z", confirmed="--take-over"),
+    ev.LockLost(reason="incident x was taken over by bob", by_run_id="r2", by_operator="arn:aws:sts::1:role/bob",
+                by_pid=7, by_host="h2", by_since="2026-11-25T17:45:00.000Z"),
     ev.BudgetWarning(step_id="w", elapsed_s=8.0, budget_s=10.0),
     ev.PollTick(step_id="p", attempt=3, holds=False, latest={"status": "critical"}, remaining_s=60.0),
     ev.WaitTick(step_id="w", remaining_s=30.0),
