@@ -1,0 +1,103 @@
+"""`hybridops render`: the Markdown page, its commands' shell form, and `render --check` against drift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hybridops.cli.app import run
+from hybridops.markdown.commands import Untranslatable, expression, json_word, word
+from hybridops.markdown.render import first_difference, render_markdown, runbook_id_of
+from hybridops.runbook.catalog import PACKAGED
+from hybridops.runbook.load import load_runbook
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "runbooks"
+SHIPPED = ("outage", "bedrock-failure", "mcp-failure", "high-error-rate", "routing-efficiency")
+
+
+def _page(rid: str) -> str:
+    return render_markdown(load_runbook(PACKAGED / f"{rid}.yaml").runbook)
+
+
+@pytest.mark.parametrize("rid", SHIPPED)
+def test_committed_copies_are_up_to_date(rid: str) -> None:
+    assert run(["render", "--check", str(DOCS / f"{rid}.md")]) == 0
+
+
+def test_render_is_deterministic_and_names_its_runbook() -> None:
+    page = _page("outage")
+    assert page == _page("outage")
+    assert runbook_id_of(page) == "outage"
+    assert "# Complete System Outage" in page
+    assert "**Severity**: P0" in page
+    assert "## Immediate Actions" in page
+    assert '1. <a id="check-health-endpoint"></a>**Check health endpoint** (2 minutes)' in page
+    assert "**Restart services (force new ECS deployment)** (5 minutes) — **mutating**" in page
+    assert "If false, go to [implement-fallback](#implement-fallback)." in page
+    assert "    - [ ] Enable emergency mode" in page
+    assert "Repeat every 15 seconds until `recovery_health_status in ['healthy', 'degraded']` (at most 4 minutes):" \
+        in page
+
+
+def test_commands_use_the_cli_names_and_shell_variables() -> None:
+    page = _page("outage")
+    assert "aws ecs update-service \\\n" in page
+    assert "--force-new-deployment" in page
+    assert '--cluster "${CLUSTER}"' in page
+    assert "TARGET_GROUP_ARN=$(aws ecs describe-services" in page
+    assert "--query 'services[0].loadBalancers[0].targetGroupArn' --output text)" in page
+    assert '--filter "regions=${REGION},eventStatusCodes=open"' in page  # the CLI's shorthand
+    assert '-H "Authorization: Bearer ${ADMIN_TOKEN}"' in page
+    assert "CLUSTER=hybrid-routing-cluster" in page
+    bedrock = _page("bedrock-failure")
+    assert "-d '{\"reason\": \"Bedrock unavailable\", \"duration\": 3600}'" in bedrock
+    assert "--filters \"Name=service-name,Values=com.amazonaws.${REGION}.bedrock-runtime\"" in bedrock
+
+
+def test_no_secret_literal_in_the_page(tmp_path: Path) -> None:
+    for rid in SHIPPED:
+        page = _page(rid)
+        assert "ADMIN_TOKEN=\"${ADMIN_TOKEN:-${HYBRIDOPS_ADMIN_TOKEN:?" in page
+        assert "Bearer ${ADMIN_TOKEN}" in page or "curl" not in page
+
+
+def test_template_expressions() -> None:
+    assert expression("region").text == "${REGION}"
+    assert expression("x | default(100) | int").text == "${X:-100}"
+    assert expression("x | int").number
+    assert expression("ago_iso('5m')").text == "$(date -u -d '5 minutes ago' +%Y-%m-%dT%H:%M:%SZ)"
+    assert expression("ago_ms('15m')").text == "$(date -u -d '15 minutes ago' +%s000)"
+    assert expression("path").text == "${RB_PATH}"  # never clobbers $PATH
+    with pytest.raises(Untranslatable):
+        expression("steps['x'].status")
+    assert word("plain") == "plain"
+    assert word("two words") == "'two words'"
+    assert word('a "{{ region }}" $b') == '"a \\"${REGION}\\" \\$b"'
+    assert json_word({"timeout": "{{ t | int }}", "name": "n-{{ region }}"}) == \
+        '"{\\"timeout\\": ${T}, \\"name\\": \\"n-${REGION}\\"}"'
+
+
+def test_check_catches_a_drifted_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _page("mcp-failure").split("\n")
+    lines[11] = lines[11] + " (edited on the wiki)"
+    doc = tmp_path / "mcp.md"
+    doc.write_text("\n".join(lines), encoding="utf-8")
+    assert run(["render", "--check", str(doc)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"{doc}:12: ") and "mcp-failure" in err[0]
+
+
+def test_check_without_a_marker_needs_the_id(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    doc = tmp_path / "page.md"
+    doc.write_text(_page("outage").split("\n", 1)[1], encoding="utf-8")
+    assert run(["render", "--check", str(doc)]) == 1
+    assert "no runbook named" in capsys.readouterr().err
+    assert run(["render", "--check", str(doc), "outage"]) == 1  # the marker line itself differs
+
+
+def test_first_difference() -> None:
+    assert first_difference("a\nb\n", "a\nb\n") is None
+    assert first_difference("a\nb\n", "a\nc\n") == 2
+    assert first_difference("a\nb\n", "a\nb\nc\n") == 3
