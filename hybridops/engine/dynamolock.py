@@ -1,13 +1,14 @@
 """An incident's lock across machines: one item per incident and account in a DynamoDB table.
 
 The item (partition key `lock_id` = `incident#<account>#<incident>`) names the holder (its STS
-ARN, host, pid, run id, since when), a `token` new at every acquisition, and `lease_expires`, the
+ARN, host, pid, run id, since when), a `lease_token` new at every acquisition (`token` is one of
+DynamoDB's reserved words), and `lease_expires`, the
 end of the lease the running process renews. Every write is conditional, so two operators racing
 for an incident cannot both win:
 
 - take: no item, or its lease expired (a killed holder stops renewing), or it is this same run (a
   resume re-takes its own run's lock); a take-over replaces exactly the holder it was shown
-  (`token = :seen`);
+  (`lease_token = :seen`);
 - renew: the item still carries this lease's token; otherwise the lock was lost (taken over, or
   released with `hybridops lock release`) and the run stops before its next change;
 - release: deletes the item only while it carries this lease's token.
@@ -89,7 +90,7 @@ def parse_item(item: dict[str, Any] | None) -> LockItem | None:
                     operator=_s(item, "operator", "(unknown)"), pid=int(_n(item, "pid")), host=_s(item, "host"),
                     since=_s(item, "since"), took_over_from=_s(item, "took_over_from") or None)
     return LockItem(key=_s(item, KEY), account=_s(item, "account"), holder=holder,
-                    lease_expires=_n(item, "lease_expires"), token=_s(item, "token"))
+                    lease_expires=_n(item, "lease_expires"), token=_s(item, "lease_token"))
 
 
 class DynamoLock:
@@ -116,7 +117,7 @@ class DynamoLock:
         item: dict[str, Any] = {
             KEY: {"S": self.key}, "incident": {"S": self.incident}, "account": {"S": self.account},
             "run_id": {"S": holder.run_id}, "operator": {"S": holder.operator}, "pid": {"N": str(holder.pid)},
-            "host": {"S": holder.host}, "since": {"S": holder.since}, "token": {"S": token},
+            "host": {"S": holder.host}, "since": {"S": holder.since}, "lease_token": {"S": token},
             "lease_expires": {"N": f"{now + self.lease_s:.3f}"}, "lease_s": {"N": f"{self.lease_s:g}"},
             "renewed": {"S": _ts(now)}, "expires_at": {"N": str(int(now + self.lease_s + TTL_AFTER_S))},
         }
@@ -164,7 +165,8 @@ class DynamoLock:
                 raise LockHeld(self.incident, current.holder, _ts(current.lease_expires))
             taker = Holder(**{**mine.as_dict(), "took_over_from": current.holder.run_id})
             try:
-                self._call("PutItem", {"Item": self._item(taker, token, now), "ConditionExpression": "token = :seen",
+                self._call("PutItem", {"Item": self._item(taker, token, now),
+                                       "ConditionExpression": "lease_token = :seen",
                                        "ExpressionAttributeValues": {":seen": {"S": current.token}}})
             except CallFailure as exc:
                 if exc.status != CONDITION_FAILED:
@@ -187,7 +189,7 @@ class DynamoLock:
             self._call("UpdateItem", {
                 "Key": {KEY: {"S": self.key}},
                 "UpdateExpression": "SET lease_expires = :exp, renewed = :now, expires_at = :ttl",
-                "ConditionExpression": "token = :token",
+                "ConditionExpression": "lease_token = :token",
                 "ExpressionAttributeValues": {":exp": {"N": f"{now + self.lease_s:.3f}"}, ":now": {"S": _ts(now)},
                                               ":ttl": {"N": str(int(now + self.lease_s + TTL_AFTER_S))},
                                               ":token": {"S": str(lease.token)}},
@@ -211,7 +213,7 @@ class DynamoLock:
         """Delete the item while it still carries this lease's token (a taken-over lock stays the
         taker's); a table that cannot be reached lets the lease expire instead."""
         with contextlib.suppress(CallFailure):
-            self._call("DeleteItem", {"Key": {KEY: {"S": self.key}}, "ConditionExpression": "token = :token",
+            self._call("DeleteItem", {"Key": {KEY: {"S": self.key}}, "ConditionExpression": "lease_token = :token",
                                       "ExpressionAttributeValues": {":token": {"S": str(lease.token)}}})
 
 
@@ -232,7 +234,7 @@ def delete_lock(aws: Any, table: str, item: LockItem, *, region: str | None = No
     """Delete `item` if it is still what was shown (its token); False when it changed in between."""
     try:
         aws.call("dynamodb", "DeleteItem", {"TableName": table, "Key": {KEY: {"S": item.key}},
-                                            "ConditionExpression": "token = :token",
+                                            "ConditionExpression": "lease_token = :token",
                                             "ExpressionAttributeValues": {":token": {"S": item.token}}},
                  region=region, timeout=CALL_TIMEOUT_S)
     except CallFailure as exc:
