@@ -146,7 +146,7 @@ def test_a_killed_holder_blocks_while_its_lease_lasts_and_its_lock_is_then_taken
     assert refused.code == 1 and f"run {first_id}) since " in refused.stderr and place["arn"] in refused.stderr
     assert "its lease runs to 20" in refused.stderr
     status = cli(place, "lock", "status")
-    assert status.code == 0 and f"lock-drill (account " in status.stdout and f"run {first_id})" in status.stdout
+    assert status.code == 0 and "lock-drill (account " in status.stdout and f"run {first_id})" in status.stdout
     assert " left" in status.stdout
 
     place["sandbox"].clock.advance(61)  # past the 60 s lease on the run's clock: nobody renewed it
