@@ -160,9 +160,19 @@ def test_a_killed_holder_blocks_while_its_lease_lasts_and_its_lock_is_then_taken
     assert resets(place["sandbox"]) == 1
 
 
-def test_take_over_is_noticed_by_the_first_run_which_stops_before_its_next_change(place: dict[str, Any]) -> None:
+@pytest.mark.parametrize("where", ["table", "file"])
+def test_take_over_is_noticed_by_the_first_run_which_stops_before_its_next_change(place: dict[str, Any],
+                                                                                   where: str) -> None:
+    """In a table, and in this machine's lock file: one mechanism (the lease), one engine check."""
+    import getpass
+    import socket
+
     sandbox = place["sandbox"]
     env = {**place["env"], "HYBRIDOPS_LOCK_LEASE": "8s"}  # renewed every 2 s: the take-over is noticed soon
+    operator = place["arn"]
+    if where == "file":
+        del env["HYBRIDOPS_LOCK_TABLE"]
+        operator = f"{getpass.getuser()}@{socket.gethostname()}"
     first, first_id = holding(place, env)
     try:
         sandbox.faults.add({"kind": "hold", "count": 1})  # the taker holds the incident while the first notices
@@ -185,7 +195,7 @@ def test_take_over_is_noticed_by_the_first_run_which_stops_before_its_next_chang
     taker_id = run_id_of(out)
 
     lost = events(log_of(place, first_id), "lock_lost")
-    assert len(lost) == 1 and lost[0]["by_run_id"] == taker_id and lost[0]["by_operator"] == place["arn"]
+    assert len(lost) == 1 and lost[0]["by_run_id"] == taker_id and lost[0]["by_operator"] == operator
     finished = events(log_of(place, first_id), "run_finished")[-1]
     assert finished["status"] == "aborted" and "taken over by" in finished["error"]
     assert not [r for r in log_of(place, first_id) if r["event"] == "request"]  # it sent no change

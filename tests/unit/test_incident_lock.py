@@ -112,3 +112,20 @@ def test_locks_are_as_private_or_shared_as_the_audit_dir(tmp_path: Path, audit_m
     lock.acquire(new_holder("x", "run-A", "alice@h")).release()
     assert stat.S_IMODE(lock.directory.stat().st_mode) == dir_mode
     assert stat.S_IMODE(lock.path.stat().st_mode) == file_mode
+
+
+def test_the_run_taken_over_notices_through_its_lease_even_after_the_taker_ended(tmp_path: Path) -> None:
+    from hybridops.engine.lock import IncidentTakenOver
+
+    lock = FileLock(tmp_path, "x")
+    first = lock.acquire(new_holder("x", "run-A", "alice@h"))
+    assert first.renew() is None  # nobody else wrote the file
+    taker = lock.acquire(new_holder("x", "run-B", "bob@h"), take_over=True)
+    assert taker.taken_over is not None and taker.taken_over.run_id == "run-A"
+    taker.release()  # the file names the first run again (it still has the flock), with whom it lost to
+    with pytest.raises(IncidentTakenOver) as stopped:
+        first.check()
+    assert stopped.value.lost.by is not None and stopped.value.lost.by.run_id == "run-B"
+    assert "taken over by bob@h" in str(stopped.value)
+    first.release()
+    assert lock.holder() is None
