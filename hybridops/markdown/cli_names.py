@@ -86,7 +86,8 @@ def cli_options(service: str, operation: str) -> dict[str, CliOption]:
         options[name] = CliOption(
             name=name, param=param or "", type_name=getattr(model, "type_name", "string"), shape=model,
             negative=getattr(arg, "_action", "") == "store_false",
-            positional=bool(getattr(arg, "positional_arg", False)))
+            # a streamed response body goes to the command's positional `outfile`
+            positional=bool(getattr(arg, "positional_arg", False)) or type(arg).__name__ == "StreamingOutputArgument")
     return options
 
 
