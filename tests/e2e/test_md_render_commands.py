@@ -40,13 +40,12 @@ def _masked(record: dict[str, Any]) -> tuple[Any, ...]:
 
 def _script(page: str) -> tuple[str, int]:
     """The page's bash blocks as one script (undo blocks last: pasting one reverses what it follows)."""
-    lines = page.split("\n")
-    blocks, undos = [], []
+    blocks: list[str] = []
+    undos: list[str] = []
     for m in _BLOCK.finditer(page):
         body = "\n".join(line[len(m.group(1)):] for line in m.group(2).rstrip("\n").split("\n"))
         before = page[:m.start()].rstrip().rsplit("\n", 1)[-1].strip()
         (undos if before == "Undo:" else blocks).append(body)
-    del lines
     setup, *steps = blocks
     out = [_PRELUDE, setup]
     for i, body in enumerate([*steps, *undos]):
