@@ -101,3 +101,50 @@ def test_first_difference() -> None:
     assert first_difference("a\nb\n", "a\nb\n") is None
     assert first_difference("a\nb\n", "a\nc\n") == 2
     assert first_difference("a\nb\n", "a\nb\nc\n") == 3
+
+
+def test_aws_options_follow_the_cli_model() -> None:
+    from hybridops.markdown.commands import aws_command
+    from hybridops.runbook.model import AwsCall
+
+    lines = aws_command(AwsCall(service="ecs", operation="UpdateService", params={
+        "cluster": "c", "forceNewDeployment": False, "enableExecuteCommand": True,
+        "deploymentConfiguration": {"maximumPercent": 200, "deploymentCircuitBreaker": {"enable": True}},
+        "loadBalancers": [{"targetGroupArn": "arn:x", "containerName": "a b", "containerPort": 80}]})).lines
+    text = "\n".join(lines)
+    assert "--no-force-new-deployment" in text and "--enable-execute-command" in text
+    assert "--deployment-configuration '{\"maximumPercent\": 200, \"deploymentCircuitBreaker\": {\"enable\": true}}'" \
+        in text
+    assert "--load-balancers '[{\"targetGroupArn\": \"arn:x\", \"containerName\": \"a b\", \"containerPort\": 80}]'" \
+        in text
+    # botocore's s3 is the CLI's s3api
+    assert aws_command(AwsCall(service="s3", operation="ListObjectsV2", params={"Bucket": "b"})).lines[0] == \
+        "aws s3api list-objects-v2 \\"
+
+
+def test_curl_with_templated_path_and_typed_body() -> None:
+    from hybridops.markdown.commands import curl_command
+    from hybridops.runbook.model import HttpCall
+
+    lines = curl_command(HttpCall(method="PUT", path="/a/{{ name }}", body={"on": True, "n": "{{ n | int }}"})).lines
+    assert lines[0] == 'curl -sS -X PUT "${ADMIN_URL}/a/${NAME}" \\'
+    assert lines[-1].strip() == '-d "{\\"on\\": true, \\"n\\": ${N}}"'
+
+
+def test_a_call_without_a_shell_form_is_quoted_for_doing_by_hand(tmp_path: Path) -> None:
+    from hybridops.runbook.model import Runbook
+
+    data = load_runbook(PACKAGED / "outage.yaml").runbook.model_dump(by_alias=True, exclude_none=True)
+    step = data["phases"][0]["steps"][0]
+    step["http"]["path"] = "/health/{{ steps['x'].status }}"
+    page = render_markdown(Runbook.model_validate(data))
+    assert "By hand (no shell form for {{ steps['x'].status }}): `GET /health/{{ steps['x'].status }}`" in page
+
+
+def test_render_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["render", "no-such-runbook"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-runbook" in err[0] and "Traceback" not in err[0]
+    assert run(["render", "--check", str(tmp_path / "missing.md")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "missing.md: cannot read" in err[0]
