@@ -148,3 +148,16 @@ def test_render_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert run(["render", "--check", str(tmp_path / "missing.md")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing.md: cannot read" in err[0]
+
+
+def test_a_value_later_lines_need_is_assigned_even_among_several_captures() -> None:
+    from hybridops.markdown.commands import aws_command
+    from hybridops.runbook.model import AwsCall
+
+    call = AwsCall(service="ecs", operation="DescribeServices", params={"cluster": "c", "services": ["s"]},
+                   capture={"status": "services[0].status", "td": "services[0].taskDefinition"})
+    cmd = aws_command(call, needed={"td"})
+    text = "\n".join(cmd.lines)
+    assert "--query '{status: services[0].status, td: services[0].taskDefinition}'" in text
+    assert "TD=$(aws ecs describe-services" in text
+    assert cmd.assigns == ("td",)
