@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 if options.interactive and not options.dry_run and exc.result is not None \
                         and not isinstance(exc, IncidentTakenOver):
                     offer_undo(exc, prepared, config=config, profile=profile, audit_dir=audit_dir,
-                               insecure=insecure, aws_profile=aws_profile)
+                               insecure=insecure, aws_profile=aws_profile, lease=lease)
                 raise
             finally:
                 if lease is not None:
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
 
 def offer_undo(exc: Any, prepared: Any, *, config: Path | None, profile: str | None, audit_dir: Path | None,
-               insecure: bool, aws_profile: str | None) -> None:
+               insecure: bool, aws_profile: str | None, lease: Any = None) -> None:
     """At a terminal, after a run failed or was aborted: offer to undo the changes it completed."""
     from hybridops.cli import console
     from hybridops.cli.prompts import RichPrompter
@@ -111,6 +111,6 @@ def offer_undo(exc: Any, prepared: Any, *, config: Path | None, profile: str | N
         return
     try:
         undo_run(path, yes=False, dry_run=False, profile=profile, config=config, audit_dir=audit_dir, output="text",
-                 insecure=insecure, aws_profile=aws_profile, hold=False)  # the failed run still holds it
+                 insecure=insecure, aws_profile=aws_profile, hold=False, lease=lease)  # the run's lock
     except NothingToUndo as nothing:
         err.print(f"{nothing}", markup=False, highlight=False)

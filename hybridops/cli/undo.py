@@ -52,11 +52,12 @@ def register(app: typer.Typer) -> None:
 
 def undo_run(path: Path, *, yes: bool, dry_run: bool, profile: str | None, config: Path | None,
              audit_dir: Path | None, output: str, insecure: bool, aws_profile: str | None = None,
-             take_over: bool = False, hold: bool = True) -> int:
+             take_over: bool = False, hold: bool = True, lease: Any = None) -> int:
     """Plan the undo of the run logged at `path`, show it, and run it (also after a failed run).
 
     An undo changes the incident's systems, so it holds the incident as a run does (`hold`: False when
-    the caller's run holds it already: the undo offered after a failed run)."""
+    the caller's run holds it already: the undo offered after a failed run, which checks that run's
+    `lease` as the run did)."""
     import sys
 
     from hybridops.cli import console
@@ -96,11 +97,11 @@ def undo_run(path: Path, *, yes: bool, dry_run: bool, profile: str | None, confi
         opener = new_audit(prepared.settings, f"{prepared.loaded.runbook.id}-undo")
         lease, noted = (hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
                                       options=options, take_over=take_over, settings=prepared.settings)
-                        if hold else (None, []))
+                        if hold else (lease, []))
         try:
             result = execute(Prepared(loaded, prepared.settings, variables), options=options, output=output,
                              open_audit=opener, state=state, noted=noted, lease=lease)
         finally:
-            if lease is not None:
+            if lease is not None and hold:  # the caller's run releases its own
                 lease.release()
     return RUN_EXIT_CODES[result.status]

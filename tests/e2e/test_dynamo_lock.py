@@ -204,6 +204,8 @@ def test_take_over_is_noticed_by_the_first_run_which_stops_before_its_next_chang
     assert resets(sandbox) == 1  # the taker's change only
     for run_id in (first_id, taker_id):
         assert cli(place, "audit", "verify", run_id).code == 0
+    shown = cli(place, "audit", "show", first_id)
+    assert shown.code == 0 and "Incident lock lost" in shown.stdout and taker_id in shown.stdout
 
 
 def test_resume_re_takes_its_own_runs_lock_and_release_frees_a_gone_holders(place: dict[str, Any]) -> None:
