@@ -113,3 +113,19 @@ def test_the_background_renewal_notices_a_release(aws: Any) -> None:
     assert first.lost is not None and "released" in first.lost.reason
     assert not delete_lock(aws, "locks", item)  # gone already: nothing deleted
     first.release()
+
+
+def test_the_lease_setting_is_bounded_and_named_in_its_error(tmp_path: Any) -> None:
+    from hybridops.cli.holding import lease_seconds
+    from hybridops.config import resolve_settings
+    from hybridops.errors import ConfigError
+
+    config = tmp_path / "config.toml"
+    config.write_text('[profiles.p.lock]\ntable = "locks"\nlease = "90s"\n', encoding="utf-8")
+    settings = resolve_settings(config_path=config, profile="p", env={})
+    assert settings.lock_table.value == "locks" and lease_seconds(settings) == 90.0
+    assert lease_seconds(resolve_settings(env={})) == 60.0
+    for bad, why in [("1s", "too short"), ("2h", "too long"), ("soon", "not a duration")]:
+        with pytest.raises(ConfigError) as error:
+            lease_seconds(resolve_settings(config_path=config, profile="p", env={"HYBRIDOPS_LOCK_LEASE": bad}))
+        assert str(error.value).startswith("lock lease from env HYBRIDOPS_LOCK_LEASE: ") and why in str(error.value)
