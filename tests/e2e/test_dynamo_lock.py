@@ -114,8 +114,11 @@ def test_two_simultaneous_runs_end_with_exactly_one_acting(place: dict[str, Any]
     sandbox = place["sandbox"]
     sandbox.faults.add({"kind": "hold", "count": 1})  # the winner's change waits until the loser is done
     command = [sys.executable, "-m", "hybridops", "incident", "lock-drill.yaml", "--yes"]
-    procs = [subprocess.Popen(command, env=place["env"], cwd=place["cwd"], stdin=subprocess.DEVNULL,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    # Two operators' machines: an audit dir (and lock files) each, so only the table can tell them apart.
+    audits = [place["audit"].parent / f"machine-{n}" for n in (1, 2)]
+    procs = [subprocess.Popen(command, env={**place["env"], "HYBRIDOPS_AUDIT_DIR": str(audit)}, cwd=place["cwd"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for audit in audits]
     try:
         # the loser ends on its own (refused) while the winner's answer is held: whichever ends first lost
         deadline = time.monotonic() + 60  # generous: a bound on a hang, not a measure of speed
@@ -136,7 +139,8 @@ def test_two_simultaneous_runs_end_with_exactly_one_acting(place: dict[str, Any]
     winner_id = run_id_of(out)
     assert f"run {winner_id})" in lines[0]  # the loser named the winner's run
     assert resets(sandbox) == 1  # only the winner's change arrived
-    assert [p.stem for p in place["audit"].glob("*.jsonl")] == [winner_id]  # the loser sent nothing, logged nothing
+    logs = [p.stem for audit in audits for p in audit.glob("*.jsonl")]
+    assert logs == [winner_id]  # the loser sent nothing, logged nothing
     assert items(place) == []  # released at run_finished
 
 
