@@ -1,0 +1,180 @@
+"""`hybridops export ssm` checked by others (issue 13 §3): AWS's own SSM document language service over its
+language-server protocol, moto's SSM CreateDocument through the session's sandbox (real HTTP), and an
+exported script step run against the sandbox's admin API with its token in a SecureString parameter.
+
+The language service is installed with npm into the user's cache dir once (reused, offline, after that);
+only a machine without node or npm skips it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from e2e_support import PLANTED, CliResult, admin_calls
+from ssm_lsp import LanguageServer, install
+
+from hybridops.export.ssm import ADMIN_TOKEN_PARAMETER, dump, export_ssm
+from hybridops.runbook.catalog import find_runbook
+from hybridops.runbook.load import load_runbook
+from hybridops.sandbox import Sandbox
+
+RUNBOOK_IDS = ("outage", "bedrock-failure", "mcp-failure", "high-error-rate", "routing-efficiency")
+# The one diagnostic the 2020 schema gives every aws:executeScript step: its Runtime enum stops at
+# python3.7, which AWS's current action reference no longer lists (python3.11 is).
+KNOWN = 'Value is not accepted. Valid values: "python3.6", "python3.7", "PowerShell Core 6.0".'
+
+
+def _export(runbook_id: str) -> dict[str, Any]:
+    return export_ssm(load_runbook(find_runbook(runbook_id)).runbook, admin_url="https://admin.example",
+                      pagerduty_url="https://events.pagerduty.com/v2/enqueue").document
+
+
+@pytest.fixture(scope="module")
+def documents() -> dict[str, str]:
+    """{"outage.yaml": text, "outage.json": text, ...} for the five shipped runbooks."""
+    out = {}
+    for rid in RUNBOOK_IDS:
+        doc = _export(rid)
+        out[f"{rid}.yaml"] = dump(doc, "yaml")
+        out[f"{rid}.json"] = dump(doc, "json")
+    return out
+
+
+@pytest.fixture(scope="module")
+def language_server() -> Iterator[LanguageServer]:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are not on PATH: AWS's SSM document language service cannot run")
+    server = LanguageServer(install())
+    yield server
+    server.close()
+
+
+def _parse(name: str, text: str) -> dict[str, Any]:
+    return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+
+
+def test_the_language_service_finds_nothing_but_the_known_runtime_diagnostic(
+        language_server: LanguageServer, documents: dict[str, str]) -> None:
+    found = language_server.diagnostics(documents)
+    assert set(found) == set(documents)
+    for name, diagnostics in found.items():
+        text = documents[name]
+        scripts = [s for s in _parse(name, text)["mainSteps"] if s["action"] == "aws:executeScript"]
+        assert scripts, name
+        lines = text.splitlines()
+        for d in diagnostics:
+            assert d["message"] == KNOWN, f"{name}:{d['range']['start']['line'] + 1}: {d['message']}"
+            line = lines[d["range"]["start"]["line"]]
+            assert "Runtime" in line and "python3.11" in line, (name, line)
+        assert len(diagnostics) == len(scripts), name  # one per script step: nothing else, nothing hidden
+
+
+def test_the_language_service_does_report_a_broken_document(language_server: LanguageServer) -> None:
+    """The check above is not vacuous: the same server flags what is wrong in an Automation document."""
+    broken = {"schemaVersion": "0.3", "parameters": {"p": {"type": "Float"}}, "mainSteps": [
+        {"name": "a", "action": "aws:sleep", "inputs": {"Duration": "PT1S"}, "onFailure": "step:no-such"},
+        {"name": "b", "action": "aws:executeAwsApi", "inputs": {"Api": "DescribeServices"}, "nextstep": "a"}]}
+    found = language_server.diagnostics({"broken.json": json.dumps(broken, indent=2),
+                                         "broken.yaml": yaml.safe_dump(broken, sort_keys=False)})
+    for name, diagnostics in found.items():
+        messages = " | ".join(d["message"] for d in diagnostics)
+        assert len(diagnostics) >= 4, (name, messages)
+        assert "Float" in messages or "Value is not accepted" in messages, messages
+        assert "nextstep" in messages, messages  # an unknown step key
+        assert "Service" in messages, messages  # executeAwsApi's required input
+        assert KNOWN not in messages
+
+
+@pytest.mark.parametrize("fmt", ["YAML", "JSON"])
+def test_moto_create_document_accepts_every_exported_document(
+        scenario: Callable[[str], Sandbox], documents: dict[str, str], fmt: str) -> None:
+    import boto3
+
+    sandbox = scenario("healthy")
+    env = sandbox.env
+    ssm = boto3.client("ssm", region_name="eu-central-1", endpoint_url=sandbox.aws_url,
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    for rid in RUNBOOK_IDS:
+        name = f"{rid}.{fmt.lower()}"
+        text = documents[name]
+        doc_name = f"hybridops-{rid}-{uuid.uuid4().hex[:8]}"
+        made = ssm.create_document(Content=text, Name=doc_name, DocumentType="Automation", DocumentFormat=fmt)
+        info = made["DocumentDescription"]
+        assert (info["Status"], info["DocumentType"], info["SchemaVersion"], info["DocumentFormat"]) == \
+               ("Active", "Automation", "0.3", fmt), name
+        described = ssm.describe_document(Name=doc_name)["Document"]
+        assert {p["Name"] for p in described["Parameters"]} == set(_parse(name, text)["parameters"]), name
+        assert ssm.get_document(Name=doc_name, DocumentFormat=fmt)["Content"] == text, name
+
+
+def test_an_exported_admin_step_runs_against_the_admin_api_with_the_token_from_a_securestring(
+        scenario: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The script an http step exports, run as aws:executeScript would run it (its handler with the
+    step's InputPayload, the document's parameters substituted): it reads the token from a SecureString
+    parameter (moto, over HTTP) and calls the admin API (the sandbox), which refuses any other token."""
+    import boto3
+
+    sandbox = scenario("mcp-down")
+    for key, value in sandbox.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
+        Name=ADMIN_TOKEN_PARAMETER, Value=PLANTED.admin_token, Type="SecureString", Overwrite=True)
+    document = _export("mcp-failure")
+    step = next(s for s in document["mainSteps"] if s["name"] == "check_mcp_health")
+    assert step["action"] == "aws:executeScript"
+    payload = json.loads(json.dumps(step["inputs"]["InputPayload"])
+                         .replace("{{ AdminUrl }}", sandbox.admin_url)
+                         .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
+    namespace: dict[str, Any] = {}
+    exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
+    outputs = namespace["handler"](payload, None)
+    assert outputs["mcp_status"] == "critical"
+    assert {o["Name"] for o in step["outputs"]} == set(outputs)
+    assert all(o["Selector"] == f"$.Payload.{o['Name']}" for o in step["outputs"])
+
+    # an admin request (the token matters there): accepted with the token, refused with another one
+    reset = next(s for s in _export("outage")["mainSteps"] if s["name"] == "reset_circuit_breakers")
+    reset_payload = json.loads(json.dumps(reset["inputs"]["InputPayload"])
+                               .replace("{{ AdminUrl }}", sandbox.admin_url)
+                               .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
+    exec(compile(reset["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102
+    assert namespace["handler"](reset_payload, None) == {}
+    assert [c["status"] for c in admin_calls(sandbox.requests(), "POST", "/admin/circuit-breaker/reset")] == [200]
+    boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
+        Name="/hybridops/wrong-token", Value="not-the-token", Type="SecureString", Overwrite=True)
+    reset_payload["TokenParameter"] = "/hybridops/wrong-token"
+    with pytest.raises(RuntimeError, match=r"HTTP 401") as refused:
+        namespace["handler"](reset_payload, None)
+    assert "not-the-token" not in str(refused.value) and PLANTED.admin_token not in str(refused.value)
+
+
+def test_export_as_a_process_writes_the_file_and_lists_what_it_could_not_export(
+        run: Callable[..., CliResult], tmp_path: Path) -> None:
+    """The CLI end to end, with the admin token (and the other planted secrets) in its environment:
+    run_cli fails the test if any of them reaches the output or the document."""
+    out = tmp_path / "docs" / "outage.json"
+    result = run(["export", "ssm", "outage", "--format", "json", "-o", str(out)])
+    assert result.code == 0, result.stderr
+    assert result.stdout == ""
+    document = json.loads(out.read_text("utf-8"))
+    assert document["schemaVersion"] == "0.3"
+    text = out.read_text("utf-8")
+    for secret in PLANTED.all().values():
+        assert secret not in text
+    lines = result.stderr_lines()
+    assert lines and all(line.startswith("runbooks/outage.yaml: not exported: ") or "outage.yaml: not exported: "
+                         in line for line in lines), lines
+    assert any("check-system-health-metric: parameter StartTime" in line for line in lines), lines
+    assert "Traceback" not in result.stderr
+
+    strict = run(["export", "ssm", "outage", "--strict", "-o", str(tmp_path / "strict.yaml")])
+    assert strict.code == 1
+    assert strict.stderr_lines()[-1].endswith("cannot be exported")
