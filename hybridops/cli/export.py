@@ -53,7 +53,7 @@ def export_ssm(
 ) -> None:
     from hybridops.config import DEFAULT_ADMIN_URL, DEFAULT_PAGERDUTY_URL
     from hybridops.errors import HybridOpsError, RunbookInvalid
-    from hybridops.export.ssm import dump
+    from hybridops.export.ssm import dump, size_gap
     from hybridops.export.ssm import export_ssm as build
     from hybridops.runbook.catalog import find_runbook
     from hybridops.runbook.load import load_runbook
@@ -67,7 +67,9 @@ def export_ssm(
     # URL with credentials in it, and the document is shared.
     result = build(loaded.runbook, admin_url=DEFAULT_ADMIN_URL, pagerduty_url=DEFAULT_PAGERDUTY_URL)
     text = dump(result.document, format.value)
-    for gap in result.gaps:
+    too_big = size_gap(text)
+    gaps = [*result.gaps, *([too_big] if too_big else [])]
+    for gap in gaps:
         typer.echo(f"{loaded.path}: not exported: {gap}", err=True)
     if output is None:
         typer.echo(text, nl=False)
@@ -77,8 +79,8 @@ def export_ssm(
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
             raise HybridOpsError(f"{output}: cannot write: {exc.strerror or exc}") from None
-    if strict and result.gaps:
-        typer.echo(f"{loaded.path}: --strict: {len(result.gaps)} thing(s) cannot be exported", err=True)
+    if strict and gaps:
+        typer.echo(f"{loaded.path}: --strict: {len(gaps)} thing(s) cannot be exported", err=True)
         raise typer.Exit(1)
 
 

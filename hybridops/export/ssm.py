@@ -73,6 +73,7 @@ NOT_EXPORTED = "[not exported: see the runbook]"
 ADMIN_TOKEN_PARAMETER = "/hybridops/admin-token"
 SLACK_PARAMETER = "/hybridops/slack-webhook-url"
 PAGERDUTY_PARAMETER = "/hybridops/pagerduty-routing-key"
+MAX_DOCUMENT_BYTES = 64 * 1024  # CreateDocument's limit (MaxDocumentSizeExceeded)
 KEY_ORDER = ("name", "action", "description", "timeoutSeconds", "maxAttempts", "onFailure", "isCritical",
              "nextStep", "isEnd", "inputs", "outputs")
 
@@ -631,6 +632,16 @@ def export_ssm(runbook: Runbook, *, admin_url: str, pagerduty_url: str) -> Expor
     builder = _Builder(runbook, admin_url, pagerduty_url)
     document = builder.build()
     return Export(document, builder.gaps)
+
+
+def size_gap(text: str) -> Gap | None:
+    """A gap when the document is larger than CreateDocument accepts (each script step carries its own
+    copy of the code it runs, so a runbook of many admin calls and polls can outgrow it)."""
+    size = len(text.encode("utf-8"))
+    if size <= MAX_DOCUMENT_BYTES:
+        return None
+    return Gap("", f"the document is {size:,} bytes: CreateDocument refuses more than {MAX_DOCUMENT_BYTES:,} "
+                   "(MaxDocumentSizeExceeded); split the runbook, or export fewer steps")
 
 
 def dump(document: dict[str, Any], fmt: str) -> str:

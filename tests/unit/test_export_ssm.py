@@ -485,3 +485,17 @@ def test_output_types_come_from_botocore_shapes() -> None:
              "services[*].serviceName": "StringList", "services": "MapList", "services[0]": "StringMap",
              "services[0].deployments[*]": "MapList", "services[0].nosuchfield": "String"}
     assert {q: output_type(shape, to_selector(q).path) for q in cases} == cases
+
+
+def test_a_document_over_createdocuments_size_limit_is_reported(cli: RunCli) -> None:
+    from hybridops.export.ssm import MAX_DOCUMENT_BYTES
+
+    code, out, err = cli("export", "ssm", "bedrock-failure")  # 19 script steps, each with its own code
+    assert code == 0
+    assert len(out.encode()) > MAX_DOCUMENT_BYTES
+    assert err.splitlines()[-1].endswith(f"bedrock-failure.yaml: not exported: the document is "
+                                    f"{len(out.encode()):,} bytes: CreateDocument refuses more than 65,536 "
+                                    "(MaxDocumentSizeExceeded); split the runbook, or export fewer steps")
+    assert cli("export", "ssm", "bedrock-failure", "--strict")[0] == 1
+    code, out, err = cli("export", "ssm", "routing-efficiency")
+    assert len(out.encode()) < MAX_DOCUMENT_BYTES and "MaxDocumentSizeExceeded" not in err
