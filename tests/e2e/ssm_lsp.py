@@ -30,17 +30,22 @@ def cache_dir() -> Path:
 
 
 def install() -> Path:
-    """The server script, installed with npm into the cache dir unless it is there already."""
+    """The server script, installed with npm into the cache dir unless it is there already (under a lock:
+    the suite's two workers may both get here on a fresh machine)."""
+    import fcntl
+
     prefix = cache_dir()
     server = prefix / SERVER
-    if server.is_file():
-        return server
     prefix.mkdir(parents=True, exist_ok=True)
-    npm = shutil.which("npm")
-    assert npm is not None
-    proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(prefix),
-                           f"{PACKAGE}@{VERSION}"], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0 and server.is_file(), f"npm install failed:\n{proc.stdout}\n{proc.stderr}"
+    with open(prefix.parent / f".{VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if server.is_file():  # installed before (or by the other worker meanwhile): no network
+            return server
+        npm = shutil.which("npm")
+        assert npm is not None
+        proc = subprocess.run([npm, "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(prefix),
+                               f"{PACKAGE}@{VERSION}"], capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0 and server.is_file(), f"npm install failed:\n{proc.stdout}\n{proc.stderr}"
     return server
 
 
