@@ -51,6 +51,11 @@ def register(app: typer.Typer) -> None:
                                                                   "the log); Slack and PagerDuty need no settings."),
         runbooks: Path | None = typer.Option(None, "--runbooks", help="Directory of runbooks."),
         take_over: bool = typer.Option(False, "--take-over", help=TAKE_OVER_HELP),
+        check_permissions: bool = typer.Option(
+            False, "--check-permissions",
+            help="Before the first step (after STS), ask IAM's SimulatePrincipalPolicy whether the caller may "
+                 "call every AWS action of the runbook (as `hybridops preflight`): a denied mutating action "
+                 "stops the run there, nothing sent (exit 1); a denied read is a warning."),
     ) -> int:
         """Run an incident runbook step by step, every action audited."""
         set_verbosity(quiet, verbose)
@@ -76,12 +81,17 @@ def register(app: typer.Typer) -> None:
             prepared = prepare(find_runbook(runbook, runbooks), options=options, flag_vars=var, profile=profile,
                                config_path=config, audit_dir=audit_dir,
                                aws_profile=aws_profile)
+            checked_aws = None
+            if check_permissions:
+                from hybridops.cli.preflight import check_run_permissions
+
+                checked_aws = check_run_permissions(prepared, options)  # its session serves the run too
             opener = new_audit(prepared.settings, prepared.loaded.runbook.id, dry_run=dry_run)
             lease, noted = hold_incident(opener.directory, incident=prepared.loaded.runbook.id, run_id=opener.run_id,
                                          options=options, take_over=take_over, settings=prepared.settings)
             try:
                 result = execute(prepared, options=options, output=output, open_audit=opener, noted=noted,
-                                 lease=lease)
+                                 lease=lease, aws=checked_aws)
             except RunStopped as exc:
                 # A run whose incident was taken over leaves the undo to the run that holds it now.
                 if options.interactive and not options.dry_run and exc.result is not None \

@@ -1,7 +1,12 @@
 """AWS operations moto lacks, answered by the sandbox behind the same endpoint.
 
 - health DescribeEvents (JSON 1.1): an open BEDROCK issue while bedrock-down's outage lasts;
-- iam SimulatePrincipalPolicy (query/XML): evaluates the role's inline policies in moto's IAM;
+- iam SimulatePrincipalPolicy (query/XML): evaluates, as IAM does, the inline and managed policies
+  of a role, a user (with its groups') or a group in moto's IAM: Action/NotAction, Resource/NotResource
+  with wildcards, explicit denies first, MatchedStatements with IAM's SourcePolicyType values and
+  each statement's position, pages (MaxItems/Marker);
+- sts GetCallerIdentity: the caller is a session of the seeded operator role (hybridops-oncall), as
+  an on-call engineer who assumed it;
 - bedrock-runtime InvokeModel (REST JSON): 503 ServiceUnavailableException while Bedrock is down,
   otherwise an Anthropic messages body, as the real service answers;
 - logs FilterLogEvents (and TestMetricFilter) with a filter pattern, which moto does not evaluate as
@@ -12,8 +17,8 @@
 
 from __future__ import annotations
 
-import fnmatch
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -45,6 +50,13 @@ class Answer:
 def handle(service: str, operation: str, params: dict[str, Any], world: World, account_id: str,
            region: str = "eu-central-1") -> Answer | None:
     """The sandbox's own answer to this call, or None to let moto answer it."""
+    from hybridops.sandbox.faults import faults_of
+
+    faults = faults_of(world)
+    if faults is not None:  # injected IAM faults (a deny on the operator's role) are moto's policies
+        faults.sync_iam(account_id)
+    if service == "sts" and operation == "GetCallerIdentity":
+        return _caller(account_id)
     if service == "health":
         return _health(operation, params, world)
     if service == "iam" and operation == "SimulatePrincipalPolicy":
@@ -177,47 +189,275 @@ def _health(operation: str, params: dict[str, Any], world: World) -> Answer:
 
 
 # ---- IAM policy simulation ------------------------------------------------------------------------
-def _simulate(params: dict[str, Any], account_id: str) -> Answer:
-    from moto.iam.models import iam_backends
+# IAM evaluates every policy of the principal: a matching Deny wins, then a matching Allow, otherwise
+# the request is implicitly denied. What the sandbox reads, from moto's IAM backend: a role's inline
+# and attached (managed) policies; a user's, and those of each group it belongs to; a group's; and the
+# request's PolicyInputList. Conditions are not evaluated: a statement with one does not match, and
+# its keys are listed as MissingContextValues, as IAM lists the context it was not given.
+SIMULATE_PAGE = 100  # IAM's default MaxItems
 
+
+@dataclass(frozen=True)
+class PolicyStatement:
+    statement: dict[str, Any]
+    policy_id: str
+    policy_type: str  # IAM's values: user, group, role, aws-managed, user-managed, resource, none
+    start: tuple[int, int] | None = None  # (line, column) in the policy document, 1-based
+    end: tuple[int, int] | None = None
+
+
+def _simulate(params: dict[str, Any], account_id: str) -> Answer:
     arn = params.get("PolicySourceArn", "")
     actions = _members(params, "ActionNames")
     resources = _members(params, "ResourceArns") or ["*"]
     if not actions:
         return _iam_error(400, "ValidationError", "ActionNames must not be empty")
+    bad = [a for a in actions if not re.fullmatch(r"[\w-]+:[\w*?]+", a)]
+    if bad:
+        return _iam_error(400, "InvalidInput", f"Invalid action name: {bad[0]} (service:Action)")
+    statements = principal_statements(arn, account_id)
+    if isinstance(statements, Answer):
+        return statements
+    for i, doc in enumerate(_members(params, "PolicyInputList"), 1):
+        statements += policy_statements(doc, f"PolicyInputList.{i}", "none")
+    results = [evaluate(action, resource, statements) for action in actions for resource in resources]
     try:
-        role = iam_backends[account_id]["global"].get_role_by_arn(arn)
-    except Exception:  # moto's NotFoundException; any lookup failure means the entity is unknown to IAM
-        return _iam_error(404, "NoSuchEntity", f"The role with ARN {arn} cannot be found.")
-    statements = []
-    for name, doc in role.policies.items():
-        policy = json.loads(doc) if isinstance(doc, str) else doc
-        stmts = policy.get("Statement", [])
-        statements += [(name, st) for st in (stmts if isinstance(stmts, list) else [stmts])]
-    results = []
-    for action in actions:
-        for resource in resources:
-            decision, matched = "implicitDeny", []
-            for name, st in statements:
-                acts = st.get("Action", [])
-                acts = [acts] if isinstance(acts, str) else acts
-                if any(fnmatch.fnmatch(action.lower(), a.lower()) for a in acts):
-                    if st.get("Effect") == "Deny":
-                        decision, matched = "explicitDeny", [name]
-                        break
-                    decision, matched = "allowed", [name]
-            stmts_xml = "".join(
-                f"<member><SourcePolicyId>{escape(n)}</SourcePolicyId><SourcePolicyType>IAM Policy"
-                f"</SourcePolicyType></member>" for n in matched)
-            results.append(
-                f"<member><EvalActionName>{escape(action)}</EvalActionName>"
-                f"<EvalResourceName>{escape(resource)}</EvalResourceName>"
-                f"<EvalDecision>{decision}</EvalDecision><MatchedStatements>{stmts_xml}</MatchedStatements>"
-                f"<MissingContextValues/></member>")
+        start = int(params.get("Marker") or 0)
+        page_size = int(params.get("MaxItems") or SIMULATE_PAGE)
+    except ValueError:
+        return _iam_error(400, "InvalidInput", "Marker and MaxItems must come from an earlier answer")
+    page = results[start:start + page_size]
+    truncated = start + page_size < len(results)
+    more = f"<Marker>{start + page_size}</Marker>" if truncated else ""
     xml = (f'<SimulatePrincipalPolicyResponse xmlns="{IAM_NS}"><SimulatePrincipalPolicyResult>'
-           f"<IsTruncated>false</IsTruncated><EvaluationResults>{''.join(results)}</EvaluationResults>"
+           f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>{more}"
+           f"<EvaluationResults>{''.join(_result_xml(r) for r in page)}</EvaluationResults>"
            f"</SimulatePrincipalPolicyResult><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>"
            f"</ResponseMetadata></SimulatePrincipalPolicyResponse>")
+    return Answer(200, [("Content-Type", "text/xml")], xml.encode())
+
+
+def principal_statements(arn: str, account_id: str) -> list[PolicyStatement] | Answer:
+    """Every statement of the policies that apply to the role, user or group `arn` (moto's IAM), or
+    IAM's error answer when there is no such entity."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account_id]["global"]
+    kind = _entity_kind(arn)
+    found: Any = None
+    if kind == "role":
+        found = next((r for r in iam.roles.values() if r.arn == arn), None)
+    elif kind == "user":
+        found = next((u for u in iam.users.values() if u.arn == arn), None)
+    elif kind == "group":
+        found = next((g for g in iam.groups.values() if g.arn == arn), None)
+    else:
+        return _iam_error(400, "InvalidInput", f"Invalid ARN {arn}: PolicySourceArn must be an IAM user, group "
+                                               "or role (not an assumed-role session)")
+    if found is None:
+        return _iam_error(404, "NoSuchEntity", f"The {kind} with ARN {arn} cannot be found.")
+    statements = _entity_statements(found, kind)
+    if kind == "user":
+        for group in iam.get_groups_for_user(found.name):
+            statements += _entity_statements(group, "group")
+    return statements
+
+
+def _entity_kind(arn: str) -> str | None:
+    m = re.fullmatch(r"arn:[\w-]+:iam::\d{12}:(role|user|group)/.+", arn)
+    return m.group(1) if m else None
+
+
+def _entity_statements(entity: Any, kind: str) -> list[PolicyStatement]:
+    out: list[PolicyStatement] = []
+    for name, doc in entity.policies.items():
+        out += policy_statements(doc, name, kind)
+    for policy_arn, policy in entity.managed_policies.items():
+        version = next((v for v in policy.versions if v.is_default), None)
+        doc = version.document if version is not None else getattr(policy, "document", "{}")
+        out += policy_statements(doc, policy.name, "aws-managed" if ":aws:policy/" in policy_arn else "user-managed")
+    return out
+
+
+def policy_statements(doc: Any, policy_id: str, policy_type: str) -> list[PolicyStatement]:
+    """The statements of one policy document, each with where it is in the document's text."""
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    try:
+        policy = json.loads(unquote(text) if text.startswith("%7B") else text)
+    except ValueError:
+        return []
+    stmts = policy.get("Statement", []) if isinstance(policy, dict) else []
+    stmts = stmts if isinstance(stmts, list) else [stmts]
+    spans = statement_spans(text)
+    if len(spans) != len(stmts):
+        spans = [(None, None)] * len(stmts)
+    return [PolicyStatement(st, policy_id, policy_type, a, b) for st, (a, b) in zip(stmts, spans, strict=True)
+            if isinstance(st, dict)]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    action: str
+    resource: str
+    decision: str
+    matched: tuple[PolicyStatement, ...]
+    missing: tuple[str, ...]
+
+
+def evaluate(action: str, resource: str, statements: list[PolicyStatement]) -> Evaluation:
+    """IAM's decision for one action on one resource: explicit deny wins over allow."""
+    allows: list[PolicyStatement] = []
+    denies: list[PolicyStatement] = []
+    missing: list[str] = []
+    for ps in statements:
+        st = ps.statement
+        if not _matches_action(st, action) or not _matches_resource(st, resource):
+            continue
+        condition = st.get("Condition")
+        if condition:
+            keys = [k for block in condition.values() if isinstance(block, dict) for k in block]
+            missing += [k for k in keys if k not in missing]
+            continue
+        (denies if st.get("Effect") == "Deny" else allows).append(ps)
+    if denies:
+        return Evaluation(action, resource, "explicitDeny", tuple(denies), tuple(missing))
+    if allows:
+        return Evaluation(action, resource, "allowed", tuple(allows), tuple(missing))
+    return Evaluation(action, resource, "implicitDeny", (), tuple(missing))
+
+
+def _as_list(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
+
+
+def _wildcard(pattern: str, text: str, *, ignore_case: bool) -> bool:
+    """IAM's wildcards: `*` any run of characters, `?` one character; nothing else is special."""
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, text, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
+
+
+def _matches_action(st: dict[str, Any], action: str) -> bool:
+    if "NotAction" in st:
+        return not any(_wildcard(a, action, ignore_case=True) for a in _as_list(st["NotAction"]))
+    return any(_wildcard(a, action, ignore_case=True) for a in _as_list(st.get("Action")))
+
+
+def _matches_resource(st: dict[str, Any], resource: str) -> bool:
+    if "NotResource" in st:
+        return not any(_wildcard(r, resource, ignore_case=False) for r in _as_list(st["NotResource"]))
+    return any(_wildcard(r, resource, ignore_case=False) for r in _as_list(st.get("Resource")))
+
+
+def _result_xml(r: Evaluation) -> str:
+    def position(tag: str, at: tuple[int, int] | None) -> str:
+        return "" if at is None else f"<{tag}><Line>{at[0]}</Line><Column>{at[1]}</Column></{tag}>"
+
+    stmts = "".join(f"<member><SourcePolicyId>{escape(s.policy_id)}</SourcePolicyId>"
+                    f"<SourcePolicyType>{s.policy_type}</SourcePolicyType>"
+                    f"{position('StartPosition', s.start)}{position('EndPosition', s.end)}</member>"
+                    for s in r.matched)
+    missing = "".join(f"<member>{escape(k)}</member>" for k in r.missing)
+    return (f"<member><EvalActionName>{escape(r.action)}</EvalActionName>"
+            f"<EvalResourceName>{escape(r.resource)}</EvalResourceName>"
+            f"<EvalDecision>{r.decision}</EvalDecision><MatchedStatements>{stmts}</MatchedStatements>"
+            f"<MissingContextValues>{missing}</MissingContextValues></member>")
+
+
+def statement_spans(text: str) -> list[tuple[tuple[int, int] | None, tuple[int, int] | None]]:
+    """(start, end) of each statement of a policy document's text, as IAM's StartPosition and
+    EndPosition give them: line and column (1-based) of the statement's opening and closing brace."""
+    try:
+        return [(_line_col(text, a), _line_col(text, b - 1)) for a, b in _statement_offsets(text)]
+    except (IndexError, ValueError):
+        return []
+
+
+def _line_col(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _statement_offsets(text: str) -> list[tuple[int, int]]:
+    i = _ws(text, 0)
+    if text[i] != "{":
+        return []
+    i += 1
+    while True:
+        i = _ws(text, i)
+        if text[i] == "}":
+            return []
+        key_end = _skip(text, i)
+        key = json.loads(text[i:key_end])
+        i = _ws(text, _ws(text, key_end) + 1)  # past the colon
+        if key == "Statement":
+            if text[i] != "[":
+                return [(i, _skip(text, i))]
+            spans: list[tuple[int, int]] = []
+            i += 1
+            while True:
+                i = _ws(text, i)
+                if text[i] == "]":
+                    return spans
+                end = _skip(text, i)
+                spans.append((i, end))
+                i = _ws(text, end)
+                if text[i] == ",":
+                    i += 1
+        i = _ws(text, _skip(text, i))
+        if text[i] == ",":
+            i += 1
+
+
+def _ws(text: str, i: int) -> int:
+    while text[i] in " \t\r\n":
+        i += 1
+    return i
+
+
+def _skip(text: str, i: int) -> int:
+    """The offset just past the JSON value that starts at `i`."""
+    if text[i] == '"':
+        j = i + 1
+        while text[j] != '"':
+            j += 2 if text[j] == "\\" else 1
+        return j + 1
+    if text[i] in "{[":
+        depth, j = 0, i
+        while True:
+            c = text[j]
+            if c == '"':
+                j = _skip(text, j)
+                continue
+            depth += c in "{["
+            depth -= c in "}]"
+            j += 1
+            if depth == 0:
+                return j
+    j = i
+    while j < len(text) and text[j] not in ",}] \t\r\n":
+        j += 1
+    if j == i:
+        raise ValueError("no value")
+    return j
+
+
+# ---- STS: the sandbox's caller is an on-call engineer in the seeded operator role ------------------
+STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+SESSION_NAME = "sandbox"
+
+
+def _caller(account_id: str) -> Answer | None:
+    from moto.iam.models import iam_backends
+
+    from hybridops.sandbox.scenarios import OPERATOR_ROLE
+
+    role = next((r for r in iam_backends[account_id]["global"].roles.values() if r.name == OPERATOR_ROLE), None)
+    if role is None:
+        return None  # not a seeded account: moto's own answer
+    arn = f"arn:aws:sts::{account_id}:assumed-role/{OPERATOR_ROLE}/{SESSION_NAME}"
+    xml = (f'<GetCallerIdentityResponse xmlns="{STS_NS}"><GetCallerIdentityResult><Arn>{arn}</Arn>'
+           f"<UserId>{role.id}:{SESSION_NAME}</UserId><Account>{account_id}</Account></GetCallerIdentityResult>"
+           f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></GetCallerIdentityResponse>")
     return Answer(200, [("Content-Type", "text/xml")], xml.encode())
 
 

@@ -9,27 +9,37 @@ Each fault is one JSON object, as `POST /_sandbox/fault` takes it and a drill's 
     {"kind": "hold", "count": 1}                         the next admin answer waits for POST /_sandbox/release
     {"kind": "component-down", "component": "mcp-router", "for_s": 120}
     {"kind": "component-up", "component": "direct-bedrock"}
+    {"kind": "iam-deny", "action": "ecs:UpdateService"}  an explicit Deny of the action for the operator's
+                                                         role (or "role": NAME), "resource": "*" by default
 
 Any of them may say when: `"at_s": 300` (simulated seconds since the scenario started) or
 `"on_request": 4` (the 4th request to the API the fault is about, counted since the scenario started;
 not for component faults). Every fault that takes effect is written to the world's fault log.
+
+An `iam-deny` is a customer-managed policy in moto's IAM (`hybridops-sandbox-deny-N`, one Deny
+statement) attached to the role: IAM's own reads (GetRole, ListAttachedRolePolicies) see it, and
+SimulatePrincipalPolicy names it. A scenario change (`/_sandbox/reset`, `set_scenario`) removes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import threading
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as xml_escape
 
+from hybridops.sandbox.scenarios import OPERATOR_ROLE
 from hybridops.sandbox.world import COMPONENTS, World
 
 if TYPE_CHECKING:
     from hybridops.engine.clock import SimClock
 
-FAULT_KINDS = ("http-503", "slow", "hold", "aws-throttle", "component-down", "component-up")
+FAULT_KINDS = ("http-503", "slow", "hold", "aws-throttle", "component-down", "component-up", "iam-deny")
 REQUEST_FAULTS = {"http-503": "admin", "slow": "admin", "hold": "admin", "aws-throttle": "aws"}
 MAX_SLOW_S = 600.0
 
@@ -68,6 +78,15 @@ def check_fault(fault: Any) -> dict[str, Any]:
             if kind != "component-down" or not _is_number(fault["for_s"]) or not fault["for_s"] > 0:
                 raise ValueError("for_s must be a positive number of seconds (component-down only)")
             out["for_s"] = float(fault["for_s"])
+    if kind == "iam-deny":
+        action, role, resource = fault.get("action"), fault.get("role", OPERATOR_ROLE), fault.get("resource", "*")
+        if not isinstance(action, str) or not re.fullmatch(r"[\w-]+:[\w*?]+", action):
+            raise ValueError("action must be an IAM action, service:Action (e.g. ecs:UpdateService)")
+        if not isinstance(role, str) or not re.fullmatch(r"[\w+=,.@-]{1,64}", role):
+            raise ValueError("role must be the name of an IAM role")
+        if not isinstance(resource, str) or not resource:
+            raise ValueError("resource must be an ARN or *")
+        out.update(action=action, role=role, resource=resource)
     if "at_s" in fault and "on_request" in fault:
         raise ValueError("give at_s or on_request, not both")
     if "at_s" in fault:
@@ -91,6 +110,8 @@ def describe_fault(fault: dict[str, Any]) -> str:
         return f"{fault['count']} AWS call(s) throttled"
     if kind == "hold":
         return f"{fault['count']} admin answer(s) held until released"
+    if kind == "iam-deny":
+        return f"explicit deny of {fault['action']} on {fault['resource']} for role {fault['role']}"
     what = f"{fault['component']} {kind.split('-')[1]}"
     return what + (f" for {fault['for_s']:g}s" if "for_s" in fault else "")
 
@@ -111,6 +132,11 @@ class Faults:
     _holding: list[threading.Event] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=lambda: {"admin": 0, "aws": 0})
+    iam_denies: list[dict[str, Any]] = field(default_factory=list)  # iam-deny faults in force
+    _iam_applied: dict[str, tuple[str, str]] = field(default_factory=dict)  # policy ARN -> (role, fault json)
+
+    def __post_init__(self) -> None:
+        _BY_WORLD[self.world] = self
 
     def add(self, fault: Any) -> str:
         """Apply (or schedule) one fault; ValueError when it makes no sense."""
@@ -130,6 +156,11 @@ class Faults:
     def _apply(self, fault: dict[str, Any], hit: str | None = None) -> None:
         kind = fault["kind"]
         world = self.world
+        if kind == "iam-deny":
+            with self.lock:
+                self.iam_denies.append(fault)
+            world.note_fault(kind, describe_fault(fault), hit)
+            return
         if kind.startswith("component-"):
             if kind == "component-down":
                 world.component_down(fault["component"], fault.get("for_s"))
@@ -217,6 +248,52 @@ class Faults:
             self.slow.clear()
             self.pending.clear()
             self.requests = {"admin": 0, "aws": 0}
+            self.iam_denies.clear()  # taken out of moto's IAM at the next AWS request (sync_iam)
+
+    def sync_iam(self, account_id: str) -> None:
+        """Make moto's IAM in `account_id` hold exactly the iam-deny faults in force (called before each
+        AWS request is answered, under the world's lock)."""
+        with self.lock:
+            wanted = [json.dumps(f, sort_keys=True) for f in self.iam_denies]
+            if sorted(wanted) == sorted(v for _, v in self._iam_applied.values()):
+                return
+            from moto.iam.models import iam_backends
+
+            iam = iam_backends[account_id]["global"]
+            for arn, (role, key) in list(self._iam_applied.items()):
+                if key in wanted:
+                    wanted.remove(key)
+                    continue
+                with contextlib.suppress(Exception):  # the role went away with its account: nothing to detach
+                    iam.detach_role_policy(arn, role)
+                iam.managed_policies.pop(arn, None)
+                del self._iam_applied[arn]
+            for key in wanted:
+                fault = json.loads(key)
+                n = 1
+                while f"arn:aws:iam::{account_id}:policy/hybridops-sandbox-deny-{n}" in iam.managed_policies:
+                    n += 1
+                document = json.dumps({"Version": "2012-10-17", "Statement": [{
+                    "Sid": "SandboxFaultDeny", "Effect": "Deny", "Action": fault["action"],
+                    "Resource": fault["resource"]}]}, indent=2)
+                policy = iam.create_policy("injected by the sandbox (iam-deny fault)", "/", document,
+                                           f"hybridops-sandbox-deny-{n}", [])
+                try:
+                    iam.attach_role_policy(policy.arn, fault["role"])
+                except Exception:  # noqa: BLE001 - moto's NoSuchEntity: the fault names no role of the account
+                    iam.managed_policies.pop(policy.arn, None)
+                    self.iam_denies = [f for f in self.iam_denies if json.dumps(f, sort_keys=True) != key]
+                    self.world.note_fault("iam-deny", f"no role {fault['role']}: nothing denied", None)
+                    continue
+                self._iam_applied[policy.arn] = (fault["role"], key)
+
+
+_BY_WORLD: weakref.WeakKeyDictionary[World, Faults] = weakref.WeakKeyDictionary()
+
+
+def faults_of(world: World) -> Faults | None:
+    """The Faults of the sandbox whose world this is (the AWS side applies IAM faults through it)."""
+    return _BY_WORLD.get(world)
 
 
 def throttling_answer(content_type: str, service: str) -> AwsFailure:

@@ -23,6 +23,10 @@ SCENARIO_FOR_INCIDENT: dict[str, str] = {
     "routing-efficiency": "efficiency-drop",
 }
 
+# The IAM role the sandbox's caller has assumed (sts GetCallerIdentity): allowed every action of the
+# five runbooks. An `iam-deny` fault (faults.py) takes one away from it, or from another role.
+OPERATOR_ROLE = "hybridops-oncall"
+
 # Simulated seconds; `time_scale` divides each of them into real seconds.
 TASK_START_S = 60.0  # a forced ECS deployment's new tasks are RUNNING this long after UpdateService
 BEDROCK_OUTAGE_S = 20 * 60.0  # bedrock-down: Bedrock answers again this long after scenario start

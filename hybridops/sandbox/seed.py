@@ -22,6 +22,7 @@ from moto.logs.models import logs_backends
 from moto.sqs.models import Message, Queue, sqs_backends
 
 from hybridops.sandbox import logs
+from hybridops.sandbox.scenarios import OPERATOR_ROLE
 from hybridops.sandbox.world import MCP_SERVICE, ROUTING_SERVICE, World
 
 REGION = "eu-central-1"
@@ -90,7 +91,50 @@ def seed_network(account_id: str) -> Seeded:
         iam.create_role(role, trust, "/", None, f"{role} (hybridops sandbox)", [], None)
         if role != EXECUTION_ROLE:
             iam.put_role_policy(role, "runtime", policy)
+    seed_operator(account_id)
     return Seeded(account_id=account_id, subnets=subnets, security_group=sg.id, vpc_id=vpc.id)
+
+
+def operator_policies(account_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the managed policy of the runbooks' reads, the inline policy of their changes) of the operator
+    role: every action the five runbooks call, on their resources where IAM takes one."""
+    reads = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "RunbookReads", "Effect": "Allow", "Resource": "*", "Action": [
+            "ecs:Describe*", "ecs:List*", "elasticloadbalancing:Describe*", "cloudwatch:GetMetricStatistics",
+            "cloudwatch:GetMetricData", "health:Describe*", "servicequotas:ListServiceQuotas",
+            "ec2:DescribeVpcEndpoints", "sqs:GetQueueUrl", "sqs:GetQueueAttributes", "iam:GetRole",
+            "iam:SimulatePrincipalPolicy"]},
+        {"Sid": "IncidentLogs", "Effect": "Allow", "Action": ["logs:FilterLogEvents", "logs:DescribeLogGroups"],
+         "Resource": f"arn:aws:logs:*:{account_id}:log-group:/aws/ecs/*"},
+        {"Sid": "BedrockTestPrompt", "Effect": "Allow", "Action": "bedrock:InvokeModel",
+         "Resource": "arn:aws:bedrock:*::foundation-model/*"},
+    ]}
+    changes = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "RestartServices", "Effect": "Allow", "Action": "ecs:UpdateService",
+         "Resource": [f"arn:aws:ecs:*:{account_id}:service/{ROUTING_CLUSTER}/*",
+                      f"arn:aws:ecs:*:{account_id}:service/{MCP_CLUSTER}/*"]},
+        {"Sid": "HybridopsLocksAndAudit", "Effect": "Allow",
+         "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+                    "dynamodb:Scan", "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+         "Resource": [f"arn:aws:dynamodb:*:{account_id}:table/hybridops-*",
+                      f"arn:aws:logs:*:{account_id}:log-group:/hybridops/*"]},
+    ]}
+    return reads, changes
+
+
+def seed_operator(account_id: str) -> None:
+    """The on-call engineers' role (the sandbox's caller is a session of it): a customer-managed policy
+    for the runbooks' reads and an inline one for their changes, written as people write them
+    (indented), so that SimulatePrincipalPolicy's statement positions mean something."""
+    iam = iam_backends[account_id]["global"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"}, "Action": "sts:AssumeRole"}]})
+    reads, changes = operator_policies(account_id)
+    iam.create_role(OPERATOR_ROLE, trust, "/", None, "on-call engineers running hybridops runbooks", [], None)
+    managed = iam.create_policy("the reads of the hybridops runbooks", "/", json.dumps(reads, indent=2),
+                                "hybridops-runbook-reads", [])
+    iam.attach_role_policy(managed.arn, OPERATOR_ROLE)
+    iam.put_role_policy(OPERATOR_ROLE, "runbook-changes", json.dumps(changes, indent=2))
 
 
 def reset_account(account_id: str) -> None:

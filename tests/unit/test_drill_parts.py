@@ -56,7 +56,8 @@ def test_a_fault_plan_follows_its_seed_and_incident_and_every_fault_is_valid() -
 
 
 @pytest.mark.parametrize(("fault", "message"), [
-    ({"kind": "boom"}, "kind must be one of http-503, slow, hold, aws-throttle, component-down, component-up"),
+    ({"kind": "boom"},
+     "kind must be one of http-503, slow, hold, aws-throttle, component-down, component-up, iam-deny"),
     ({"kind": "http-503", "count": 0}, "count must be a positive integer"),
     ({"kind": "slow", "seconds": 601}, "seconds must be a number from 0 to 600"),
     ({"kind": "component-down", "component": "db"}, "component must be one of direct-bedrock, mcp-router"),
