@@ -2,7 +2,7 @@
 runbook using each mapping, the JMESPath -> selector translation, the gaps and --strict, bad input.
 
 The independent validators (AWS's language service, moto's CreateDocument) are in
-tests/e2e/test_export_ssm.py; these tests hold what those do not check: names, targets, references,
+tests/e2e/test_export_ssm_validators.py; these tests hold what those do not check: names, targets, references,
 budgets and secrets."""
 
 from __future__ import annotations
@@ -10,13 +10,12 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import RunCli
 
 from hybridops.export.selector import NotExpressible, output_type, to_selector
 from hybridops.export.ssm import END_STEP, RUNTIME, export_ssm, ssm_name
@@ -26,6 +25,7 @@ from hybridops.runbook.model import Runbook
 
 SHIPPED = ("outage", "bedrock-failure", "mcp-failure", "high-error-rate", "routing-efficiency")
 REFERENCE = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+RunCli = Callable[..., tuple[int, str, str]]  # the `cli` fixture of tests/conftest.py
 TOKEN = "sk-live-export-test-9f8e7d6c5b4a39281706"  # a secret-looking token: it must appear nowhere
 
 HEADER = """\
