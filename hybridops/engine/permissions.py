@@ -164,7 +164,8 @@ def resource_arns(service: str, operation: str, params: Mapping[str, Any], known
         url, name = get("QueueUrl"), get("QueueName")
         if isinstance(url, str) and url.count("/") >= 4:
             owner, queue = url.rstrip("/").rsplit("/", 2)[-2:]
-            found = [f"{head}:sqs:{region}:{owner}:{queue}"]
+            host = re.search(r"//sqs\.([a-z0-9-]+)\.amazonaws", url)  # a queue's URL names its region
+            found = [f"{head}:sqs:{host.group(1) if host else region}:{owner}:{queue}"]
         elif isinstance(name, str):
             found = [f"{head}:sqs:{region}:{account}:{name}"]
     elif service == "bedrock-runtime":
