@@ -29,9 +29,11 @@ Step names are the runbook's ids with `-` as `_` (SSM's `step:NAME` takes word c
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -299,15 +301,19 @@ class _Builder:
 
     def _script(self, functions: list[Callable[..., Any]], call: str, payload: dict[str, Any],
                 extra: str = "") -> dict[str, Any]:
-        header = ("from __future__ import annotations\n\nimport json\nimport re\nimport time\n"
-                  "import urllib.error\nimport urllib.request\nfrom collections import Counter\n"
-                  "from collections.abc import Callable\nfrom typing import Any\n\n"
-                  f"MAX_BODY = {ssm_runtime.MAX_BODY}\n")
-        body = "\n\n".join(_compact(f) for f in functions)
-        script = f"{header}\n\n{body}\n{extra}\n\ndef handler(events, context):\n    return {call}\n"
+        body = "\n\n".join(_compact(f) for f in functions) + extra
+        imports = [f"import {m}" for m in ("json", "re", "time", "urllib.error", "urllib.request")
+                   if f"{m}." in body]
+        if "Counter(" in body:
+            imports.append("from collections import Counter")
+        if "MAX_BODY" in body:
+            imports.append(f"MAX_BODY = {ssm_runtime.MAX_BODY}")
+        script = "\n".join(imports) + f"\n\n{body}\n\ndef handler(events, context):\n return {call}\n"
         return {"Runtime": RUNTIME, "Handler": "handler", "Script": script, "InputPayload": payload}
 
-    def _admin_payload(self, step: AnyStep, call: HttpCall) -> dict[str, Any]:
+    def _admin_payload(self, step: AnyStep, call: HttpCall, *, computed: set[str]) -> dict[str, Any]:
+        """The InputPayload of an admin request; the script computes the captures in `computed` (the
+        others are selected from the answer's body by the step's outputs)."""
         url = self.parameter("AdminUrl", {"type": "String", "default": self.admin_url,
                                           "description": "Base URL of the routing admin API."}, "String")
         token = self.parameter("AdminTokenParameter", {
@@ -322,12 +328,33 @@ class _Builder:
                 payload["Body"] = ssm_value(call.body, self.scope, incident=self.runbook.id)
             except NotExpressible as exc:
                 self.gap(f"body: {exc}; the request is sent without it")
-        if call.capture:
-            payload["Captures"] = dict(call.capture)
-            payload["Types"] = {name: self._http_type(call, query) for name, query in call.capture.items()}
-        if call.capture_status:
-            payload["StatusName"] = call.capture_status
+        if computed:
+            payload["Captures"] = {n: q for n, q in call.capture.items() if n in computed}
+            payload["Types"] = {n: self._http_type(call, q) for n, q in call.capture.items() if n in computed}
         return payload
+
+    def _admin_functions(self, payload: dict[str, Any]) -> list[Callable[..., Any]]:
+        rt = ssm_runtime
+        computing = [rt.typed, rt.captured] if payload.get("Captures") else []
+        return [rt.secret, *computing, rt.post_json, rt.admin_request]
+
+    def _admin_outputs(self, step: AnyStep, call: HttpCall, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """Outputs of an admin step: a capture JSONPath can take from the body is selected there
+        (`$.Payload.body...`), one it cannot is the script's (`$.Payload.captures.NAME`)."""
+        computed = payload.get("Types", {})
+        outputs = []
+        for name, query in call.capture.items():
+            if name in computed:
+                selector, kind = jsonpath(("Payload", "captures", name)), computed[name]
+            else:
+                selector = jsonpath(("Payload", "body", *to_selector(query).path))
+                kind = self._http_type(call, query)
+            outputs.append({"Name": name, "Selector": selector, "Type": kind})
+        if call.capture_status:
+            outputs.append({"Name": call.capture_status, "Selector": "$.Payload.status", "Type": "Integer"})
+        for output in outputs:
+            self.scope[output["Name"]] = Ref(f"{ssm_name(step.id)}.{output['Name']}", output["Type"])
+        return outputs
 
     def _http_type(self, call: HttpCall, query: str) -> str:
         from hybridops.runbook.capture_check import SchemaView, http_response
@@ -357,24 +384,23 @@ class _Builder:
             return "MapList" if items.get("type") == "object" else "StringList"
         return {"integer": "Integer", "boolean": "Boolean", "object": "StringMap"}.get(str(kind), "String")
 
-    def _script_outputs(self, step: AnyStep, types: dict[str, str]) -> list[dict[str, Any]]:
+    def _script_outputs(self, step: AnyStep, types: dict[str, str], *under: str) -> list[dict[str, Any]]:
         outputs = []
         for name, kind in types.items():
-            outputs.append({"Name": name, "Selector": jsonpath(("Payload", name)), "Type": kind})
+            outputs.append({"Name": name, "Selector": jsonpath(("Payload", *under, name)), "Type": kind})
         for name, kind in types.items():
             self.scope[name] = Ref(f"{ssm_name(step.id)}.{name}", kind)
         return outputs
 
     def _http(self, index: int, step: HttpStep) -> list[dict[str, Any]]:
-        payload = self._admin_payload(step, step.http)
-        rt = ssm_runtime
+        call = step.http
+        computed = {n for n, q in call.capture.items() if not _selectable(q)}
+        payload = self._admin_payload(step, call, computed=computed)
         made: dict[str, Any] = {"action": "aws:executeScript", "inputs": self._script(
-            [rt.secret, rt.typed, rt.captured, rt.post_json, rt.admin_request], "admin_request(events)", payload)}
-        types = dict(payload.get("Types", {}))
-        if step.http.capture_status:
-            types[step.http.capture_status] = "Integer"
-        if types:
-            made["outputs"] = self._script_outputs(step, types)
+            self._admin_functions(payload), "admin_request(events)", payload)}
+        outputs = self._admin_outputs(step, call, payload)
+        if outputs:
+            made["outputs"] = outputs
         return [made]
 
     def _poll(self, index: int, step: PollStep) -> list[dict[str, Any]]:
@@ -390,16 +416,23 @@ class _Builder:
             else:
                 region = ""
             payload: dict[str, Any] = {"Service": poll.aws.service, "Api": poll.aws.operation, "Region": region,
-                                       "Params": {k: v for k, v in self._aws_inputs_quiet(poll.aws).items()},
-                                       "Captures": dict(poll.aws.capture),
-                                       "Types": self._aws_types(poll.aws)}
-            functions: list[Callable[..., Any]] = [rt.typed, rt.captured, rt.aws_request]
+                                       "Params": {k: v for k, v in self._aws_inputs_quiet(poll.aws).items()}}
+            computed = {n for n, q in poll.aws.capture.items() if not _selectable(q)}
+            if computed:
+                types = self._aws_types(poll.aws)
+                payload["Captures"] = {n: q for n, q in poll.aws.capture.items() if n in computed}
+                payload["Types"] = {n: types[n] for n in computed}
+            functions: list[Callable[..., Any]] = [
+                *([rt.typed, rt.captured] if computed else []), rt.aws_request]
             request = "aws_request"
         else:
             assert poll.http is not None
-            payload = self._admin_payload(step, poll.http)
-            functions = [rt.secret, rt.typed, rt.captured, rt.post_json, rt.admin_request]
+            payload = self._admin_payload(step, poll.http,
+                                          computed={n for n, q in poll.http.capture.items() if not _selectable(q)})
+            functions = self._admin_functions(payload)
             request = "admin_request"
+            if poll.http.capture_status:
+                payload["StatusName"] = poll.http.capture_status
         mode, condition = ("until", poll.until) if poll.until is not None else ("while", poll.while_ or "true")
         captured = set(poll.call.capture) | ({poll.http.capture_status} if poll.http and poll.http.capture_status
                                             else set())
@@ -417,16 +450,36 @@ class _Builder:
             made: dict[str, Any] = {"action": "aws:executeScript",
                                     "inputs": self._script(functions, f"{request}(events)", payload)}
         else:
-            payload.update(Mode=mode, Every=poll.every, Timeout=poll.timeout, Values=values)
-            extra = PY_HELPERS + f"\n\ndef condition(v):\n    return {expr}\n"
+            payload.update(Mode=mode, Every=poll.every, Timeout=poll.timeout, Values=values,
+                           Watch=dict(poll.call.capture))
+            helpers = PY_HELPERS if "_int(" in expr or "_float(" in expr else ""
+            extra = helpers + f"\n\ndef condition(v):\n return {expr}\n"
             made = {"action": "aws:executeScript", "inputs": self._script(
                 [*functions, rt.poll], f"poll(events, {request}, condition)", payload, extra)}
-        types = dict(payload.get("Types", {}))
-        if poll.http is not None and poll.http.capture_status:
-            types[poll.http.capture_status] = "Integer"
-        if types:
-            made["outputs"] = self._script_outputs(step, types)
+        if poll.http is not None:
+            outputs = self._admin_outputs(step, poll.http, payload)
+        else:
+            outputs = self._aws_script_outputs(step, poll.aws, payload)
+        if outputs:
+            made["outputs"] = outputs
         return [made]
+
+    def _aws_script_outputs(self, step: AnyStep, call: AwsCall | None, payload: dict[str, Any]
+                            ) -> list[dict[str, Any]]:
+        assert call is not None
+        computed = payload.get("Types", {})
+        types = self._aws_types(call)
+        outputs = []
+        for name, query in call.capture.items():
+            if name in computed:
+                outputs.append({"Name": name, "Selector": jsonpath(("Payload", "captures", name)),
+                                "Type": computed[name]})
+            else:
+                outputs.append({"Name": name, "Selector": jsonpath(("Payload", "body", *to_selector(query).path)),
+                                "Type": types[name]})
+        for output in outputs:
+            self.scope[output["Name"]] = Ref(f"{ssm_name(step.id)}.{output['Name']}", output["Type"])
+        return outputs
 
     def _value(self, value: str, what: str) -> Any:
         try:
@@ -599,10 +652,17 @@ class _Builder:
                  "outputs": self._script_outputs(step, {query.capture: "StringMap"})}]
 
 
+def _selectable(query: str) -> bool:
+    try:
+        to_selector(query)
+    except NotExpressible:
+        return False
+    return True
+
+
 def _compact(function: Callable[..., Any]) -> str:
     """A function's source without its docstring, comments and annotations: the document carries one
     copy per script step, and documents have a size limit."""
-    import ast
     import textwrap
 
     tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
@@ -616,7 +676,19 @@ def _compact(function: Callable[..., Any]) -> str:
                     node.body = body[1:] or [ast.Pass()]
             for arg in (*node.args.args, *node.args.kwonlyargs):
                 arg.annotation = None
-    return ast.unparse(tree)
+    tree = _Unannotate().visit(tree)
+    # one space a level: valid Python, and a quarter of the size of each script line's indentation
+    return "\n".join(re.sub(r"^(?:    )+", lambda m: " " * (len(m.group(0)) // 4), line)
+                     for line in ast.unparse(tree).splitlines())
+
+
+class _Unannotate(ast.NodeTransformer):
+    """`x: T = v` as `x = v` (a local's annotation is never evaluated; it only takes room)."""
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is None:
+            return ast.Pass()
+        return ast.copy_location(ast.Assign(targets=[node.target], value=node.value, lineno=node.lineno), node)
 
 
 def iso_duration(seconds: float) -> str:
@@ -646,7 +718,8 @@ def size_gap(text: str) -> Gap | None:
 
 def dump(document: dict[str, Any], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        # one space a level: the documents of the bigger runbooks stay within CreateDocument's 64 KB
+        return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
     import yaml
 
     class _Dumper(yaml.SafeDumper):

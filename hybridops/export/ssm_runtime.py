@@ -70,8 +70,9 @@ def post_json(url: str, body: Any, headers: dict[str, str], method: str = "POST"
 
 
 def admin_request(events: dict[str, Any]) -> dict[str, Any]:
-    """One admin API request (InputPayload: AdminUrl, TokenParameter, Method, Path, Body, Expect, Captures,
-    Types, StatusName, Timeout); its captures as outputs."""
+    """One admin API request (InputPayload: AdminUrl, TokenParameter, Method, Path, Body, Expect, Timeout,
+    and Captures/Types for the captures a JSONPath selector cannot take from the body):
+    {status, body, captures}."""
     token = secret(events["TokenParameter"])
     url = events["AdminUrl"].rstrip("/") + events["Path"]
     body = events.get("Body") if events["Method"] != "GET" else None
@@ -84,31 +85,44 @@ def admin_request(events: dict[str, Any]) -> dict[str, Any]:
         doc = json.loads(raw) if raw.strip() else None
     except ValueError:
         raise RuntimeError(f"{events['Method']} {events['Path']}: HTTP {status}, not JSON") from None
-    out = captured(events, doc)
-    if events.get("StatusName"):
-        out[events["StatusName"]] = status
+    out = {"status": status, "body": doc}
+    if events.get("Captures"):
+        out["captures"] = captured(events, doc)
     return out
 
 
 def aws_request(events: dict[str, Any]) -> dict[str, Any]:
-    """One AWS call (InputPayload: Service, Api, Region, Params, Captures, Types)."""
+    """One AWS call (InputPayload: Service, Api, Region, Params, and Captures/Types as for an admin
+    request): {body, captures}."""
     import boto3
     from botocore import xform_name
 
     client = boto3.client(events["Service"], region_name=events.get("Region") or None)
     answer = getattr(client, xform_name(events["Api"]))(**events.get("Params", {}))
     answer.pop("ResponseMetadata", None)
-    return captured(events, answer)
+    doc = json.loads(json.dumps(answer, default=str))  # a step's result is JSON: timestamps as text
+    out: dict[str, Any] = {"body": doc}
+    if events.get("Captures"):
+        out["captures"] = captured(events, doc)
+    return out
 
 
 def poll(events: dict[str, Any], call: Callable[[dict[str, Any]], dict[str, Any]],
          condition: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
     """Repeat `call` every `Every` seconds `until` the condition holds, or for as long as it holds
-    (`while`), within `Timeout` seconds (InputPayload: Mode, Every, Timeout, Values)."""
+    (`while`), within `Timeout` seconds (InputPayload: Mode, Every, Timeout, Values, Watch, StatusName).
+    The condition reads the Values, each Watch query's value in the answer (as JMESPath gives it, as
+    hybridops' own condition sees it) and the status under its name."""
+    import jmespath
+
     deadline = time.monotonic() + float(events["Timeout"])
     while True:
         got = call(events)
-        held = condition({**events.get("Values", {}), **got})
+        seen = {**events.get("Values", {}),
+                **{name: jmespath.search(query, got.get("body")) for name, query in events.get("Watch", {}).items()}}
+        if events.get("StatusName"):
+            seen[events["StatusName"]] = got.get("status")
+        held = condition(seen)
         if events["Mode"] == "until" and held:
             return got
         if events["Mode"] == "while" and not held:

@@ -9,6 +9,7 @@ only a machine without node or npm skips it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -54,6 +55,15 @@ def language_server() -> Iterator[LanguageServer]:
     server = LanguageServer(install())
     yield server
     server.close()
+
+
+def select(value: Any, selector: str) -> Any:
+    """What SSM's JSONPath selector takes from a step's result, for the forms the export writes
+    (`$.a.b[0]['c-d']`)."""
+    assert selector.startswith("$"), selector
+    for key, quoted, index in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\['([^']*)'\]|\[(\d+)\]", selector[1:]):
+        value = value[int(index)] if index else value[key or quoted]
+    return value
 
 
 def _parse(name: str, text: str) -> dict[str, Any]:
@@ -135,10 +145,11 @@ def test_an_exported_admin_step_runs_against_the_admin_api_with_the_token_from_a
                          .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
     namespace: dict[str, Any] = {}
     exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
-    outputs = namespace["handler"](payload, None)
+    result = namespace["handler"](payload, None)
+    assert result["status"] == 200
+    outputs = {o["Name"]: select({"Payload": result}, o["Selector"]) for o in step["outputs"]}
     assert outputs["mcp_status"] == "critical"
-    assert {o["Name"] for o in step["outputs"]} == set(outputs)
-    assert all(o["Selector"] == f"$.Payload.{o['Name']}" for o in step["outputs"])
+    assert isinstance(outputs["mcp_latency_ms"], int | float) and isinstance(outputs["mcp_error_rate"], int | float)
 
     # an admin request (the token matters there): accepted with the token, refused with another one
     reset = next(s for s in _export("outage")["mainSteps"] if s["name"] == "reset_circuit_breakers")
@@ -146,7 +157,7 @@ def test_an_exported_admin_step_runs_against_the_admin_api_with_the_token_from_a
                                .replace("{{ AdminUrl }}", sandbox.admin_url)
                                .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
     exec(compile(reset["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102
-    assert namespace["handler"](reset_payload, None) == {}
+    assert namespace["handler"](reset_payload, None)["status"] == 200
     assert [c["status"] for c in admin_calls(sandbox.requests(), "POST", "/admin/circuit-breaker/reset")] == [200]
     boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
         Name="/hybridops/wrong-token", Value="not-the-token", Type="SecureString", Overwrite=True)
@@ -178,3 +189,28 @@ def test_export_as_a_process_writes_the_file_and_lists_what_it_could_not_export(
     strict = run(["export", "ssm", "outage", "--strict", "-o", str(tmp_path / "strict.yaml")])
     assert strict.code == 1
     assert strict.stderr_lines()[-1].endswith("cannot be exported")
+
+
+def test_an_exported_poll_returns_once_its_condition_holds(
+        scenario: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll's script over the sandbox's admin API, in a world where its `until` holds at the first
+    answer (so no interval is waited): the condition sees the answer's values, the outputs select them."""
+    import boto3
+
+    sandbox = scenario("healthy")
+    for key, value in sandbox.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
+        Name=ADMIN_TOKEN_PARAMETER, Value=PLANTED.admin_token, Type="SecureString", Overwrite=True)
+    step = next(s for s in _export("mcp-failure")["mainSteps"] if s["name"] == "monitor_mcp_recovery")
+    assert step["inputs"]["InputPayload"]["Mode"] == "until"
+    payload = json.loads(json.dumps(step["inputs"]["InputPayload"])
+                         .replace("{{ AdminUrl }}", sandbox.admin_url)
+                         .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
+    namespace: dict[str, Any] = {}
+    exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
+    result = namespace["handler"](payload, None)
+    outputs = {o["Name"]: select({"Payload": result}, o["Selector"]) for o in step["outputs"]}
+    assert outputs["mcp_recovery_status"] == "healthy"
+    assert len(admin_calls(sandbox.requests(), "GET", "/health/component/mcp-router")) == 1

@@ -487,15 +487,30 @@ def test_output_types_come_from_botocore_shapes() -> None:
     assert {q: output_type(shape, to_selector(q).path) for q in cases} == cases
 
 
-def test_a_document_over_createdocuments_size_limit_is_reported(cli: RunCli) -> None:
+def test_a_document_over_createdocuments_size_limit_is_reported(cli: RunCli, tmp_path: Path) -> None:
     from hybridops.export.ssm import MAX_DOCUMENT_BYTES
 
-    code, out, err = cli("export", "ssm", "bedrock-failure")  # 19 script steps, each with its own code
+    for rid in SHIPPED:  # each within the limit, in both formats
+        for fmt in ("yaml", "json"):
+            code, out, err = cli("export", "ssm", rid, "--format", fmt)
+            assert code == 0 and len(out.encode()) <= MAX_DOCUMENT_BYTES, (rid, fmt, len(out.encode()))
+            assert "MaxDocumentSizeExceeded" not in err
+    # each script step carries its own code: forty polls of the admin API are too many for one document
+    many = "".join(f"""\
+      - id: watch-{i}
+        title: Watch {i}
+        budget: 2m
+        poll:
+          http: {{method: GET, path: /health, expect: [200, 503], capture: {{h{i}: status}}}}
+          every: 10s
+          timeout: 1m
+          until: h{i} == 'healthy'
+""" for i in range(40))
+    big = write_runbook(tmp_path, many, "export-big")
+    code, out, err = cli("export", "ssm", big)
     assert code == 0
     assert len(out.encode()) > MAX_DOCUMENT_BYTES
-    assert err.splitlines()[-1].endswith(f"bedrock-failure.yaml: not exported: the document is "
-                                    f"{len(out.encode()):,} bytes: CreateDocument refuses more than 65,536 "
-                                    "(MaxDocumentSizeExceeded); split the runbook, or export fewer steps")
-    assert cli("export", "ssm", "bedrock-failure", "--strict")[0] == 1
-    code, out, err = cli("export", "ssm", "routing-efficiency")
-    assert len(out.encode()) < MAX_DOCUMENT_BYTES and "MaxDocumentSizeExceeded" not in err
+    assert err.splitlines() == [f"{big}: not exported: the document is {len(out.encode()):,} bytes: CreateDocument "
+                                "refuses more than 65,536 (MaxDocumentSizeExceeded); split the runbook, or export "
+                                "fewer steps"]
+    assert cli("export", "ssm", big, "--strict")[0] == 1
