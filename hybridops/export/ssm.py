@@ -34,7 +34,7 @@ import inspect
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -328,6 +328,10 @@ class _Builder:
                 payload["Body"] = ssm_value(call.body, self.scope, incident=self.runbook.id)
             except NotExpressible as exc:
                 self.gap(f"body: {exc}; the request is sent without it")
+            else:
+                coerce = dict(_numbers(call.body, self.scope))
+                if coerce:
+                    payload["Coerce"] = coerce
         if computed:
             payload["Captures"] = {n: q for n, q in call.capture.items() if n in computed}
             payload["Types"] = {n: self._http_type(call, q) for n, q in call.capture.items() if n in computed}
@@ -336,7 +340,12 @@ class _Builder:
     def _admin_functions(self, payload: dict[str, Any]) -> list[Callable[..., Any]]:
         rt = ssm_runtime
         computing = [rt.typed, rt.captured] if payload.get("Captures") else []
-        return [rt.secret, *computing, rt.post_json, rt.admin_request]
+        return [rt.secret, *computing, rt.post_json, rt.admin_request, *([rt.coerced] if payload.get("Coerce") else [])]
+
+    @staticmethod
+    def _events(payload: dict[str, Any]) -> str:
+        """What the handler passes on: the events, their Body's numbers restored when it has some."""
+        return "coerced(events)" if payload.get("Coerce") else "events"
 
     def _admin_outputs(self, step: AnyStep, call: HttpCall, payload: dict[str, Any]) -> list[dict[str, Any]]:
         """Outputs of an admin step: a capture JSONPath can take from the body is selected there
@@ -396,8 +405,9 @@ class _Builder:
         call = step.http
         computed = {n for n, q in call.capture.items() if not _selectable(q)}
         payload = self._admin_payload(step, call, computed=computed)
-        made: dict[str, Any] = {"action": "aws:executeScript", "inputs": self._script(
-            self._admin_functions(payload), "admin_request(events)", payload)}
+        functions, events = self._admin_functions(payload), self._events(payload)
+        made: dict[str, Any] = {"action": "aws:executeScript",
+                                "inputs": self._script(functions, f"admin_request({events})", payload)}
         outputs = self._admin_outputs(step, call, payload)
         if outputs:
             made["outputs"] = outputs
@@ -447,15 +457,15 @@ class _Builder:
                 values[name] = "{{ " + ref.ref + " }}"
         except NotExpressible as exc:
             self.gap(f"{mode}: {exc}; the call is made once, not repeated")
-            made: dict[str, Any] = {"action": "aws:executeScript",
-                                    "inputs": self._script(functions, f"{request}(events)", payload)}
+            made: dict[str, Any] = {"action": "aws:executeScript", "inputs": self._script(
+                functions, f"{request}({self._events(payload)})", payload)}
         else:
             payload.update(Mode=mode, Every=poll.every, Timeout=poll.timeout, Values=values,
                            Watch=dict(poll.call.capture))
             helpers = PY_HELPERS if "_int(" in expr or "_float(" in expr else ""
             extra = helpers + f"\n\ndef condition(v):\n return {expr}\n"
             made = {"action": "aws:executeScript", "inputs": self._script(
-                [*functions, rt.poll], f"poll(events, {request}, condition)", payload, extra)}
+                [*functions, rt.poll], f"poll({self._events(payload)}, {request}, condition)", payload, extra)}
         if poll.http is not None:
             outputs = self._admin_outputs(step, poll.http, payload)
         else:
@@ -650,6 +660,25 @@ class _Builder:
             call = "log_json_step(events)"
         return [{"action": "aws:executeScript", "inputs": self._script(functions, call, payload),
                  "outputs": self._script_outputs(step, {query.capture: "StringMap"})}]
+
+
+_NUMBER_TEMPLATE = re.compile(r"^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*((?:\|\s*\w+\s*)+)\}\}$")
+
+
+def _numbers(body: Any, scope: dict[str, Ref], path: str = "") -> Iterator[tuple[str, str]]:
+    """The body's values that are `{{ name | int }}` or `| float` of a value SSM passes as text: the
+    script turns them back into numbers (dotted paths of mapping keys)."""
+    if isinstance(body, dict):
+        for key, value in body.items():
+            yield from _numbers(value, scope, f"{path}.{key}" if path else str(key))
+    elif isinstance(body, str) and path:
+        m = _NUMBER_TEMPLATE.match(body.strip())
+        if m:
+            filters = [f.strip() for f in m.group(2).split("|") if f.strip()]
+            ref = scope.get(m.group(1))
+            kind = next((f for f in reversed(filters) if f in ("int", "float")), None)
+            if kind and (ref is None or ref.type != "Integer" or kind == "float"):
+                yield path, kind
 
 
 def _selectable(query: str) -> bool:

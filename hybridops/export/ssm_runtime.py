@@ -91,6 +91,18 @@ def admin_request(events: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def coerced(events: dict[str, Any]) -> dict[str, Any]:
+    """The events with the Body's `Coerce` paths as numbers: a runbook's `{{ x | float }}` of a value SSM
+    passes as text (a String parameter), where the API wants the number."""
+    for path, kind in events.get("Coerce", {}).items():
+        *parents, last = path.split(".")
+        holder: Any = events["Body"]
+        for key in parents:
+            holder = holder[key]
+        holder[last] = float(holder[last]) if kind == "float" else int(float(holder[last]))
+    return events
+
+
 def aws_request(events: dict[str, Any]) -> dict[str, Any]:
     """One AWS call (InputPayload: Service, Api, Region, Params, and Captures/Types as for an admin
     request): {body, captures}."""

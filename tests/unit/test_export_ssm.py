@@ -514,3 +514,22 @@ def test_a_document_over_createdocuments_size_limit_is_reported(cli: RunCli, tmp
                                 "refuses more than 65,536 (MaxDocumentSizeExceeded); split the runbook, or export "
                                 "fewer steps"]
     assert cli("export", "ssm", big, "--strict")[0] == 1
+
+
+def test_a_number_a_string_parameter_carries_is_sent_as_a_number() -> None:
+    """`{{ fallback_aggressiveness | float }}`: SSM substitutes the String parameter as "0.7"; the script
+    sends 0.7, as hybridops does (the admin API wants a number)."""
+    _, doc, _ = exported("routing-efficiency")
+    step = next(s for s in doc["mainSteps"] if s["name"] == "update_routing_thresholds")
+    payload = step["inputs"]["InputPayload"]
+    assert payload["Coerce"] == {"fallbackAggressiveness": "float"}  # the Integer parameters need nothing
+    assert doc["parameters"]["fallback_aggressiveness"]["type"] == "String"
+    assert doc["parameters"]["mcp_latency_threshold"]["type"] == "Integer"
+    substituted = json.loads(json.dumps(payload).replace('"{{ fallback_aggressiveness }}"', '"0.7"')
+                             .replace('"{{ mcp_latency_threshold }}"', "25000")
+                             .replace('"{{ direct_bedrock_latency_threshold }}"', "8000"))
+    namespace: dict[str, Any] = {}
+    exec(compile(step["inputs"]["Script"], "script", "exec"), namespace)  # noqa: S102 (our own export)
+    assert namespace["coerced"](substituted)["Body"] == {"directBedrockLatencyThreshold": 8000,
+                                                         "mcpLatencyThreshold": 25000, "fallbackAggressiveness": 0.7}
+    assert "admin_request(coerced(events))" in step["inputs"]["Script"]
