@@ -122,11 +122,12 @@ def _escape(text: str, *, prop: bool = False) -> str:
     return _github_escape(text, prop=prop)
 
 
-def check_run_permissions(prepared: Any, options: Any) -> Any:
+def check_run_permissions(prepared: Any, options: Any, aws: Any = None) -> Any:
     """`incident --check-permissions`: the preflight's check before the run's first request. Raises
     PreflightFailed (one line per denied mutating action, nothing sent); prints denied reads as
     warnings. Returns the AWS runner it used (the run reuses its session), or None when nothing was asked
-    (a dry run sends nothing; a runbook without AWS calls has nothing to check)."""
+    (a dry run sends nothing; a runbook without AWS calls has nothing to check). `aws`: the runner to ask
+    with (default: one made from the settings)."""
     from hybridops.cli import console
     from hybridops.cli.launch import _masking_credentials
     from hybridops.engine.incident import calls_aws
@@ -143,7 +144,8 @@ def check_run_permissions(prepared: Any, options: Any) -> Any:
         err.print(f"preflight: permissions not checked ({why})", markup=False, highlight=False)
         return None
     s = prepared.settings
-    aws = _masking_credentials(AwsRunner(profile=s.aws_profile.value, region=s.aws_region.value))
+    if aws is None:
+        aws = _masking_credentials(AwsRunner(profile=s.aws_profile.value, region=s.aws_region.value))
     report = check_permissions(aws, rb, prepared.variables, region=s.aws_region.value)
     for check in report.denied_reads:
         err.print(f"warning: preflight: {check.line()} (a read: its step would fail)", markup=False,

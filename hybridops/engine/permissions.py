@@ -311,7 +311,7 @@ def principal_for(caller_arn: str, aws: Any = None) -> str:
     if m is None:
         raise PreflightFailed(f"preflight: cannot tell which IAM role or user {caller_arn} is: pass --role ARN")
     partition, _, account, kind, rest = m.groups()
-    if kind in ("root", "federated-user") or (kind == "root" or caller_arn.endswith(":root")):
+    if kind in ("root", "federated-user"):
         raise PreflightFailed(f"preflight: IAM cannot simulate {caller_arn} (the account's root user or a "
                               "federated user): pass --role ARN")
     if kind == "assumed-role":
@@ -377,9 +377,12 @@ def check_permissions(aws: Any, runbook: Runbook, variables: Mapping[str, Any], 
                       role: str | None = None, caller: Mapping[str, Any] | None = None) -> PermissionReport:
     """The whole check: the caller from STS (unless `caller`, its GetCallerIdentity answer, is known
     already, or `role` names the principal), the runbook's needs, IAM's answers."""
+    from hybridops.engine.incident import calls_aws
     from hybridops.engine.retry import CallFailure
 
     caller_arn: str | None = None
+    if not calls_aws(runbook):  # nothing to ask IAM about, and no reason to need credentials
+        return PermissionReport(runbook.id, role or "", None, "", region, ())
     if role:
         m = re.fullmatch(r"arn:[\w-]+:iam::(\d{12}):(role|user|group)/.+", role)
         if m is None:

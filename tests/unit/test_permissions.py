@@ -252,3 +252,69 @@ def test_an_answer_missing_a_pair_counts_as_denied() -> None:
 
     [check] = simulate(Silent({}), "arn:aws:iam::1:role/x", [need])
     assert check.decision == "implicitDeny" and check.denied
+
+
+def test_a_runbook_without_aws_calls_asks_nobody(tmp_path: Path) -> None:
+    rb = write_runbook(tmp_path, """\
+        - id: look
+          title: Look
+          budget: 1m
+          http: {method: GET, path: /health}
+        """)
+    fake = FakeIam({})
+    report = check_permissions(fake, rb, {}, region=REGION)
+    assert report.ok and report.checks == () and fake.calls == []
+
+
+class Prepared:
+    """What `incident` hands the check: the loaded runbook, its settings and variables."""
+
+    def __init__(self, rb: Runbook) -> None:
+        from types import SimpleNamespace
+
+        self.loaded = SimpleNamespace(runbook=rb)
+        self.variables = defaults(rb)
+        self.settings = SimpleNamespace(aws_region=SimpleNamespace(value=REGION),
+                                        aws_profile=SimpleNamespace(value=None))
+
+
+def test_incident_check_permissions_gate(capsys: pytest.CaptureFixture[str]) -> None:
+    from hybridops.cli.preflight import check_run_permissions
+    from hybridops.engine.context import RunOptions
+    from hybridops.errors import UsageError
+
+    rb = shipped("outage")
+    denying = {"ecs:UpdateService": "explicitDeny", "ecs:DescribeServices": "allowed",
+               "cloudwatch:GetMetricStatistics": "allowed", "logs:FilterLogEvents": "allowed",
+               "health:DescribeEvents": "allowed"}
+    fake = FakeIam(denying)
+    with pytest.raises(PreflightFailed) as stopped:
+        check_run_permissions(Prepared(rb), RunOptions(yes=True), fake)
+    assert stopped.value.problems == [  # one line per denied change; a denied read is a warning
+        f"error: preflight: step restart-routing-service: ecs:UpdateService on arn:aws:ecs:{REGION}:{ACCOUNT}:"
+        "service/hybrid-routing-cluster/hybrid-routing-service: explicit deny by policy deny-restarts "
+        f"(user-managed, line 3 column 5) (as arn:aws:iam::{ACCOUNT}:role/oncall; nothing was sent)"]
+    assert "warning: preflight: step check-alb-target-health: elasticloadbalancing:DescribeTargetHealth" in \
+        capsys.readouterr().err
+    # --read-only sends no change: a denied one is only a warning there, and the run goes on
+    assert check_run_permissions(Prepared(rb), RunOptions(read_only=True), FakeIam(denying)) is not None
+    assert "(skipped by --read-only)" in capsys.readouterr().err
+    dry = FakeIam(denying)
+    assert check_run_permissions(Prepared(rb), RunOptions(dry_run=True), dry) is None and dry.calls == []
+    with pytest.raises(UsageError, match="--skip-preflight"):
+        check_run_permissions(Prepared(rb), RunOptions(skip_preflight=True), FakeIam(denying))
+
+
+def test_bad_input_is_one_line(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = cli("preflight", "no-such-runbook")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    # no AWS endpoint answers here: STS fails, one line, nothing else asked
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    code, _, err = cli("preflight", "outage", "--role", "not-an-arn", "--runbooks", str(RUNBOOKS))
+    assert (code, err.strip()) == (1, "error: preflight: --role not-an-arn: not the ARN of an IAM role, user or "
+                                      "group (arn:aws:iam::ACCOUNT:role/NAME)")
+    code, _, err = cli("preflight", "outage", "--runbooks", str(RUNBOOKS))
+    assert code == 1 and err.startswith("error: preflight: aws sts GetCallerIdentity: cannot reach the AWS endpoint")
+    assert len(err.strip().splitlines()) == 1
