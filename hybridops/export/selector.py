@@ -132,21 +132,25 @@ _SCALARS = {"string": "String", "timestamp": "String", "blob": "String", "intege
 
 
 def output_type(shape: Any, path: tuple[Segment, ...]) -> str:
-    """The SSM output type of the value at `path` in a botocore shape (None: unknown, String)."""
+    """The SSM output type of the value at `path` in a botocore shape (None: unknown, String).
+    NotExpressible when the path goes on inside a scalar: a blob such as InvokeModel's streamed `body`
+    is bytes to SSM, whatever JSON hybridops reads in it."""
     many = False
     for seg in path:
         if shape is None:
             return "StringList" if many else "String"
         kind = shape.type_name
+        if kind not in ("list", "structure", "map"):
+            raise NotExpressible(f"{jsonpath(path)}: the response's {kind} holds no fields SSM can select")
         if seg == WILDCARD or isinstance(seg, int):
             many = many or seg == WILDCARD
             shape = shape.member if kind == "list" else None
         elif kind == "structure":
+            if getattr(shape, "is_document_type", False):
+                return "StringList" if many else "String"
             shape = shape.members.get(seg)
-        elif kind == "map":
-            shape = shape.value
         else:
-            shape = None
+            shape = shape.value if kind == "map" else None
     return _type_of(shape, many)
 
 

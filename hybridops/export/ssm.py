@@ -111,7 +111,8 @@ class _Builder:
     scope: dict[str, Ref] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     needs_end: bool = False
-    guarded: set[str] = field(default_factory=set)
+    guards: dict[str, str] = field(default_factory=dict)  # step id -> the name of its `when` branch
+    own: dict[str, str] = field(default_factory=dict)  # the document's own parameters, as named
     current: str = ""
 
     # --- names and flow ---
@@ -124,7 +125,7 @@ class _Builder:
         if step_id == END:
             self.needs_end = True
             return END_STEP
-        return ssm_name(step_id) + ("_when" if step_id in self.guarded else "")
+        return self.guards.get(step_id) or ssm_name(step_id)
 
     def after(self, index: int) -> str:
         ids = self.runbook.step_ids()
@@ -141,23 +142,43 @@ class _Builder:
         return ssm_text(value, self.scope, incident=self.runbook.id, on_problem=problem)
 
     def parameter(self, name: str, spec: dict[str, Any], ref_type: str) -> str:
-        if name in self.params:
-            return name
-        self.params[name] = spec
-        self.scope.setdefault(name, Ref(name, ref_type, parameter=True))
-        return name
+        """A parameter of the document's own (AdminUrl, Approvers...), under another name when the runbook
+        has a variable or a choice of that name."""
+        if name in self.own:
+            return self.own[name]
+        actual = name
+        while actual in self.params:
+            actual += "_"
+        self.own[name] = actual
+        self.params[actual] = spec
+        return actual
+
+    def output(self, step: AnyStep, name: str, kind: str) -> None:
+        """Later steps read capture `name` as this step's output."""
+        before = self.scope.get(name)
+        if before is not None and before.parameter and step.when:
+            self.gap(f"capture {name}: later steps read {ssm_name(step.id)}.{name}, which is unset when this "
+                     f"step is skipped (the parameter {before.ref} is not read in its place)")
+        self.scope[name] = Ref(f"{ssm_name(step.id)}.{name}", kind)
 
     # --- the document ---
 
     def build(self) -> dict[str, Any]:
         rb = self.runbook
-        self.params["AutomationAssumeRole"] = {
-            "type": "String", "default": "",
-            "description": "(Optional) The ARN of the role Automation assumes to run this document's AWS "
-                           "calls (empty: the caller's own permissions)."}
         for var in rb.variables:
             self._variable(var.name, var.default, var.description, var.secret)
-        self.guarded = {s.id for _, s in rb.steps() if s.when}
+        role = self.parameter("AutomationAssumeRole", {
+            "type": "String", "default": "",
+            "description": "(Optional) The ARN of the role Automation assumes to run this document's AWS "
+                           "calls (empty: the caller's own permissions)."}, "String")
+        taken = {ssm_name(i) for i in rb.step_ids()} | {END_STEP}
+        for _, step in rb.steps():
+            if step.when:
+                guard = f"{ssm_name(step.id)}_when"
+                while guard in taken:
+                    guard += "_"
+                taken.add(guard)
+                self.guards[step.id] = guard
         for index, (_, step) in enumerate(rb.steps()):
             self.current = step.id
             self._step(index, step)
@@ -173,8 +194,8 @@ class _Builder:
             "schemaVersion": "0.3",
             "description": (f"{rb.title} ({rb.severity}, response time {rb.response_time}): {rb.impact}. "
                             f"Exported by hybridops from the runbook {rb.id} {rb.version}."),
-            "assumeRole": "{{ AutomationAssumeRole }}",
-            "parameters": self.params,
+            "assumeRole": "{{ " + role + " }}",
+            "parameters": {role: self.params[role], **{k: v for k, v in self.params.items() if k != role}},
             "mainSteps": [{k: s[k] for k in KEY_ORDER if k in s} for s in self.steps],
         }
 
@@ -201,7 +222,7 @@ class _Builder:
     def _step(self, index: int, step: AnyStep) -> None:
         name = ssm_name(step.id)
         if step.when:
-            self._decision(f"{name}_when", step.when, name, self.after(index), step, natural=name,
+            self._decision(self.guards[step.id], step.when, name, self.after(index), step, natural=name,
                            question=f"Run the step {step.id!r} ({step.title})? It runs only when: "
                                     f"{' '.join(step.when.split())}. Approve to run it, reject to skip it.")
         if step.undo is not None:
@@ -257,11 +278,11 @@ class _Builder:
         return made
 
     def _approval(self, message: str) -> dict[str, Any]:
-        self.parameter("Approvers", {
+        approvers = self.parameter("Approvers", {
             "type": "StringList",
             "description": "IAM users, roles or ARNs who answer the approval steps (confirmations, checklists)."},
             "StringList")
-        return {"Approvers": "{{ Approvers }}", "MinRequiredApprovals": 1, "Message": message[:4096]}
+        return {"Approvers": "{{ " + approvers + " }}", "MinRequiredApprovals": 1, "Message": message[:4096]}
 
     def _aws(self, index: int, step: AwsStep) -> list[dict[str, Any]]:
         inputs = self._aws_inputs(step.aws)
@@ -296,7 +317,7 @@ class _Builder:
                 self.gap(f"capture {name}: {exc}; not an output")
                 continue
             outputs.append({"Name": name, "Selector": selection.selector, "Type": kind})
-            self.scope[name] = Ref(f"{ssm_name(step.id)}.{name}", kind)
+            self.output(step, name, kind)
         return outputs
 
     def _script(self, functions: list[Callable[..., Any]], call: str, payload: dict[str, Any],
@@ -362,7 +383,7 @@ class _Builder:
         if call.capture_status:
             outputs.append({"Name": call.capture_status, "Selector": "$.Payload.status", "Type": "Integer"})
         for output in outputs:
-            self.scope[output["Name"]] = Ref(f"{ssm_name(step.id)}.{output['Name']}", output["Type"])
+            self.output(step, output["Name"], output["Type"])
         return outputs
 
     def _http_type(self, call: HttpCall, query: str) -> str:
@@ -398,7 +419,7 @@ class _Builder:
         for name, kind in types.items():
             outputs.append({"Name": name, "Selector": jsonpath(("Payload", *under, name)), "Type": kind})
         for name, kind in types.items():
-            self.scope[name] = Ref(f"{ssm_name(step.id)}.{name}", kind)
+            self.output(step, name, kind)
         return outputs
 
     def _http(self, index: int, step: HttpStep) -> list[dict[str, Any]]:
@@ -488,7 +509,7 @@ class _Builder:
                 outputs.append({"Name": name, "Selector": jsonpath(("Payload", "body", *to_selector(query).path)),
                                 "Type": types[name]})
         for output in outputs:
-            self.scope[output["Name"]] = Ref(f"{ssm_name(step.id)}.{output['Name']}", output["Type"])
+            self.output(step, output["Name"], output["Type"])
         return outputs
 
     def _value(self, value: str, what: str) -> Any:

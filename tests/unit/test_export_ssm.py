@@ -533,3 +533,63 @@ def test_a_number_a_string_parameter_carries_is_sent_as_a_number() -> None:
     assert namespace["coerced"](substituted)["Body"] == {"directBedrockLatencyThreshold": 8000,
                                                          "mcpLatencyThreshold": 25000, "fallbackAggressiveness": 0.7}
     assert "admin_request(coerced(events))" in step["inputs"]["Script"]
+
+
+COLLISIONS = """\
+      - id: lookup
+        title: Look up the cluster
+        budget: 1m
+        when: not cluster
+        aws:
+          service: ecs
+          operation: DescribeServices
+          params: {cluster: default, services: ["{{ service }}"]}
+          capture: {cluster: "services[0].clusterArn"}
+      - id: invoke
+        title: Invoke
+        budget: 1m
+        mutating: false
+        aws:
+          service: bedrock-runtime
+          operation: InvokeModel
+          params: {modelId: m, body: "{}"}
+          capture: {reason: body.stop_reason}
+      - id: ask
+        title: Ask
+        budget: 1m
+        when: threshold > 1
+        confirm: {question: Go on?}
+      - id: ask-when
+        title: Ask when
+        budget: 1m
+        http: {method: GET, path: "/health", expect: [200, 503]}
+      - id: done
+        title: Done
+        budget: 1m
+        manual: {checklist: [Done]}
+"""
+
+
+def test_names_the_runbook_already_uses_are_not_reused(tmp_path: Path) -> None:
+    steps = COLLISIONS
+    path = write_runbook(tmp_path, steps, "export-names")
+    text = path.read_text("utf-8").replace(
+        "variables:\n", "variables:\n  - {name: Approvers, description: Who, default: ops}\n"
+                        "  - {name: AdminUrl, description: Not the admin URL, default: x}\n")
+    path.write_text(text, encoding="utf-8")
+    runbook, doc, gaps = exported(path)
+    assert_well_formed(runbook, doc)
+    names = [s["name"] for s in doc["mainSteps"]]
+    assert names.count("ask_when") == 1 and "ask_when_" in names  # the guard of `ask` steps aside
+    assert next(s for s in doc["mainSteps"] if s["name"] == "ask_when_")["inputs"]["Choices"][0]["NextStep"] == "ask"
+    params = doc["parameters"]
+    assert params["Approvers"]["default"] == "ops" and params["Approvers_"]["type"] == "StringList"
+    assert params["AdminUrl"]["default"] == "x" and params["AdminUrl_"]["default"] == "https://admin.example"
+    approvals = [s for s in doc["mainSteps"] if s["action"] == "aws:approve"]
+    assert approvals and all(s["inputs"]["Approvers"] == "{{ Approvers_ }}" for s in approvals)
+    health = next(s for s in doc["mainSteps"] if s["name"] == "ask_when")
+    assert health["inputs"]["InputPayload"]["AdminUrl"] == "{{ AdminUrl_ }}"
+    assert "lookup: capture cluster: later steps read lookup.cluster, which is unset when this step is skipped " \
+           "(the parameter cluster is not read in its place)" in gaps
+    assert "invoke: capture reason: $.body.stop_reason: the response's blob holds no fields SSM can select; not " \
+           "an output" in gaps
