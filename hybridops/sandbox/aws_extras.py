@@ -220,7 +220,14 @@ def _simulate(params: dict[str, Any], account_id: str) -> Answer:
         return statements
     for i, doc in enumerate(_members(params, "PolicyInputList"), 1):
         statements += policy_statements(doc, f"PolicyInputList.{i}", "none")
-    results = [evaluate(action, resource, statements) for action in actions for resource in resources]
+    if params.get("ResourcePolicy"):  # same account: its Allow for this principal counts as the identity's
+        statements += [ps for ps in policy_statements(params["ResourcePolicy"], "ResourcePolicy", "resource")
+                       if _names_principal(ps.statement.get("Principal"), arn, account_id)]
+    boundary = _boundary(arn, account_id)
+    for i, doc in enumerate(_members(params, "PermissionsBoundaryPolicyInputList"), 1):
+        boundary = (boundary or []) + policy_statements(doc, f"PermissionsBoundaryPolicyInputList.{i}", "none")
+    results = [bounded(evaluate(action, resource, statements), boundary)
+               for action in actions for resource in resources]
     try:
         start = int(params.get("Marker") or 0)
         page_size = int(params.get("MaxItems") or SIMULATE_PAGE)
@@ -261,6 +268,37 @@ def principal_statements(arn: str, account_id: str) -> list[PolicyStatement] | A
         for group in iam.get_groups_for_user(found.name):
             statements += _entity_statements(group, "group")
     return statements
+
+
+def _boundary(arn: str, account_id: str) -> list[PolicyStatement] | None:
+    """The statements of a role's permissions boundary, or None when it has none."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account_id]["global"]
+    role = next((r for r in iam.roles.values() if r.arn == arn), None)
+    boundary_arn = getattr(role, "permissions_boundary_arn", None)
+    policy = iam.managed_policies.get(boundary_arn) if boundary_arn else None
+    if policy is None:
+        return None
+    version = next((v for v in policy.versions if v.is_default), None)
+    return policy_statements(version.document if version else "{}", policy.name, "user-managed")
+
+
+def bounded(result: Evaluation, boundary: list[PolicyStatement] | None) -> Evaluation:
+    """An allowed action stays allowed only if the permissions boundary allows it too."""
+    if boundary is None or result.decision != "allowed":
+        return result
+    limit = evaluate(result.action, result.resource, boundary)
+    if limit.decision == "allowed":
+        return result
+    return Evaluation(result.action, result.resource, limit.decision, limit.matched, result.missing + limit.missing)
+
+
+def _names_principal(principal: Any, arn: str, account_id: str) -> bool:
+    if principal == "*":
+        return True
+    names = _as_list(principal.get("AWS")) if isinstance(principal, dict) else []
+    return any(n in ("*", arn, account_id, f"arn:aws:iam::{account_id}:root") for n in names)
 
 
 def _entity_kind(arn: str) -> str | None:

@@ -209,3 +209,27 @@ def test_bad_iam_faults(fault: dict[str, Any], message: str) -> None:
 
     with pytest.raises(ValueError, match=message):
         check_fault(fault)
+
+
+def test_a_permissions_boundary_limits_and_a_resource_policy_grants(account: str) -> None:
+    limit = iam(account).create_policy("", "/", doc({"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*"}),
+                                       "boundary", [])
+    role = iam(account).create_role("bounded", doc(), "/", limit.arn, "", [], None).arn
+    iam(account).put_role_policy("bounded", "all", doc({"Effect": "Allow", "Action": "ecs:*", "Resource": "*"}))
+    _, tree = simulate(account, role, ["ecs:DescribeServices", "ecs:UpdateService"])
+    assert [(a, d) for a, _, d, _ in results(tree)] == [("ecs:DescribeServices", "allowed"),
+                                                         ("ecs:UpdateService", "implicitDeny")]
+    queue = "arn:aws:sqs:eu-central-1:1:jobs"
+    grant = doc({"Effect": "Allow", "Principal": {"AWS": role}, "Action": "sqs:SendMessage", "Resource": queue},
+                {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999999999999:root"}, "Action": "sqs:*",
+                 "Resource": queue})
+    plain = make_role(account, "plain")
+    _, tree = simulate(account, plain, ["sqs:SendMessage"], [queue], ResourcePolicy=grant)
+    assert results(tree)[0][2] == "implicitDeny"  # the grant names another principal
+    _, tree = simulate(account, role, ["sqs:SendMessage", "sqs:PurgeQueue"], [queue], ResourcePolicy=grant)
+    assert [(a, d, s) for a, _, d, s in results(tree)] == [
+        ("sqs:SendMessage", "implicitDeny", []),  # granted, but outside the boundary
+        ("sqs:PurgeQueue", "implicitDeny", [])]
+    _, tree = simulate(account, plain, ["sqs:SendMessage"], [queue],
+                       ResourcePolicy=grant.replace(role, plain))
+    assert results(tree)[0][2:] == ("allowed", [("ResourcePolicy", "resource")])
