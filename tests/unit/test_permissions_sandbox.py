@@ -233,3 +233,19 @@ def test_a_permissions_boundary_limits_and_a_resource_policy_grants(account: str
     _, tree = simulate(account, plain, ["sqs:SendMessage"], [queue],
                        ResourcePolicy=grant.replace(role, plain))
     assert results(tree)[0][2:] == ("allowed", [("ResourcePolicy", "resource")])
+
+
+def test_an_iam_deny_fault_on_the_task_role_and_on_a_role_that_does_not_exist(account: str) -> None:
+    task_role = make_role(account, seed.ROUTING_ROLE)
+    iam(account).put_role_policy(seed.ROUTING_ROLE, "runtime", doc(
+        {"Effect": "Allow", "Action": list(seed.TASK_ROLE_ACTIONS), "Resource": "*"}))
+    world = World("bedrock-down")
+    faults = Faults(world)
+    faults.add({"kind": "iam-deny", "action": "bedrock:InvokeModel", "role": seed.ROUTING_ROLE})
+    faults.add({"kind": "iam-deny", "action": "ecs:UpdateService", "role": "nobody"})
+    faults.sync_iam(account)
+    _, tree = simulate(account, task_role, ["bedrock:InvokeModel", "sqs:SendMessage"])
+    assert [(a, d) for a, _, d, _ in results(tree)] == [("bedrock:InvokeModel", "explicitDeny"),
+                                                         ("sqs:SendMessage", "allowed")]
+    assert [f["what"] for f in world.fault_log if f["kind"] == "iam-deny"][-1] == "no role nobody: nothing denied"
+    assert [f["role"] for f in faults.iam_denies] == [seed.ROUTING_ROLE]
