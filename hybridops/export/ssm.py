@@ -636,6 +636,8 @@ class _Builder:
         made = self._decision(name, c.condition, if_true, if_false, step, natural=self.after(index),
                               question=question)
         self.steps.pop()  # _step lists it, with the keys every step has
+        if made["action"] == "aws:branch":
+            made["description"] = f"{step.title}: {' '.join(c.condition.split())}"
         return [made]
 
     def _wait(self, index: int, step: WaitStep) -> list[dict[str, Any]]:

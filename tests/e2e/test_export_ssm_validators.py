@@ -37,14 +37,80 @@ def _export(runbook_id: str) -> dict[str, Any]:
                       pagerduty_url="https://events.pagerduty.com/v2/enqueue").document
 
 
+# The forms the shipped runbooks do not produce: a waitForAwsResourceProperty, And / Not / numeric
+# choices, a when-branch, approvals with go-tos, a go-to `end`.
+FORMS = """\
+id: export-forms
+title: Export forms
+severity: P2
+response_time: 1h
+impact: none
+owner: tests
+version: 1.0.0
+variables:
+  - {name: cluster, description: ECS cluster, default: mcp-cluster}
+  - {name: service, description: ECS service, default: mcp-router-service}
+  - {name: enabled, description: Act at all, default: true}
+phases:
+  - id: only
+    title: Only
+    steps:
+      - id: describe
+        title: Describe
+        budget: 1m
+        retries: {attempts: 1}
+        aws:
+          service: ecs
+          operation: DescribeServices
+          params: {cluster: "{{ cluster }}", services: ["{{ service }}"]}
+          capture: {running: "services[0].runningCount", status: "services[0].status"}
+      - id: wait-active
+        title: Wait until active
+        budget: 5m
+        poll:
+          aws:
+            service: ecs
+            operation: DescribeServices
+            params: {cluster: "{{ cluster }}", services: ["{{ service }}"]}
+            capture: {now: "services[0].status"}
+          every: 15s
+          timeout: 4m
+          until: now == 'ACTIVE'
+      - id: gate
+        title: Gate
+        budget: 1m
+        check: {condition: "running < 2 and status != 'DRAINING' or not enabled", if_true: restart, if_false: end}
+      - id: restart
+        title: Restart
+        budget: 5m
+        when: enabled
+        on_failure: {goto: escalate}
+        aws:
+          service: ecs
+          operation: UpdateService
+          params: {cluster: "{{ cluster }}", service: "{{ service }}", forceNewDeployment: true}
+      - id: sure
+        title: Sure?
+        budget: 2m
+        confirm: {question: Did it work?, if_yes: end, if_no: escalate}
+      - id: escalate
+        title: Escalate
+        budget: 1m
+        manual: {checklist: [Page someone]}
+"""
+
+
 @pytest.fixture(scope="module")
-def documents() -> dict[str, str]:
-    """{"outage.yaml": text, "outage.json": text, ...} for the five shipped runbooks."""
+def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """{"outage.yaml": text, "outage.json": text, ...} for the five shipped runbooks, and export-forms."""
+    forms = tmp_path_factory.mktemp("forms") / "export-forms.yaml"
+    forms.write_text(FORMS, encoding="utf-8")
     out = {}
-    for rid in RUNBOOK_IDS:
+    for rid in (*RUNBOOK_IDS, str(forms)):
         doc = _export(rid)
-        out[f"{rid}.yaml"] = dump(doc, "yaml")
-        out[f"{rid}.json"] = dump(doc, "json")
+        name = Path(rid).stem
+        out[f"{name}.yaml"] = dump(doc, "yaml")
+        out[f"{name}.json"] = dump(doc, "json")
     return out
 
 
@@ -77,13 +143,17 @@ def test_the_language_service_finds_nothing_but_the_known_runtime_diagnostic(
     for name, diagnostics in found.items():
         text = documents[name]
         scripts = [s for s in _parse(name, text)["mainSteps"] if s["action"] == "aws:executeScript"]
-        assert scripts, name
+        assert scripts or name.startswith("export-forms"), name
         lines = text.splitlines()
         for d in diagnostics:
             assert d["message"] == KNOWN, f"{name}:{d['range']['start']['line'] + 1}: {d['message']}"
             line = lines[d["range"]["start"]["line"]]
             assert "Runtime" in line and "python3.11" in line, (name, line)
         assert len(diagnostics) == len(scripts), name  # one per script step: nothing else, nothing hidden
+    forms = _parse("export-forms.json", documents["export-forms.json"])
+    assert {s["action"] for s in forms["mainSteps"]} == {
+        "aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:branch", "aws:approve", "aws:sleep"}
+    assert '"And"' in documents["export-forms.json"] and '"Not"' in documents["export-forms.json"]
 
 
 def test_the_language_service_does_report_a_broken_document(language_server: LanguageServer) -> None:
@@ -111,7 +181,7 @@ def test_moto_create_document_accepts_every_exported_document(
     env = sandbox.env
     ssm = boto3.client("ssm", region_name="eu-central-1", endpoint_url=sandbox.aws_url,
                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    for rid in RUNBOOK_IDS:
+    for rid in (*RUNBOOK_IDS, "export-forms"):
         name = f"{rid}.{fmt.lower()}"
         text = documents[name]
         doc_name = f"hybridops-{rid}-{uuid.uuid4().hex[:8]}"
