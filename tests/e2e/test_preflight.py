@@ -107,3 +107,27 @@ def test_incident_check_permissions_stops_before_the_first_request(scenario, run
     seen = calls(sb)
     first_step = next(i for i, c in enumerate(seen) if c not in PREFLIGHT_CALLS)
     assert ("iam", "SimulatePrincipalPolicy") in seen[:first_step] and ("ecs", "UpdateService") in seen[first_step:]
+
+
+def test_a_user_given_as_role_is_answered_as_a_user(scenario, cli, cli_env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import secrets
+
+    import boto3
+
+    for key, value in cli_env.items():
+        monkeypatch.setenv(key, value)
+    sb = scenario("healthy")
+    iam = boto3.client("iam", endpoint_url=sb.aws_url, region_name="us-east-1", aws_access_key_id="sandbox",
+                       aws_secret_access_key="sandbox")
+    name = "auditor-" + secrets.token_hex(4)  # IAM outlives scenario changes: a name of this test's own
+    user = iam.create_user(UserName=name)["User"]["Arn"]
+    iam.put_user_policy(UserName=name, PolicyName="reads", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Resource": "*",
+                                                "Action": ["logs:FilterLogEvents", "sqs:Get*"]}]}))
+    code, out, _ = cli("preflight", "mcp-failure", "--role", user, "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["principal"] == user and report["caller"] is None
+    decisions = {(c["step"], c["decision"], tuple(s["type"] for s in c["matched_statements"]))
+                 for c in report["checks"]}
+    assert ("lookup-queue-url", "allowed", ("user",)) in decisions
+    assert ("restart-mcp-router", "implicitDeny", ()) in decisions
