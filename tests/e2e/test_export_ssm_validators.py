@@ -284,3 +284,42 @@ def test_an_exported_poll_returns_once_its_condition_holds(
     outputs = {o["Name"]: select({"Payload": result}, o["Selector"]) for o in step["outputs"]}
     assert outputs["mcp_recovery_status"] == "healthy"
     assert len(admin_calls(sandbox.requests(), "GET", "/health/component/mcp-router")) == 1
+
+
+def test_exported_notifications_are_accepted_by_slack_and_pagerduty_stand_ins(
+        scenario: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The notify scripts of the outage document, run against the sandbox's Slack webhook and PagerDuty
+    Events API v2 (which refuse what the real services refuse), with the webhook URL and the routing
+    key read from SecureString parameters: accepted, with the execution id as PagerDuty's dedup key."""
+    import boto3
+
+    from hybridops.export.ssm import PAGERDUTY_PARAMETER, SLACK_PARAMETER
+
+    sandbox = scenario("outage")
+    for key, value in sandbox.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    targets = sandbox.notify_env
+    ssm = boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"])
+    ssm.put_parameter(Name=SLACK_PARAMETER, Value=targets["HYBRIDOPS_SLACK_WEBHOOK_URL"], Type="SecureString",
+                      Overwrite=True)
+    ssm.put_parameter(Name=PAGERDUTY_PARAMETER, Value=targets["HYBRIDOPS_PAGERDUTY_ROUTING_KEY"],
+                      Type="SecureString", Overwrite=True)
+    steps = {s["name"]: s for s in _export("outage")["mainSteps"]}
+    for name in ("page_pagerduty", "notify_ops_critical"):
+        inputs = steps[name]["inputs"]
+        payload = json.loads(json.dumps(inputs["InputPayload"])
+                             .replace("{{ automation:EXECUTION_ID }}", "exec-1234")
+                             .replace("{{ SlackWebhookParameter }}", SLACK_PARAMETER)
+                             .replace("{{ PagerDutyKeyParameter }}", PAGERDUTY_PARAMETER)
+                             .replace("{{ PagerDutyUrl }}", targets["HYBRIDOPS_PAGERDUTY_URL"]))
+        namespace: dict[str, Any] = {}
+        exec(compile(inputs["Script"], name, "exec"), namespace)  # noqa: S102 (our own export)
+        assert 200 <= namespace["handler"](payload, None)["status"] < 300, name
+    sent = [c for c in sandbox.requests() if c["api"] == "notify"]
+    assert [(c["via"], c["status"]) for c in sent] == [("pagerduty", 202), ("slack", 200)]
+    page = sent[0]["body"]
+    assert (page["event_action"], page["dedup_key"], page["payload"]["severity"]) == ("trigger", "exec-1234",
+                                                                                       "critical")
+    assert page["payload"]["summary"].endswith("hybridops run exec-1234")
+    assert sent[1]["body"]["text"].startswith(":rotating_light: P0 Complete System Outage")
