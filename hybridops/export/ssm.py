@@ -192,8 +192,8 @@ class _Builder:
                                "inputs": {"Duration": "PT0S"}, "isEnd": True})
         return {
             "schemaVersion": "0.3",
-            "description": (f"{rb.title} ({rb.severity}, response time {rb.response_time}): {rb.impact}. "
-                            f"Exported by hybridops from the runbook {rb.id} {rb.version}."),
+            "description": _plain(f"{rb.title} ({rb.severity}, response time {rb.response_time}): {rb.impact}. "
+                                  f"Exported by hybridops from the runbook {rb.id} {rb.version}."),
             "assumeRole": "{{ " + role + " }}",
             "parameters": {role: self.params[role], **{k: v for k, v in self.params.items() if k != role}},
             "mainSteps": [{k: s[k] for k in KEY_ORDER if k in s} for s in self.steps],
@@ -223,7 +223,7 @@ class _Builder:
         name = ssm_name(step.id)
         if step.when:
             self._decision(self.guards[step.id], step.when, name, self.after(index), step, natural=name,
-                           question=f"Run the step {step.id!r} ({step.title})? It runs only when: "
+                           question=f"Run the step {step.id!r} ({_plain(step.title)})? It runs only when: "
                                     f"{' '.join(step.when.split())}. Approve to run it, reject to skip it.")
         if step.undo is not None:
             self.gap("its undo is not exported (a run's changes are undone with `hybridops undo`)")
@@ -237,8 +237,8 @@ class _Builder:
         made = emit[type(step)](index, step)
         main = made[0]
         main.setdefault("name", name)
-        main.setdefault("description", step.title + (f": {' '.join(step.description.split())}"
-                                                     if step.description else ""))
+        main.setdefault("description", _plain(step.title + (f": {' '.join(step.description.split())}"
+                                                            if step.description else "")))
         main.setdefault("timeoutSeconds", max(1, math.ceil(step.budget)))
         if step.retries is not None:
             main["maxAttempts"] = step.retries.attempts + 1
@@ -579,7 +579,7 @@ class _Builder:
         return {"action": "aws:waitForAwsResourceProperty", "inputs": inputs}
 
     def _manual(self, index: int, step: ManualStep) -> list[dict[str, Any]]:
-        lines = [step.title]
+        lines = [_plain(step.title)]
         if step.manual.instructions:
             lines.append(self.text(" ".join(step.manual.instructions.split())))
         lines += [f"- [ ] {self.text(item)}" for item in step.manual.checklist]
@@ -619,7 +619,7 @@ class _Builder:
         if c.capture:
             self.scope[c.capture] = Ref(name, "String", parameter=True)
         default = next((o for o in c.options if o.value == c.default), None)
-        return [{"action": "aws:branch", "description": f"{step.title} (the answer is the parameter {name})",
+        return [{"action": "aws:branch", "description": _plain(f"{step.title} (the answer is the parameter {name})"),
                  "inputs": {
                      "Choices": [{"NextStep": self.target(o.goto, index), "Variable": "{{ " + name + " }}",
                                   "StringEquals": o.value} for o in c.options],
@@ -637,7 +637,7 @@ class _Builder:
                               question=question)
         self.steps.pop()  # _step lists it, with the keys every step has
         if made["action"] == "aws:branch":
-            made["description"] = f"{step.title}: {' '.join(c.condition.split())}"
+            made["description"] = _plain(f"{step.title}: {' '.join(c.condition.split())}")
         return [made]
 
     def _wait(self, index: int, step: WaitStep) -> list[dict[str, Any]]:
@@ -702,6 +702,12 @@ def _numbers(body: Any, scope: dict[str, Ref], path: str = "") -> Iterator[tuple
             kind = next((f for f in reversed(filters) if f in ("int", "float")), None)
             if kind and (ref is None or ref.type != "Integer" or kind == "float"):
                 yield path, kind
+
+
+def _plain(text: str) -> str:
+    """Text hybridops shows as written (titles, descriptions): SSM would read a `{{` in it as a
+    reference, so the braces are kept apart."""
+    return text.replace("{{", "{ {").replace("}}", "} }")
 
 
 def _selectable(query: str) -> bool:

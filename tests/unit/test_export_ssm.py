@@ -593,3 +593,25 @@ def test_names_the_runbook_already_uses_are_not_reused(tmp_path: Path) -> None:
            "(the parameter cluster is not read in its place)" in gaps
     assert "invoke: capture reason: $.body.stop_reason: the response's blob holds no fields SSM can select; not " \
            "an output" in gaps
+
+
+def test_a_secret_variable_has_no_default_and_plain_text_braces_are_no_reference(tmp_path: Path) -> None:
+    steps = """\
+      - id: tell
+        title: "Post {{ literally }} in the channel"
+        description: "Source: curl -d '{{ \\"a\\": 1 }}'"
+        budget: 1m
+        notify: {via: slack, text: "Using {{ api_key }}"}
+"""
+    path = write_runbook(tmp_path, steps, "export-secret")
+    path.write_text(path.read_text("utf-8").replace(
+        "variables:\n", f"variables:\n  - {{name: api_key, description: Key, default: {TOKEN}, secret: true}}\n"),
+        encoding="utf-8")
+    runbook, doc, gaps = exported(path)
+    assert_well_formed(runbook, doc)  # every {{ }} left resolves: the title's braces are not a reference
+    assert TOKEN not in json.dumps(doc)
+    assert doc["parameters"]["api_key"] == {"type": "String", "description": "Key (secret: no default exported)"}
+    assert gaps == ["variable api_key is secret: SSM parameters show their values in the execution's history; "
+                    "pass the name of a SecureString parameter instead"]
+    tell = next(s for s in doc["mainSteps"] if s["name"] == "tell")
+    assert tell["description"].startswith("Post { { literally } } in the channel")
