@@ -368,7 +368,7 @@ def _as_list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [v for v in value or [] if isinstance(v, str)]
 
 
-def _wildcard(pattern: str, text: str, *, ignore_case: bool) -> bool:
+def wildcard_match(pattern: str, text: str, *, ignore_case: bool) -> bool:
     """IAM's wildcards: `*` any run of characters, `?` one character; nothing else is special."""
     rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.fullmatch(rx, text, re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL) is not None
@@ -376,14 +376,14 @@ def _wildcard(pattern: str, text: str, *, ignore_case: bool) -> bool:
 
 def _matches_action(st: dict[str, Any], action: str) -> bool:
     if "NotAction" in st:
-        return not any(_wildcard(a, action, ignore_case=True) for a in _as_list(st["NotAction"]))
-    return any(_wildcard(a, action, ignore_case=True) for a in _as_list(st.get("Action")))
+        return not any(wildcard_match(a, action, ignore_case=True) for a in _as_list(st["NotAction"]))
+    return any(wildcard_match(a, action, ignore_case=True) for a in _as_list(st.get("Action")))
 
 
 def _matches_resource(st: dict[str, Any], resource: str) -> bool:
     if "NotResource" in st:
-        return not any(_wildcard(r, resource, ignore_case=False) for r in _as_list(st["NotResource"]))
-    return any(_wildcard(r, resource, ignore_case=False) for r in _as_list(st.get("Resource")))
+        return not any(wildcard_match(r, resource, ignore_case=False) for r in _as_list(st["NotResource"]))
+    return any(wildcard_match(r, resource, ignore_case=False) for r in _as_list(st.get("Resource")))
 
 
 def _result_xml(r: Evaluation) -> str:

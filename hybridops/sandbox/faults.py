@@ -18,7 +18,9 @@ not for component faults). Every fault that takes effect is written to the world
 
 An `iam-deny` is a customer-managed policy in moto's IAM (`hybridops-sandbox-deny-N`, one Deny
 statement) attached to the role: IAM's own reads (GetRole, ListAttachedRolePolicies) see it, and
-SimulatePrincipalPolicy names it. A scenario change (`/_sandbox/reset`, `set_scenario`) removes it.
+SimulatePrincipalPolicy names it. On the operator's role with resource `*`, the caller's calls of the
+action are refused too (AccessDenied), as AWS would. A scenario change (`/_sandbox/reset`,
+`set_scenario`) removes it.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape as xml_escape
 
+from hybridops.sandbox.aws_extras import wildcard_match
 from hybridops.sandbox.scenarios import OPERATOR_ROLE
 from hybridops.sandbox.world import COMPONENTS, World
 
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
 FAULT_KINDS = ("http-503", "slow", "hold", "aws-throttle", "component-down", "component-up", "iam-deny")
 REQUEST_FAULTS = {"http-503": "admin", "slow": "admin", "hold": "admin", "aws-throttle": "aws"}
 MAX_SLOW_S = 600.0
+# A request's signing service (as the sandbox records it) -> IAM's prefix, where they differ.
+_IAM_PREFIXES = {"monitoring": "cloudwatch", "bedrock-runtime": "bedrock", "email": "ses"}
 
 
 @dataclass(frozen=True)
@@ -217,8 +222,20 @@ class Faults:
         return delay, unavailable
 
     def take_aws(self, what: str, content_type: str, service: str) -> AwsFailure | None:
-        """A throttling answer for the AWS call `what`, if one is armed."""
+        """A throttling answer for the AWS call `what`, if one is armed, or AWS's AccessDenied when an
+        iam-deny fault takes its action away from the caller (the operator's role)."""
         self._arm_due("aws")
+        action = f"{_IAM_PREFIXES.get(service, service)}:{what.rsplit(' ', 1)[-1]}"
+        with self.lock:
+            denied = next((f for f in self.iam_denies if f["role"] == OPERATOR_ROLE and f["resource"] == "*"
+                           and wildcard_match(f["action"], action, ignore_case=True)), None)
+        if denied is not None and action != "sts:GetCallerIdentity":  # which IAM never refuses
+            self.world.note_fault("iam-deny", f"{action} denied", what)
+            code, status = (("AccessDenied", 403) if "x-www-form-urlencoded" in content_type
+                            else ("AccessDeniedException", 400))
+            return protocol_error(content_type, service, status, "UnauthorizedOperation" if service == "ec2" else code,
+                                  f"User: the sandbox's operator session (role {OPERATOR_ROLE}) is not authorized to "
+                                  f"perform: {action} with an explicit deny in an identity-based policy")
         with self.lock:
             if self.throttled <= 0:
                 return None

@@ -249,3 +249,18 @@ def test_an_iam_deny_fault_on_the_task_role_and_on_a_role_that_does_not_exist(ac
                                                          ("sqs:SendMessage", "allowed")]
     assert [f["what"] for f in world.fault_log if f["kind"] == "iam-deny"][-1] == "no role nobody: nothing denied"
     assert [f["role"] for f in faults.iam_denies] == [seed.ROUTING_ROLE]
+
+
+def test_the_operators_denied_calls_are_refused_as_aws_refuses_them() -> None:
+    faults = Faults(World("healthy"))
+    faults.add({"kind": "iam-deny", "action": "ecs:Update*"})
+    faults.add({"kind": "iam-deny", "action": "iam:SimulatePrincipalPolicy"})
+    faults.add({"kind": "iam-deny", "action": "bedrock:InvokeModel", "role": seed.ROUTING_ROLE})  # not the caller
+    refused = faults.take_aws("aws ecs UpdateService", "application/x-amz-json-1.1", "ecs")
+    assert refused is not None and refused.status == 400
+    body = json.loads(refused.body)
+    assert body["__type"] == "AccessDeniedException" and "ecs:UpdateService with an explicit deny" in body["message"]
+    query = faults.take_aws("aws iam SimulatePrincipalPolicy", "application/x-www-form-urlencoded", "iam")
+    assert query is not None and query.status == 403 and b"<Code>AccessDenied</Code>" in query.body
+    assert faults.take_aws("aws ecs DescribeServices", "application/x-amz-json-1.1", "ecs") is None
+    assert faults.take_aws("aws bedrock-runtime InvokeModel", "application/json", "bedrock-runtime") is None
