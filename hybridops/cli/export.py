@@ -23,8 +23,10 @@ run time from SecureString parameters whose names are document parameters: no se
 document. Budgets become timeoutSeconds, on_failure onFailure, retries maxAttempts, variables document
 parameters.
 
-What the document cannot express is listed on stderr, one line per item with its step; --strict exits 1
-when there is any. The document goes to stdout, or to -o FILE.
+What the document cannot express is listed on stderr, one line per item with its step (a document over
+CreateDocument's 64 KB too); --strict exits 1 when there is any. The document goes to stdout, or to
+-o FILE: `hybridops export ssm outage -o outage.yaml && aws ssm create-document --name outage
+--document-type Automation --document-format YAML --content file://outage.yaml`.
 """
 
 
