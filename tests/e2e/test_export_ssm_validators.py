@@ -323,3 +323,28 @@ def test_exported_notifications_are_accepted_by_slack_and_pagerduty_stand_ins(
                                                                                        "critical")
     assert page["payload"]["summary"].endswith("hybridops run exec-1234")
     assert sent[1]["body"]["text"].startswith(":rotating_light: P0 Complete System Outage")
+
+
+def test_an_exported_aws_poll_calls_aws_through_boto3(
+        scenario: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue-drain poll of mcp-failure (no aws:waitForAwsResourceProperty form: it compares two
+    values) as its script runs it: boto3 against the sandbox's SQS, the condition over the answer and the
+    depth read before (a depth above the queue's, so it holds at the first answer and no interval passes)."""
+    import boto3
+
+    sandbox = scenario("mcp-down")
+    for key, value in sandbox.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    url = boto3.client("sqs", region_name="eu-central-1").get_queue_url(QueueName="mcp-router-queue")["QueueUrl"]
+    step = next(s for s in _export("mcp-failure")["mainSteps"] if s["name"] == "watch_queue_drain")
+    payload = json.loads(json.dumps(step["inputs"]["InputPayload"])
+                         .replace("{{ region }}", "eu-central-1")
+                         .replace("{{ lookup_queue_url.mcp_queue_url }}", url)
+                         .replace("{{ check_queue_depth.queue_depth }}", "1000000"))
+    namespace: dict[str, Any] = {}
+    exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
+    result = namespace["handler"](payload, None)
+    depth = select({"Payload": result}, step["outputs"][0]["Selector"])
+    assert int(depth) < 1000000
+    assert [c["operation"] for c in sandbox.requests() if c["api"] == "aws"][-1] == "GetQueueAttributes"
