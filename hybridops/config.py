@@ -584,8 +584,8 @@ def resolve_settings(
     loaded = load_config(path) if path is not None else None
 
     profile_name, profile_source = profile, "--profile"
-    if profile_name is None and (from_env := _env(env, "HYBRIDOPS_PROFILE")):
-        profile_name, profile_source = from_env, "env HYBRIDOPS_PROFILE"
+    if profile_name is None and (env_profile := _env(env, "HYBRIDOPS_PROFILE")):
+        profile_name, profile_source = env_profile, "env HYBRIDOPS_PROFILE"
     if profile_name is None and loaded is not None and loaded.file.default_profile:
         profile_name, profile_source = loaded.file.default_profile, f"default_profile in {loaded.path}"
     if profile_name is None:
@@ -727,10 +727,10 @@ def _resolve_variables(
         # No runbook to say which names exist or which are secret: show what the profile and the flags
         # set, masking every reference (it may well point at a secret).
         for name in sorted(prof.variables):
-            v = profile_value(name, secret=False)
-            assert v is not None
-            v = Value(v.value, v.source, v.ref is not None, v.ref)
-            (variables if v.is_set else unresolved)[name] = v
+            listed = profile_value(name, secret=False)
+            assert listed is not None
+            listed = Value(listed.value, listed.source, listed.ref is not None, listed.ref)
+            (variables if listed.is_set else unresolved)[name] = listed
         for name, value in flag_vars.items():
             refuse_bad_value(name, "--var", value)
             variables[name] = Value(value, "--var")
