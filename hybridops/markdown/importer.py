@@ -1,0 +1,532 @@
+"""`hybridops import`: a Markdown runbook page as runbook YAML, one per incident.
+
+The page is read with markdown-it-py (the parser rich already brings). An incident is a heading whose
+section has a `**Severity**:` line; its sub-headings are `Symptoms` (bullets), `Setup` (render's
+`NAME=value` block: the variables' defaults) and phases (any other heading). In a phase, each numbered
+item is an action: `**Title** (2 minutes)` (or `(ongoing)`), its fenced shell blocks (one step per
+command; a `# comment` line before a command titles it) and its bullets (a manual checklist). A table
+whose rows hold commands is a phase of actions too; a fenced block outside any item is one action.
+render's own page (`render.py`'s format) reads back the same way, with its ids, kinds and branches.
+
+Every part that does not translate becomes a manual step quoting it, and an `Issue` with its line in
+the page: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hybridops.markdown.commands import Untranslatable
+
+DEFAULT_BUDGET = "5m"  # an action the page gives no time
+ONGOING_BUDGET = "30m"  # "(ongoing)": watching until someone stops it
+_ANCHOR = re.compile(r'<a id="([a-z0-9][a-z0-9-]*)"></a>')
+_META = re.compile(r"^\*\*([A-Za-z ]+)\*\*:?\s*(.*?)\s*$")
+_UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600,
+          "d": 86400, "day": 86400}
+_DUR = re.compile(r"(\d+)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b", re.I)
+_COMMAND = re.compile(r"^\s*(?:\$\s+)?(?:[A-Z_][A-Z0-9_]*=\$\()?(aws|curl|watch)\b")
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Something of the page that no step kind expresses; kept as a manual step that quotes it."""
+
+    line: int
+    col: int
+    message: str
+    original: str
+
+
+@dataclass
+class Imported:
+    runbooks: list[dict[str, Any]] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+
+def seconds_to_duration(total: int) -> str:
+    out = ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            n, total = divmod(total, size)
+            out += f"{n}{unit}"
+    return out or "1s"
+
+
+def budget_of(text: str) -> str | None:
+    """`(2 minutes)`, `(1 hour 30 minutes)`, `(5m)` -> a duration; `(ongoing)` -> the ongoing budget."""
+    for paren in re.findall(r"\(([^()]*)\)", text):
+        if re.search(r"\bongoing\b", paren, re.I):
+            return ONGOING_BUDGET
+        found = _DUR.findall(paren)
+        if found and _DUR.sub("", paren).strip(" ,and") == "":
+            total = sum(int(n) * _UNITS[_unit(u)] for n, u in found)
+            return seconds_to_duration(total)
+    return None
+
+
+def _unit(u: str) -> str:
+    u = u.lower().rstrip("s") or "s"
+    return u if u in _UNITS else u[0]
+
+
+def slug(text: str) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return s[:60].strip("-") or "step"
+
+
+def _plain(inline: str) -> str:
+    """Inline Markdown as text: no anchors, emphasis or code marks."""
+    text = _ANCHOR.sub("", inline)
+    text = re.sub(r"\*\*(.*?)\*\*", r"\1", text)
+    text = re.sub(r"`([^`]*)`", r"\1", text)
+    return text.strip()
+
+
+# --- the page as sections -------------------------------------------------------------------------
+
+
+@dataclass
+class _Block:
+    kind: str  # item, bullets, fence, para, table
+    line: int  # 1-based
+    text: str = ""  # paragraph or item head text
+    info: str = ""  # fence language
+    children: list[_Block] = field(default_factory=list)
+    items: list[tuple[int, str]] = field(default_factory=list)  # bullets: (line, text)
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)  # table rows
+
+
+@dataclass
+class _Section:
+    level: int
+    title: str
+    line: int
+    blocks: list[_Block] = field(default_factory=list)
+
+
+def _sections(text: str) -> list[_Section]:
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(text)
+    sections = [_Section(0, "", 1)]
+    i = 0
+    while i < len(tokens):
+        t = tokens[i]
+        if t.type == "heading_open":
+            sections.append(_Section(int(t.tag[1]), tokens[i + 1].content, (t.map or [0])[0] + 1))
+            i += 3
+            continue
+        block, i = _block(tokens, i)
+        if block is not None:
+            sections[-1].blocks.append(block)
+    return sections
+
+
+def _close(tokens: list[Any], i: int) -> int:
+    depth = 0
+    for j in range(i, len(tokens)):
+        depth += tokens[j].nesting
+        if depth == 0:
+            return j
+    return len(tokens) - 1
+
+
+def _block(tokens: list[Any], i: int) -> tuple[_Block | None, int]:
+    t = tokens[i]
+    line = (t.map or [0])[0] + 1
+    if t.type == "fence" or t.type == "code_block":
+        return _Block("fence", line, t.content, t.info.strip()), i + 1
+    if t.type == "paragraph_open":
+        return _Block("para", line, tokens[i + 1].content), i + 3
+    if t.type == "html_block":
+        return None, i + 1
+    if t.type in ("bullet_list_open", "ordered_list_open"):
+        end = _close(tokens, i)
+        ordered = t.type == "ordered_list_open"
+        out = _Block("items" if ordered else "bullets", line)
+        j = i + 1
+        while j < end:
+            if tokens[j].type == "list_item_open":
+                item_end = _close(tokens, j)
+                item = _Block("item", (tokens[j].map or [0])[0] + 1)
+                k = j + 1
+                first = True
+                while k < item_end:
+                    child, k = _block(tokens, k)
+                    if child is None:
+                        continue
+                    if first and child.kind == "para":
+                        item.text, first = child.text, False
+                    else:
+                        item.children.append(child)
+                        first = False
+                if ordered:
+                    out.children.append(item)
+                else:
+                    out.items.append((item.line, item.text))
+                    out.children.extend(item.children)
+                j = item_end + 1
+            else:
+                j += 1
+        return out, end + 1
+    if t.type == "table_open":
+        end = _close(tokens, i)
+        out = _Block("table", line)
+        for j in range(i, end):
+            if tokens[j].type == "tr_open":
+                cells = []
+                k = j + 1
+                while tokens[k].type != "tr_close":
+                    if tokens[k].type == "inline":
+                        cells.append(tokens[k].content)
+                    k += 1
+                out.rows.append(((tokens[j].map or [line - 1])[0] + 1, cells))
+        return out, end + 1
+    if t.nesting == 1:
+        return None, _close(tokens, i) + 1
+    return None, i + 1
+
+
+# --- sections as runbooks -------------------------------------------------------------------------
+
+
+def _metadata(blocks: list[_Block]) -> dict[str, str]:
+    meta: dict[str, str] = {}
+    for b in blocks:
+        if b.kind == "para":
+            for line in b.text.splitlines():
+                m = _META.match(line.strip())
+                if m:
+                    meta[m.group(1).strip().lower()] = m.group(2).strip()
+    return meta
+
+
+def _severity(text: str) -> str:
+    m = re.search(r"\bP([0-3])\b", text, re.I)
+    if m:
+        return f"P{m.group(1)}"
+    words = {"critical": "P0", "high": "P1", "medium": "P2", "low": "P3"}
+    for w, p in words.items():
+        if w in text.lower():
+            return p
+    return "P2"
+
+
+def _response_time(text: str) -> str:
+    if not text or "immediate" in text.lower():
+        return "immediate"
+    found = _DUR.findall(text)
+    if not found:
+        return "immediate"
+    return seconds_to_duration(sum(int(n) * _UNITS[_unit(u)] for n, u in found))
+
+
+class _Builder:
+    """One incident's runbook as it is read."""
+
+    def __init__(self, path: str, base: Path | None, title: str, meta: dict[str, str], doc_meta: dict[str, str],
+                 issues: list[Issue]) -> None:
+        self.path, self.base, self.issues = path, base, issues
+        self.ids: set[str] = set()
+        self.variables: dict[str, Any] = {}
+        self.described: dict[str, str] = {}
+        all_meta = {**doc_meta, **meta}
+        rid = meta.get("_id") or slug(re.sub(r"^\d+\.\s*", "", title))
+        self.doc: dict[str, Any] = {
+            "id": rid, "title": re.sub(r"^\d+\.\s*", "", _plain(title)),
+            "severity": _severity(all_meta.get("severity", "")),
+            "response_time": _response_time(all_meta.get("response time", "")),
+            "impact": all_meta.get("impact", ""), "symptoms": [],
+            "owner": all_meta.get("owner", "unknown"), "version": all_meta.get("version", "1.0.0"),
+        }
+        self.phases: list[dict[str, Any]] = []
+
+    def step_id(self, wanted: str) -> str:
+        base = wanted or "step"
+        sid, n = base, 2
+        while sid in self.ids:
+            sid, n = f"{base}-{n}", n + 1
+        self.ids.add(sid)
+        return sid
+
+    def report(self, line: int, message: str, original: str) -> None:
+        self.issues.append(Issue(line, 1, message, original))
+
+    def phase(self, title: str) -> dict[str, Any]:
+        phase = {"id": self.step_id(slug(title)), "title": _plain(title), "steps": []}
+        self.phases.append(phase)
+        return phase
+
+    def manual(self, phase: dict[str, Any], title: str, budget: str, *, checklist: list[str] | None = None,
+               instructions: str = "", wanted_id: str = "") -> dict[str, Any]:
+        step: dict[str, Any] = {"id": self.step_id(wanted_id or slug(title)), "title": title, "budget": budget}
+        body: dict[str, Any] = {}
+        if instructions:
+            body["instructions"] = instructions
+        if checklist:
+            body["checklist"] = checklist
+        step["manual"] = body
+        phase["steps"].append(step)
+        return step
+
+    def untranslatable(self, phase: dict[str, Any], title: str, budget: str, line: int, original: str,
+                       why: str) -> None:
+        self.report(line, f"kept as a manual step: {why}", original)
+        self.manual(phase, title, budget, instructions=f"By hand (hybridops import could not translate it: {why}):"
+                    f"\n{original}", wanted_id=slug(title))
+
+    def command(self, phase: dict[str, Any], title: str, budget: str, line: int, text: str,
+                wanted_id: str = "") -> dict[str, Any] | None:
+        from hybridops.markdown.shell_in import translate
+
+        try:
+            out = translate(text, base=self.base)
+        except Untranslatable as exc:
+            self.untranslatable(phase, title, budget, line, text, str(exc))
+            return None
+        for name, default in out.variables.items():
+            self.variables.setdefault(name, default)
+        step: dict[str, Any] = {"id": self.step_id(wanted_id or slug(title)), "title": title, "budget": budget}
+        if out.notes:
+            step["description"] = "Imported from: " + " ".join(text.split()) + "\n" + "; ".join(out.notes)
+            for note in out.notes:
+                self.report(line, f"{note}", text)
+        if out.kind == "poll":
+            out.body["timeout"] = budget
+        step[out.kind] = out.body
+        phase["steps"].append(step)
+        return step
+
+    def finish(self) -> dict[str, Any]:
+        doc = dict(self.doc)
+        if not doc["symptoms"]:
+            del doc["symptoms"]
+        if self.variables:
+            doc["variables"] = [_variable(n, d) for n, d in self.variables.items()]
+        doc["phases"] = [p for p in self.phases if p["steps"]]
+        return doc
+
+
+def _variable(name: str, default: Any) -> dict[str, Any]:
+    var: dict[str, Any] = {"name": name, "description": f"imported: {name}"}
+    if default is not None:
+        var["default"] = default
+    return var
+
+
+def import_markdown(text: str, path: str = "<page>", base: Path | None = None) -> Imported:
+    """Every incident of the page as a runbook document (a dict ready for YAML), and what was kept by hand."""
+    sections = _sections(text)
+    result = Imported()
+    marker = re.match(r"^<!-- hybridops render: ([a-z0-9][a-z0-9-]*) -->", text)
+    heads = [i for i, s in enumerate(sections) if "severity" in _metadata(s.blocks)]
+    if not heads:  # a page without metadata: its first heading is the incident
+        heads = [next((i for i, s in enumerate(sections) if s.level), 0)]
+    doc_meta: dict[str, str] = {}
+    for sec in sections[:heads[0]]:  # the page's own lines (owner, version) hold for every incident
+        doc_meta.update(_metadata(sec.blocks))
+    for n, start in enumerate(heads):
+        head = sections[start]
+        stop = heads[n + 1] if n + 1 < len(heads) else len(sections)
+        end = next((j for j in range(start + 1, stop) if sections[j].level and sections[j].level <= head.level), stop)
+        meta = _metadata(head.blocks)
+        if marker and len(heads) == 1:
+            meta["_id"] = marker.group(1)
+        b = _Builder(path, base, head.title or "Imported runbook", meta, doc_meta, result.issues)
+        if head.blocks and any(x.kind in ("items", "fence", "table") for x in head.blocks):
+            _phase(b, b.phase("Actions"), head.blocks)
+        for sec in sections[start + 1:end]:
+            name = _plain(sec.title).lower()
+            if name == "symptoms":
+                b.doc["symptoms"] += [_plain(t) for blk in sec.blocks if blk.kind == "bullets" for _, t in blk.items]
+            elif name == "setup":
+                _setup(b, sec.blocks)
+            else:
+                _phase(b, b.phase(sec.title), sec.blocks)
+        result.runbooks.append(b.finish())
+    return result
+
+
+def _setup(b: _Builder, blocks: list[_Block]) -> None:
+    """render's setup block: `NAME=value  # description` lines give the variables' defaults."""
+    import shlex
+
+    from hybridops.markdown.shell_in import variable_name
+
+    for blk in blocks:
+        if blk.kind != "fence":
+            continue
+        for raw in blk.text.splitlines():
+            m = re.match(r"^([A-Z_][A-Z0-9_]*)=(.*?)(?:\s+#\s*(.*))?$", raw.strip())
+            if not m or m.group(1) in ("ADMIN_URL", "ADMIN_TOKEN"):
+                continue
+            name, value = variable_name(m.group(1)), m.group(2)
+            default: Any = None if value.startswith('"${') else " ".join(shlex.split(value)) if value else ""
+            b.variables[name] = default
+            if m.group(3):
+                b.described[name] = m.group(3)
+
+
+def _phase(b: _Builder, phase: dict[str, Any], blocks: list[_Block]) -> None:
+    for blk in blocks:
+        if blk.kind == "items":
+            for item in blk.children:
+                _action(b, phase, item)
+        elif blk.kind == "bullets":
+            title = phase["title"]
+            b.manual(phase, f"{title} checklist", DEFAULT_BUDGET, checklist=[_plain(t) for _, t in blk.items])
+            for child in blk.children:
+                _action_content(b, phase, child, title, DEFAULT_BUDGET, "")
+        elif blk.kind == "fence":
+            _fence(b, phase, blk, phase["title"], DEFAULT_BUDGET)
+        elif blk.kind == "table":
+            _table(b, phase, blk)
+        elif blk.kind == "para" and blk.text.strip() and not _META.match(blk.text.strip()):
+            _prose(b, phase, blk)
+
+
+def _prose(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
+    """A paragraph in a phase: `$ command` lines are commands; other prose is kept as instructions."""
+    lines = blk.text.splitlines()
+    commands = [(i, ln) for i, ln in enumerate(lines) if _COMMAND.match(_plain(ln))]
+    if not commands:
+        return  # prose between actions: the page's explanation, not an action
+    for i, ln in commands:
+        cmd = _plain(ln).lstrip("$ ").strip()
+        b.command(phase, cmd.split(" --")[0][:60], DEFAULT_BUDGET, blk.line + i, cmd)
+
+
+def _table(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
+    """A table of steps: the header names its columns (step/action/title, command, time/budget)."""
+    if not blk.rows:
+        return
+    header = [h.strip().lower() for h in blk.rows[0][1]]
+
+    def col(*names: str) -> int | None:
+        return next((i for i, h in enumerate(header) if any(n in h for n in names)), None)
+
+    c_title, c_cmd, c_time = col("step", "action", "task", "what"), col("command", "cmd", "how"), col("time", "budget")
+    for line, cells in blk.rows[1:]:
+        def cell(c: int | None, cells: list[str] = cells) -> str:
+            return cells[c].strip() if c is not None and c < len(cells) else ""
+        title = _plain(cell(c_title)) or f"Row {line}"
+        budget = budget_of(f"({cell(c_time)})") if cell(c_time) else None
+        budget = budget or DEFAULT_BUDGET
+        codes = re.findall(r"`([^`]+)`", cell(c_cmd))
+        if not codes:
+            b.manual(phase, title, budget, checklist=[_plain(cell(c_cmd))] if cell(c_cmd) else [title])
+        for code in codes:
+            code = code.lstrip("$ ").strip()
+            if _COMMAND.match(code):
+                b.command(phase, title, budget, line, code)
+            else:
+                b.untranslatable(phase, title, budget, line, code, "not an aws, curl or watch command")
+
+
+_RENDER_LINE = re.compile(r"^(Check|Choose|Wait|Notify|Only when|Repeat every|Undo|Retries|On failure|Then|If "
+                          r"yes|If no|If true|If false|Captures|\*\*Outcome\*\*|By hand)\b")
+
+
+def _action(b: _Builder, phase: dict[str, Any], item: _Block) -> None:
+    head = item.text.splitlines()[0] if item.text else ""
+    anchor = _ANCHOR.search(head)
+    m = re.search(r"\*\*(.+?)\*\*", head)
+    title = _plain(m.group(1)) if m else _plain(re.sub(r"\(.*?\)", "", head)) or "Action"
+    budget = budget_of(head) or DEFAULT_BUDGET
+    wanted = anchor.group(1) if anchor else ""
+    if anchor:
+        from hybridops.markdown.render_in import rendered_step
+
+        rendered_step(b, phase, item, wanted, title, budget)
+        return
+    before = len(phase["steps"])
+    for child in item.children:
+        _action_content(b, phase, child, title, budget, wanted)
+    if len(phase["steps"]) == before:  # an action with no command: the operator does it
+        rest = "\n".join(item.text.splitlines()[1:]).strip()
+        b.manual(phase, title, budget, checklist=[title], instructions=_plain(rest))
+
+
+def _action_content(b: _Builder, phase: dict[str, Any], child: _Block, title: str, budget: str, wanted: str) -> None:
+    if child.kind == "fence":
+        _fence(b, phase, child, title, budget, wanted)
+    elif child.kind == "bullets":
+        b.manual(phase, title, budget, checklist=[_plain(t) for _, t in child.items], wanted_id=wanted)
+        for sub in child.children:
+            _action_content(b, phase, sub, title, budget, wanted)
+    elif child.kind == "items":
+        for item in child.children:
+            _action(b, phase, item)
+    elif child.kind == "para":
+        _prose(b, phase, child)
+    elif child.kind == "table":
+        _table(b, phase, child)
+
+
+def logical_lines(text: str, first_line: int) -> list[tuple[int, str, str]]:
+    """A shell block's commands with `\\` continuations joined: (line, comment before it, command).
+    A `$ ` prompt marks commands; in a block that uses prompts, the other lines are output."""
+    raw = text.splitlines()
+    prompts = any(r.lstrip().startswith("$ ") for r in raw)
+    out: list[tuple[int, str, str]] = []
+    comment, comment_line = "", first_line
+    i = 0
+    while i < len(raw):
+        line = raw[i]
+        start = i
+        stripped = line.strip()
+        i += 1
+        if not stripped:
+            continue
+        if stripped.startswith("#"):
+            if comment:
+                out.append((comment_line, comment, ""))  # a comment no command followed
+            comment, comment_line = stripped.lstrip("#").strip(), first_line + start + 1
+            continue
+        if prompts:
+            if not stripped.startswith("$ "):
+                continue  # the command's output, shown on the page
+            stripped = stripped[2:].strip()
+        while stripped.endswith("\\") and i < len(raw):
+            stripped = stripped[:-1].rstrip() + " " + raw[i].strip().removeprefix("$ ")
+            i += 1
+        # `aws ... \` then `| jq ...` on the next line is one pipeline
+        while i < len(raw) and raw[i].strip().startswith("|"):
+            stripped += " " + raw[i].strip()
+            i += 1
+        while i < len(raw) and _open_quote(stripped):  # a quoted JSON body over several lines
+            stripped += "\n" + raw[i]
+            i += 1
+        out.append((first_line + start + 1, comment, stripped))
+        comment = ""
+    if comment:
+        out.append((comment_line, comment, ""))
+    return out
+
+
+def _open_quote(text: str) -> bool:
+    import shlex
+
+    try:
+        shlex.split(text, comments=True)
+    except ValueError:
+        return True
+    return False
+
+
+def _fence(b: _Builder, phase: dict[str, Any], blk: _Block, title: str, budget: str, wanted: str = "") -> None:
+    if blk.info and blk.info.split()[0] not in ("bash", "sh", "shell", "console", "zsh", "shell-session"):
+        return  # a block of JSON or YAML shown as an example: not something to run
+    lines = logical_lines(blk.text, blk.line)
+    commands = [x for x in lines if x[2]]
+    for line, comment, cmd in lines:
+        if not cmd:
+            b.untranslatable(phase, comment or title, budget, line, f"# {comment}",
+                             "a comment that no command follows (an instruction for the operator)")
+            continue
+        step_title = comment or (title if len(commands) == 1 else f"{title}: {cmd.split(' --')[0][:50]}")
+        b.command(phase, step_title, budget, line, cmd, wanted if len(commands) == 1 else "")

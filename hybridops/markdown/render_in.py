@@ -1,0 +1,214 @@
+"""render's own step items read back (the lines `render.py`'s docstring lists), for `import(render(x))`:
+the step's id from its anchor, its kind from its lines, its go-tos from the `[T](#T)` links.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hybridops.markdown.importer import _Block, _Builder
+
+_LINK = r"(?:\[([a-z0-9][a-z0-9-]*)\]\(#[a-z0-9-]*\)|(the end of the runbook))"
+_CODE = r"``? ?(.+?) ?``?"
+
+
+def _target(m: re.Match[str], group: int) -> str:
+    return m.group(group) or "end"
+
+
+def _duration(words: str) -> str:
+    from hybridops.markdown.importer import budget_of
+
+    return budget_of(f"({words})") or words
+
+
+def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, title: str, budget: str) -> None:
+    step: dict[str, Any] = {"id": sid, "title": title, "budget": budget}
+    b.ids.add(sid)
+    kind: dict[str, Any] = {}
+    plain: list[str] = []
+    checklist: list[str] = []
+    captures: dict[str, str] = {}
+    pending_undo = False
+    poll: dict[str, Any] | None = None
+    log_capture: str | None = None
+    log_para = False
+    for child in item.children:
+        if child.kind == "fence":
+            from hybridops.markdown.commands import Untranslatable
+            from hybridops.markdown.importer import logical_lines
+            from hybridops.markdown.shell_in import translate
+
+            lines = [c for _, _, c in logical_lines(child.text, child.line) if c]
+            try:
+                # render's extra lines (a read sent again per value) repeat the call: the first is the step's
+                out = translate(lines[0], base=b.base)
+            except (Untranslatable, IndexError) as exc:
+                b.untranslatable(phase, title, budget, child.line + 1, "\n".join(lines), str(exc))
+                return
+            for name, default in out.variables.items():
+                b.variables.setdefault(name, default)
+            if pending_undo:
+                step["undo"] = {out.kind: _no_capture(out.body)}
+                pending_undo = False
+            elif poll is not None and out.kind == "poll":
+                inner_kind = "aws" if "aws" in out.body else "http"
+                poll[inner_kind] = _no_capture(out.body[inner_kind])
+                poll["every"] = out.body["every"]
+                kind = {"poll": poll}
+            else:
+                kind = {out.kind: out.body}
+            continue
+        if child.kind == "bullets":
+            for _, text in child.items:
+                text = text.strip()
+                m = re.match(r"^\[ \] Confirm: (.*?)(?: \(default: (yes|no)\))?$", text, re.S)
+                if m:
+                    kind = {"confirm": {"question": m.group(1)}}
+                    if m.group(2):
+                        kind["confirm"]["default"] = m.group(2) == "yes"
+                    continue
+                m = re.match(r"^`+ ?(.+?) ?`+(?:: (.*?))?(?:: go to " + _LINK + r")?( \(default\))?$", text, re.S)
+                if m and "choice" in kind:
+                    opt: dict[str, Any] = {"value": m.group(1)}
+                    if m.group(2):
+                        opt["label"] = m.group(2)
+                    if m.group(3) or m.group(4):
+                        opt["goto"] = _target(m, 3)
+                    kind["choice"]["options"].append(opt)
+                    if m.group(5):
+                        kind["choice"]["default"] = m.group(1)
+                    continue
+                checklist.append(re.sub(r"^\[ \] ", "", text))
+            continue
+        if child.kind != "para":
+            continue
+        for line in child.text.splitlines():
+            line = line.strip()
+            if _meta_line(step, kind, line, captures):
+                if line.startswith("Repeat every"):
+                    poll = _poll_head(line)
+                continue
+            if line == "Undo:":
+                pending_undo = True
+                continue
+            m = re.match(r"^Captures: `([A-Za-z_][A-Za-z0-9_]*)`$", line)
+            if m and not captures:
+                log_capture = m.group(1)
+                continue
+            if re.match(r"^(Errors by type|JSON events)\b", line):
+                log_para = True
+                continue
+            m = re.match(r"^By hand(?: \((.*)\))?: (.*)$", line)
+            if m:
+                b.untranslatable(phase, title, budget, child.line, m.group(2), m.group(1) or "no shell form")
+                return
+            plain.append(line)
+    del log_para
+    if not kind:
+        manual: dict[str, Any] = {}
+        if plain:
+            if len(plain) > 1:
+                step["description"] = plain[0]
+            manual["instructions"] = plain[-1]
+        if checklist:
+            manual["checklist"] = checklist
+        kind = {"manual": manual}
+    elif plain:
+        step["description"] = plain[0]
+    name = next(iter(kind))
+    body = kind[name]
+    if name in ("log_errors", "log_json") and log_capture:
+        body["capture"] = log_capture
+    if captures:
+        call = body if name in ("aws", "http") else body.get("aws") or body.get("http") if name == "poll" else None
+        if call is not None:
+            call.setdefault("capture", {}).update(captures)
+    if name == "poll" and poll is not None:
+        poll.setdefault("timeout", budget)
+    step.update(kind)
+    _order(step)
+    phase["steps"].append(step)
+
+
+def _no_capture(call: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in call.items() if k != "capture"}
+
+
+def _poll_head(line: str) -> dict[str, Any]:
+    m = re.match(r"^Repeat every (.+?) (until|while) " + _CODE + r" \(at most (.+?)\):$", line)
+    if not m:
+        return {}
+    return {m.group(2): m.group(3), "timeout": _duration(m.group(4))}
+
+
+def _meta_line(step: dict[str, Any], kind: dict[str, Any], line: str, captures: dict[str, str]) -> bool:
+    """One of render's keyword lines, applied to the step; False when the line is prose."""
+    m = re.match(r"^Only when: " + _CODE + "$", line)
+    if m:
+        step["when"] = m.group(1)
+        return True
+    m = re.match(r"^Check: " + _CODE + r"(?:: (.*))?$", line)
+    if m:
+        kind["check"] = {"condition": m.group(1)} | ({"message": m.group(2)} if m.group(2) else {})
+        return True
+    m = re.match(r"^If (yes|no|true|false), go to " + _LINK + r"\.$", line)
+    if m:
+        key = {"yes": "if_yes", "no": "if_no", "true": "if_true", "false": "if_false"}[m.group(1)]
+        body = kind.get("confirm") or kind.get("check")
+        if body is not None:
+            body[key] = _target(m, 2)
+        return True
+    m = re.match(r"^Choose: (.*)$", line)
+    if m:
+        kind["choice"] = {"question": m.group(1), "options": []}
+        return True
+    m = re.match(r"^Wait (\d[^:]*?)(?:: (.*))?$", line)
+    if m and re.match(r"^\d+ (second|minute|hour|day|millisecond)", m.group(1)):
+        kind["wait"] = {"duration": _duration(m.group(1))} | ({"reason": m.group(2)} if m.group(2) else {})
+        return True
+    m = re.match(r"^Notify Slack(?: (\S+))?: (.*)$", line)
+    if m:
+        kind["notify"] = {"via": "slack", "text": m.group(2)} | ({"channel": m.group(1)} if m.group(1) else {})
+        return True
+    m = re.match(r"^Notify PagerDuty \((\w+), (\w+)\): (.*)$", line)
+    if m:
+        kind["notify"] = {"via": "pagerduty", "action": m.group(1), "severity": m.group(2), "text": m.group(3)}
+        return True
+    if line.startswith("Repeat every"):
+        return True
+    m = re.match(r"^Retries: (\d+), backoff (\S+)$", line)
+    if m:
+        step["retries"] = {"attempts": int(m.group(1)), "backoff": m.group(2)}
+        return True
+    if line == "On failure: continue":
+        step["on_failure"] = "continue"
+        return True
+    m = re.match(r"^On failure: go to " + _LINK + "$", line)
+    if m:
+        step["on_failure"] = {"goto": _target(m, 1)}
+        return True
+    m = re.match(r"^Then: go to " + _LINK + "$", line)
+    if m:
+        step["next"] = _target(m, 1)
+        return True
+    if line.startswith("**Outcome**: unresolved"):
+        step["outcome"] = "unresolved"
+        return True
+    if line.startswith("Captures: `") and " = " in line:
+        for name, query in re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)` = " + r"(``? ?.+? ?``?)(?:, |$)", line):
+            captures[name] = query.strip("`").strip()
+        return True
+    return False
+
+
+_KEYS = ("id", "title", "budget", "description", "when", "on_failure", "retries", "undo", "next", "outcome")
+
+
+def _order(step: dict[str, Any]) -> None:
+    """The common keys first, as the shipped runbooks write them."""
+    items = sorted(step.items(), key=lambda kv: _KEYS.index(kv[0]) if kv[0] in _KEYS else len(_KEYS))
+    step.clear()
+    step.update(items)
