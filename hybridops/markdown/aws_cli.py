@@ -100,7 +100,8 @@ def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
 
 
 def _local_file(arg: str, base: Path | None) -> str:
-    """A `file://` or `fileb://` value read relative to the page (the CLI would read it from the cwd)."""
+    """A `file://` or `fileb://` value read relative to the page (the CLI would read it from the cwd);
+    a binary body has no YAML form."""
     for scheme in ("file://", "fileb://"):
         if arg.startswith(scheme):
             path = Path(arg[len(scheme):]).expanduser()
@@ -108,7 +109,12 @@ def _local_file(arg: str, base: Path | None) -> str:
                 path = base / path
             if not path.is_file():
                 raise Untranslatable(f"{arg}: the file is not next to the page, so its content is unknown")
-            return scheme + str(path)
+            # the content in place of the word, as the CLI's paramfile handler does (for list members too)
+            try:
+                return path.read_text(encoding="utf-8").rstrip("\n") if scheme == "file://" else \
+                    path.read_bytes().decode("utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise Untranslatable(f"{arg}: cannot read it as text ({exc})") from None
     return arg
 
 

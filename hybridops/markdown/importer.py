@@ -106,6 +106,7 @@ class _Section:
     title: str
     line: int
     blocks: list[_Block] = field(default_factory=list)
+    anchor: str = ""  # render's `<a id="phase-ID"></a>` before the heading
 
 
 def _sections(text: str) -> list[_Section]:
@@ -113,13 +114,19 @@ def _sections(text: str) -> list[_Section]:
 
     tokens = MarkdownIt("commonmark").enable("table").parse(text)
     sections = [_Section(0, "", 1)]
+    anchor = ""
     i = 0
     while i < len(tokens):
         t = tokens[i]
         if t.type == "heading_open":
-            sections.append(_Section(int(t.tag[1]), tokens[i + 1].content, (t.map or [0])[0] + 1))
+            sections.append(_Section(int(t.tag[1]), tokens[i + 1].content, (t.map or [0])[0] + 1, anchor=anchor))
+            anchor = ""
             i += 3
             continue
+        text = tokens[i + 1].content if t.type == "paragraph_open" else t.content
+        m = re.fullmatch(r'<a id="phase-([a-z0-9][a-z0-9-]*)"></a>', text.strip())
+        if m:
+            anchor = m.group(1)
         block, i = _block(tokens, i)
         if block is not None:
             sections[-1].blocks.append(block)
@@ -234,6 +241,8 @@ class _Builder:
         self.ids: set[str] = set()
         self.variables: dict[str, Any] = {}
         self.described: dict[str, str] = {}
+        self.declared: set[str] = set()
+        self.page = ""
         all_meta = {**doc_meta, **meta}
         rid = meta.get("_id") or slug(re.sub(r"^\d+\.\s*", "", title))
         self.doc: dict[str, Any] = {
@@ -256,8 +265,8 @@ class _Builder:
     def report(self, line: int, message: str, original: str) -> None:
         self.issues.append(Issue(line, 1, message, original))
 
-    def phase(self, title: str) -> dict[str, Any]:
-        phase = {"id": self.step_id(slug(title)), "title": _plain(title), "steps": []}
+    def phase(self, title: str, anchor: str = "") -> dict[str, Any]:
+        phase = {"id": self.step_id(anchor or slug(title)), "title": _plain(title), "steps": []}
         self.phases.append(phase)
         return phase
 
@@ -274,10 +283,11 @@ class _Builder:
         return step
 
     def untranslatable(self, phase: dict[str, Any], title: str, budget: str, line: int, original: str,
-                       why: str) -> None:
+                       why: str, wanted_id: str = "") -> None:
+        original = _masked(original)
         self.report(line, f"kept as a manual step: {why}", original)
         self.manual(phase, title, budget, instructions=f"By hand (hybridops import could not translate it: {why}):"
-                    f"\n{original}", wanted_id=slug(title))
+                    f"\n{original}", wanted_id=wanted_id or slug(title))
 
     def command(self, phase: dict[str, Any], title: str, budget: str, line: int, text: str,
                 wanted_id: str = "") -> dict[str, Any] | None:
@@ -286,13 +296,14 @@ class _Builder:
         try:
             out = translate(text, base=self.base)
         except Untranslatable as exc:
-            self.untranslatable(phase, title, budget, line, text, str(exc))
+            self.untranslatable(phase, title, budget, line, text, str(exc), wanted_id)
             return None
         for name, default in out.variables.items():
             self.variables.setdefault(name, default)
         step: dict[str, Any] = {"id": self.step_id(wanted_id or slug(title)), "title": title, "budget": budget}
         if out.notes:
-            step["description"] = "Imported from: " + " ".join(text.split()) + "\n" + "; ".join(out.notes)
+            # the notes, never the line: it may hold a token
+            step["description"] = "Imported with changes: " + "; ".join(out.notes)
             for note in out.notes:
                 self.report(line, f"{note}", text)
         if out.kind == "poll":
@@ -305,14 +316,72 @@ class _Builder:
         doc = dict(self.doc)
         if not doc["symptoms"]:
             del doc["symptoms"]
-        if self.variables:
-            doc["variables"] = [_variable(n, d) for n, d in self.variables.items()]
-        doc["phases"] = [p for p in self.phases if p["steps"]]
+        _infer_decision_captures(self.phases, self.page)
+        captured = {name for p in self.phases for s in p["steps"] for name in _captured(s)}
+        # a name the page's setup declares stays a variable even when a step captures it (a lookup
+        # that fills in a variable left empty)
+        variables = {n: d for n, d in self.variables.items() if n not in captured or n in self.described
+                     or n in self.declared}
+        if variables:
+            doc["variables"] = [_variable(n, d, self.described.get(n)) for n, d in variables.items()]
+        doc["phases"] = _numbers([p for p in self.phases if p["steps"]], self.variables)
         return doc
 
 
-def _variable(name: str, default: Any) -> dict[str, Any]:
-    var: dict[str, Any] = {"name": name, "description": f"imported: {name}"}
+def _numbers(value: Any, defaults: dict[str, Any]) -> Any:
+    """`{{ x | number }}` (a bare expansion in a JSON body) as `| float` when x's default has a decimal
+    point, else `| int`."""
+    if isinstance(value, str) and " | number }}" in value:
+        def typed(m: re.Match[str]) -> str:
+            default = str(defaults.get(m.group(1).split("|")[0].strip()) or "")
+            return "{{ " + m.group(1) + (" | float" if "." in default else " | int") + " }}"
+        return re.sub(r"\{\{ (.*?) \| number \}\}", typed, value)
+    if isinstance(value, dict):
+        return {k: _numbers(v, defaults) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v, defaults) for v in value]
+    return value
+
+
+def _infer_decision_captures(phases: list[dict[str, Any]], page: str) -> None:
+    """A check, confirm or choice whose answer later lines read by the step's name (`outage-confirmed`
+    -> `outage_confirmed`, the shipped runbooks' convention): render's page does not show the capture."""
+    for phase in phases:
+        for step in phase["steps"]:
+            for key in ("check", "confirm", "choice"):
+                body = step.get(key)
+                name = step["id"].replace("-", "_")
+                if isinstance(body, dict) and "capture" not in body and re.search(rf"\b{name}\b", page):
+                    body["capture"] = name
+
+
+_CREDENTIAL = re.compile(r"(?i)(authorization:\s*(?:bearer\s+|basic\s+)?|x-api-key:\s*|(?<!\S)(?:-u|--user)\s+)"
+                         r"(?!\$|bearer\b|basic\b)[^\s\"']+")
+
+
+def _masked(text: str) -> str:
+    """A quoted command without its credentials: the YAML and the report never hold a token."""
+    return _CREDENTIAL.sub(lambda m: m.group(1) + "***", text)
+
+
+def _captured(step: dict[str, Any]) -> set[str]:
+    """The names a step document captures (those are no variables)."""
+    names: set[str] = set()
+    for key in ("aws", "http", "poll", "log_errors", "log_json", "check", "confirm", "choice"):
+        body = step.get(key)
+        if not isinstance(body, dict):
+            continue
+        for call in (body, body.get("aws"), body.get("http")):
+            if isinstance(call, dict):
+                cap = call.get("capture")
+                names |= set(cap) if isinstance(cap, dict) else {cap} if isinstance(cap, str) else set()
+                if call.get("capture_status"):
+                    names.add(call["capture_status"])
+    return names
+
+
+def _variable(name: str, default: Any, description: str | None = None) -> dict[str, Any]:
+    var: dict[str, Any] = {"name": name, "description": description or f"imported: {name}"}
     if default is not None:
         var["default"] = default
     return var
@@ -337,6 +406,7 @@ def import_markdown(text: str, path: str = "<page>", base: Path | None = None) -
         if marker and len(heads) == 1:
             meta["_id"] = marker.group(1)
         b = _Builder(path, base, head.title or "Imported runbook", meta, doc_meta, result.issues)
+        b.page = text
         if head.blocks and any(x.kind in ("items", "fence", "table") for x in head.blocks):
             _phase(b, b.phase("Actions"), head.blocks)
         for sec in sections[start + 1:end]:
@@ -346,7 +416,7 @@ def import_markdown(text: str, path: str = "<page>", base: Path | None = None) -
             elif name == "setup":
                 _setup(b, sec.blocks)
             else:
-                _phase(b, b.phase(sec.title), sec.blocks)
+                _phase(b, b.phase(sec.title, sec.anchor), sec.blocks)
         result.runbooks.append(b.finish())
     return result
 
@@ -367,6 +437,7 @@ def _setup(b: _Builder, blocks: list[_Block]) -> None:
             name, value = variable_name(m.group(1)), m.group(2)
             default: Any = None if value.startswith('"${') else " ".join(shlex.split(value)) if value else ""
             b.variables[name] = default
+            b.declared.add(name)
             if m.group(3):
                 b.described[name] = m.group(3)
 

@@ -26,7 +26,6 @@ def _duration(words: str) -> str:
 
 def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, title: str, budget: str) -> None:
     step: dict[str, Any] = {"id": sid, "title": title, "budget": budget}
-    b.ids.add(sid)
     kind: dict[str, Any] = {}
     plain: list[str] = []
     checklist: list[str] = []
@@ -46,7 +45,7 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
                 # render's extra lines (a read sent again per value) repeat the call: the first is the step's
                 out = translate(lines[0], base=b.base)
             except (Untranslatable, IndexError) as exc:
-                b.untranslatable(phase, title, budget, child.line + 1, "\n".join(lines), str(exc))
+                b.untranslatable(phase, title, budget, child.line + 1, "\n".join(lines), str(exc), sid)
                 return
             for name, default in out.variables.items():
                 b.variables.setdefault(name, default)
@@ -103,7 +102,7 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
                 continue
             m = re.match(r"^By hand(?: \((.*)\))?: (.*)$", line)
             if m:
-                b.untranslatable(phase, title, budget, child.line, m.group(2), m.group(1) or "no shell form")
+                b.untranslatable(phase, title, budget, child.line, m.group(2), m.group(1) or "no shell form", sid)
                 return
             plain.append(line)
     del log_para
@@ -129,8 +128,28 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
     if name == "poll" and poll is not None:
         poll.setdefault("timeout", budget)
     step.update(kind)
+    _mutating(step, name, "— **mutating**" in item.text.splitlines()[0])
     _order(step)
+    b.ids.add(sid)
     phase["steps"].append(step)
+
+
+def _mutating(step: dict[str, Any], kind: str, shown: bool) -> None:
+    """`mutating:` where the page's flag differs from what the call implies (a probe such as a test POST)."""
+    from pydantic import ValidationError
+
+    from hybridops.runbook.model import AwsCall, HttpCall
+
+    body = step[kind]
+    call = body if kind in ("aws", "http") else body.get("aws") or body.get("http") if kind == "poll" else None
+    implied = False
+    if isinstance(call, dict):
+        try:
+            implied = (AwsCall if "service" in call else HttpCall).model_validate(call).mutating
+        except ValidationError:
+            return  # the validator names what is wrong with the call
+    if implied != shown:
+        step["mutating"] = shown
 
 
 def _no_capture(call: dict[str, Any]) -> dict[str, Any]:
@@ -204,7 +223,8 @@ def _meta_line(step: dict[str, Any], kind: dict[str, Any], line: str, captures: 
     return False
 
 
-_KEYS = ("id", "title", "budget", "description", "when", "on_failure", "retries", "undo", "next", "outcome")
+_KEYS = ("id", "title", "budget", "description", "when", "on_failure", "retries", "mutating", "undo", "next",
+         "outcome")
 
 
 def _order(step: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from hybridops.markdown.commands import Untranslatable
 _DATE = re.compile(r"""\$\(date\s+-u(?:\s+-d\s+(['"])([^'"]+)\1)?\s+['"]?\+([^)'"]+)['"]?\)(000)?""")
 _AGO = re.compile(r"^\s*(\d+)\s*(seconds?|secs?|minutes?|mins?|hours?|hrs?|days?)\s+ago\s*$", re.I)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
-_PLACEHOLDER = re.compile(r"<([A-Za-z][A-Za-z0-9_-]*)>")
+_PLACEHOLDER = re.compile(r"(?<!\?P)<([A-Za-z][A-Za-z0-9_-]*)>")  # not a regex group name (?P<type>)
 _UNIT = {"s": "s", "m": "m", "h": "h", "d": "d"}
 
 
@@ -48,10 +48,17 @@ class _Subst:
     def back(self, text: str) -> str:
         return re.sub(r"@@T(\d+)@@", lambda m: self.templates[int(m.group(1))], text)
 
+    numeric: set[int] = field(default_factory=set)  # templates that stood bare (a number) in a JSON body
+
     def value(self, v: Any) -> Any:
         if isinstance(v, str) and v.isdigit():
             v = int(v) if _MAGIC <= int(v) < _MAGIC + len(self.templates) else v
         if isinstance(v, str):
+            bare = re.fullmatch(r"@@T(\d+)@@", v)
+            if bare and int(bare.group(1)) in self.numeric:
+                template = self.templates[int(bare.group(1))]
+                # a variable's number: `| number` is made `| int` or `| float` once the defaults are known
+                return template if "ago_ms" in template or "now_ms" in template else template[:-3] + " | number }}"
             return self.back(v)
         if isinstance(v, dict):
             return {self.back(k): self.value(x) for k, x in v.items()}
@@ -83,7 +90,8 @@ def substitute(line: str, subst: _Subst) -> str:
 
     def date(m: re.Match[str]) -> str:
         phrase, fmt, ms = m.group(2), m.group(3), m.group(4)
-        millis = fmt.strip() == "%s"
+        millis = fmt.strip() in ("%s", "%s000")
+        ms = ms or fmt.strip() == "%s000"
         if millis and not ms:
             raise Untranslatable("a time in whole seconds (`+%s` without `000`) has no runbook form")
         fn = ("ago" if phrase else "now") + ("_ms" if millis else "_iso")
@@ -99,6 +107,10 @@ def substitute(line: str, subst: _Subst) -> str:
             return "@@TOKEN@@"
         key = variable_name(name)
         subst.variables.setdefault(key, m.group(2))
+        default = m.group(2)
+        if default is not None:  # render's `${X:-100}` is `{{ x | default(100) }}`
+            shown = default if re.fullmatch(r"-?\d+(\.\d+)?", default) else repr(default)
+            return subst.add(f"{{{{ {key} | default({shown}) }}}}")
         return subst.add(f"{{{{ {key} }}}}")
 
     line = _VAR.sub(var, line)
@@ -153,6 +165,9 @@ def translate(line: str, *, base: Path | None = None) -> Translated:
     m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=\$\((.*)\)\s*$", line.strip(), re.S)
     if m:  # render's `NAME=$(aws ... --query Q --output text)`: a capture named NAME
         assign, line = variable_name(m.group(1)), m.group(2)
+    raw = line.strip().split(None, 1)
+    if raw and raw[0] == "watch" and "|" not in line.replace("'", "\0").split("\0")[0]:
+        return _watch(_words(line)[1:], base)
     out = _translate_text(substitute(line, subst), subst, base, assign)
     out.body = subst.value(out.body)
     out.variables = dict(subst.variables)
@@ -166,10 +181,8 @@ def _translate_text(text: str, subst: _Subst, base: Path | None, assign: str | N
         raise Untranslatable("an empty command")
     prog = first[0]
     if prog == "watch":
-        if len(stages) > 1:
-            raise Untranslatable("watch's output piped on")
-        out = _watch(first[1:], subst, base)
-    elif prog == "aws":
+        raise Untranslatable("watch's output piped on")
+    if prog == "aws":
         out = _aws(first[1:], stages[1:], subst, base, assign)
     elif prog == "curl":
         out = _curl(first[1:], stages[1:], subst, assign)
@@ -196,7 +209,8 @@ def _aws(words: list[str], pipes: list[str], subst: _Subst, base: Path | None, a
             raise
         parsed = parse_aws(numeric, base=base)
     if pipes:
-        return _log_pipeline(parsed.service, parsed.operation, parsed.params, parsed.region, pipes, subst)
+        return _log_pipeline(parsed.service, parsed.operation, parsed.params, parsed.region,
+                             [f"--query {parsed.query}", *pipes] if parsed.query else pipes, subst)
     call: dict[str, Any] = {"service": parsed.service, "operation": parsed.operation}
     if parsed.region:
         call["region"] = parsed.region
@@ -286,7 +300,7 @@ def _log_pipeline(service: str, operation: str, params: dict[str, Any], region: 
     raise Untranslatable("a jq pipeline that is neither errors counted by type nor JSON messages by field")
 
 
-def _watch(words: list[str], subst: _Subst, base: Path | None) -> Translated:
+def _watch(words: list[str], base: Path | None) -> Translated:
     every = 2.0
     rest: list[str] = []
     i = 0
@@ -305,11 +319,11 @@ def _watch(words: list[str], subst: _Subst, base: Path | None) -> Translated:
         i += 1
     if not rest:
         raise Untranslatable("watch with no command")
-    inner = _translate_text(" ".join(rest), subst, base, None)
+    inner = translate(" ".join(rest), base=base)
     if inner.kind not in ("aws", "http"):
         raise Untranslatable("watch of something other than one aws or curl call")
     body = {inner.kind: inner.body, "every": f"{max(1, round(every))}s", "while": "true"}
-    return Translated("poll", body, notes=inner.notes)
+    return Translated("poll", body, inner.variables, notes=inner.notes)
 
 
 _CURL_FLAGS = {"-s", "-S", "-sS", "-Ss", "-v", "-f", "-L", "-i", "-k", "-sf", "-fsS", "-sSf", "-fs", "--silent",
@@ -362,7 +376,10 @@ def _curl(words: list[str], pipes: list[str], subst: _Subst, assign: str | None)
         if data.startswith("@"):
             raise Untranslatable("a request body read from a file (-d @FILE)")
         try:
-            call["body"] = json.loads(data)
+            # a bare expansion stands for a number: quote it so the body parses, the template comes back
+            for m in re.finditer(r'(?<!")@@T(\d+)@@(?!")', data):
+                subst.numeric.add(int(m.group(1)))
+            call["body"] = json.loads(re.sub(r'(?<!")(@@T\d+@@)(?!")', r'"\1"', data))
         except ValueError:
             raise Untranslatable("a request body that is not JSON") from None
     if pipes:
@@ -370,9 +387,20 @@ def _curl(words: list[str], pipes: list[str], subst: _Subst, assign: str | None)
         if not jq or jq[0] != "jq" or len(pipes) > 1:
             raise Untranslatable(f"curl's output piped through `{pipes[0]}`")
         program = [w for w in jq[1:] if not w.startswith("-")]
-        query = _jq_to_jmespath(program[0]) if program else None
-        if query:
-            call["capture"] = {assign or _capture_name(query): query}
+        text = program[0].strip() if program else "."
+        if text.startswith("{") and text.endswith("}"):  # render's `jq '{name: .path, ...}'`
+            captures = {}
+            for piece in _top_level_split(text[1:-1]):
+                name, _, path = piece.partition(":")
+                query = _jq_to_jmespath(path)
+                if query is None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.strip()):
+                    raise Untranslatable(f"jq program {text!r} has no capture form")
+                captures[name.strip()] = query
+            call["capture"] = captures
+        else:
+            query = _jq_to_jmespath(text)
+            if query:
+                call["capture"] = {assign or _capture_name(query): query}
     return Translated("http", call, notes=notes)
 
 
@@ -392,6 +420,11 @@ def _jq_to_jmespath(program: str) -> str | None:
     program = program.strip()
     if program in (".", ""):
         return None
-    if not re.fullmatch(r"(\.[A-Za-z_][A-Za-z0-9_]*|\.\"[^\"]+\"|\[\d+\])+", program):
+    parts = re.findall(r'\.([A-Za-z_][A-Za-z0-9_]*)|\."([^"]+)"|\[(-?\d+)\]', program)
+    rebuilt = "".join(f".{a}" if a else f'."{b}"' if b else f"[{c}]" for a, b, c in parts)
+    if not parts or rebuilt != program:
         raise Untranslatable(f"jq program {program!r} has no capture form")
-    return program.lstrip(".").replace("[", "[").replace(".[", "[")
+    out = ""
+    for a, b, c in parts:
+        out += (f".{a}" if a else f'."{b}"') if (a or b) else f"[{c}]"
+    return out.lstrip(".")
