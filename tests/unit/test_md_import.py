@@ -198,6 +198,13 @@ def test_round_trip(rid: str, tmp_path: Path) -> None:
     assert [p.id for p in again.phases] == [p.id for p in original.phases]
     for want, got in zip(shape(original), shape(again), strict=True):
         assert got == want
+    problems = [str(p) for p in validate_file(back).problems]
+    # render's page does not show an http step's capture_status (outage's health_http_status), so the
+    # imported copy cannot know it: the one name a round trip loses
+    if rid == "outage":
+        assert len(problems) == 1 and "step outage-confirmed: unknown name 'health_http_status'" in problems[0]
+    else:
+        assert problems == []
     assert calls_of(again) == calls_of(original) or Counter(map(json.dumps, calls_of(again))) == Counter(
         map(json.dumps, calls_of(original)))
 
