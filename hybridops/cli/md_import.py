@@ -29,7 +29,8 @@ _SCHEMA_LINE = "# yaml-language-server: $schema=../specs/runbook.schema.json\n"
 
 
 def import_page(
-    page: Path = typer.Argument(..., help="The Markdown runbook page.", dir_okay=False, show_default=False),
+    page: Path = typer.Argument(..., help="The Markdown runbook page.", metavar="RUNBOOK.md", dir_okay=False,
+                                show_default=False),
     output: Path = typer.Option(Path("runbooks"), "-o", "--output", help="Directory for the runbook files.",
                                 file_okay=False),
     force: bool = typer.Option(False, "--force", help="Overwrite runbook files that exist."),

@@ -34,19 +34,9 @@ class AwsLine:
     positional: list[str] = field(default_factory=list)
 
 
-def botocore_service(cli_name: str) -> str:
-    """The botocore service of a CLI service name (`s3api` -> `s3`)."""
-    from hybridops.markdown.cli_names import _service_table
-
-    for service, (name, _command) in _service_table().items():
-        if name == cli_name:
-            return service
-    raise Untranslatable(f"the AWS CLI has no service {cli_name!r}")
-
-
 def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
     """`words` after `aws`; raises Untranslatable with the reason when the CLI would not send one call."""
-    from hybridops.markdown.cli_names import _service_table, cli_command
+    from hybridops.markdown.cli_names import botocore_service, operation_command
 
     rest: list[str] = []
     glob: dict[str, str | None] = {}
@@ -72,11 +62,13 @@ def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
     if len(rest) < 2:
         raise Untranslatable("an aws command needs a service and a command")
     service = botocore_service(rest[0])
-    cli_cmd = _service_table()[service][1]._get_command_table().get(rest[1])
-    if cli_cmd is None or not hasattr(cli_cmd, "_operation_model"):
+    if service is None:
+        raise Untranslatable(f"`aws {rest[0]}` is no API service of the AWS CLI (a customisation such as "
+                             "`aws s3`, or unknown)")
+    cli_cmd = operation_command(service, rest[1])
+    if cli_cmd is None:
         raise Untranslatable(f"`aws {rest[0]} {rest[1]}` is not one API operation (a CLI customisation)")
     operation = str(cli_cmd._operation_model.name)
-    assert cli_command(operation) == rest[1]
     args = [_local_file(a, base) for a in rest[2:]]
     parser = cli_cmd._create_operation_parser(cli_cmd.arg_table)
     try:

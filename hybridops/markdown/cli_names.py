@@ -61,6 +61,18 @@ def cli_service(service: str) -> str:
     return entry[0]
 
 
+def botocore_service(cli_name: str) -> str | None:
+    """`cli_service` read backwards (`s3api` -> `s3`), for `import`; None when the CLI has no such service."""
+    return next((service for service, (name, _) in _service_table().items() if name == cli_name), None)
+
+
+def operation_command(service: str, command: str) -> Any | None:
+    """The CLI's own command object of `aws SERVICE COMMAND` (its argument table and parser), for
+    `import`; None when the name is not one API operation (a customisation such as `logs tail`)."""
+    found = _service_table()[service][1]._get_command_table().get(command)
+    return found if hasattr(found, "_operation_model") else None
+
+
 def cli_command(operation: str) -> str:
     """The CLI's command of an operation: `UpdateService` -> `update-service`."""
     from botocore import xform_name

@@ -298,6 +298,10 @@ class _Builder:
         except Untranslatable as exc:
             self.untranslatable(phase, title, budget, line, text, str(exc), wanted_id)
             return None
+        refused = call_problems(out.kind, out.body)
+        if refused:  # the validator's own checks: a call it would refuse is kept for the operator
+            self.untranslatable(phase, title, budget, line, text, refused[0], wanted_id)
+            return None
         for name, default in out.variables.items():
             self.variables.setdefault(name, default)
         step: dict[str, Any] = {"id": self.step_id(wanted_id or slug(title)), "title": title, "budget": budget}
@@ -326,6 +330,26 @@ class _Builder:
             doc["variables"] = [_variable(n, d, self.described.get(n)) for n, d in variables.items()]
         doc["phases"] = _numbers([p for p in self.phases if p["steps"]], self.variables)
         return doc
+
+
+def call_problems(kind: str, body: dict[str, Any]) -> list[str]:
+    """What `hybridops validate` would say of the call itself (botocore's model of the operation, the
+    admin API's OpenAPI spec): a page's `curl` to another host's API is no admin request."""
+    from hybridops.runbook import botocore_check, openapi_check
+
+    problems: list[str] = []
+
+    def report(loc: tuple[str | int, ...], message: str, key: bool) -> None:
+        del loc, key
+        problems.append(message)
+
+    call = body.get("aws") or body.get("http") if kind == "poll" else body
+    inner = ("aws" if "aws" in body else "http") if kind == "poll" else kind
+    if inner == "aws" and isinstance(call, dict):
+        botocore_check.check_call(call["service"], call["operation"], call.get("params", {}), (), report)
+    elif inner == "http" and isinstance(call, dict):
+        openapi_check.check_request(call["method"], call["path"], call.get("body"), (), report)
+    return problems
 
 
 def _numbers(value: Any, defaults: dict[str, Any]) -> Any:

@@ -214,7 +214,8 @@ def test_round_trip(rid: str, tmp_path: Path) -> None:
 CORPUS = PAGES / "corpus"
 # page -> the originals that must be reported (each kept in a manual step), in the page's order
 EXPECTED = {
-    "table-of-steps.md": ["kubectl rollout restart deployment/payments"],
+    "table-of-steps.md": ["kubectl rollout restart deployment/payments",
+                          "curl -s https://status.example.com/api/v2/summary.json"],
     "prompts.md": ["ssh worker-1 systemctl status job-worker"],
     "split-aws.md": ["--policy-input-list file://missing-policy.json", "aws s3 cp s3://logs-bucket/bedrock/"],
     "jq-watch.md": ["jq '[.events[].message | fromjson | .latencyMs] | max'"],
@@ -319,7 +320,8 @@ def test_command_lines(line: str, kind: str, body: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("line", "why"), [
     ("aws ecs update-service --cluster c --service s --bogus-option 1",
      "unknown option(s) of aws ecs update-service: --bogus-option 1"),
-    ("aws nosuchservice do-thing", "the AWS CLI has no service 'nosuchservice'"),
+    ("aws nosuchservice do-thing", "`aws nosuchservice` is no API service of the AWS CLI (a customisation such as "
+     "`aws s3`, or unknown)"),
     ("curl -X POST https://a.example/admin/x -d 'not json'", "a request body that is not JSON"),
     ("curl https://a.example/health | grep ok", "curl's output piped through `grep ok`"),
     ("aws logs filter-log-events --log-group-name g --start-time $(date -u -d 'last tuesday' +%s)000",
