@@ -24,10 +24,11 @@ from hybridops.markdown.commands import Untranslatable
 DEFAULT_BUDGET = "5m"  # an action the page gives no time
 ONGOING_BUDGET = "30m"  # "(ongoing)": watching until someone stops it
 _ANCHOR = re.compile(r'<a id="([a-z0-9][a-z0-9-]*)"></a>')
-_META = re.compile(r"^\*\*([A-Za-z ]+)\*\*:?\s*(.*?)\s*$")
+_META = re.compile(r"^(?:[-*]\s+)?\*\*([A-Za-z ]+?):?\*\*:?\s*(.*?)\s*$")
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600,
           "d": 86400, "day": 86400}
 _DUR = re.compile(r"(\d+)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b", re.I)
+_PHASE_ANCHOR = re.compile(r'<a id="phase-[a-z0-9-]*"></a>')
 _COMMAND = re.compile(r"^\s*(?:\$\s+)?(?:[A-Z_][A-Z0-9_]*=\$\()?(aws|curl|watch)\b")
 
 
@@ -61,6 +62,8 @@ def budget_of(text: str) -> str | None:
     for paren in re.findall(r"\(([^()]*)\)", text):
         if re.search(r"\bongoing\b", paren, re.I):
             return ONGOING_BUDGET
+        paren = re.sub(r"(?i)^\s*(~|about|approx\.?|approximately|up to|at most|max\.?|<)\s*", "", paren)
+        paren = re.sub(r"(\d+)\s*(?:-|–|to)\s*(\d+)", r"\2", paren)  # a range: its upper end
         found = _DUR.findall(paren)
         if found and _DUR.sub("", paren).strip(" ,and") == "":
             total = sum(int(n) * _UNITS[_unit(u)] for n, u in found)
@@ -204,12 +207,15 @@ def _block(tokens: list[Any], i: int) -> tuple[_Block | None, int]:
 def _metadata(blocks: list[_Block]) -> dict[str, str]:
     meta: dict[str, str] = {}
     for b in blocks:
-        if b.kind == "para":
-            for line in b.text.splitlines():
-                m = _META.match(line.strip())
-                if m:
-                    meta[m.group(1).strip().lower()] = m.group(2).strip()
+        lines = b.text.splitlines() if b.kind == "para" else [t for _, t in b.items] if b.kind == "bullets" else []
+        for line in lines:
+            m = _META.match(line.strip())
+            if m and m.group(1).strip().lower() in _META_KEYS:
+                meta[m.group(1).strip().lower()] = m.group(2).strip()
     return meta
+
+
+_META_KEYS = ("severity", "priority", "response time", "impact", "owner", "version", "last updated")
 
 
 def _severity(text: str) -> str:
@@ -247,7 +253,7 @@ class _Builder:
         rid = meta.get("_id") or slug(re.sub(r"^\d+\.\s*", "", title))
         self.doc: dict[str, Any] = {
             "id": rid, "title": re.sub(r"^\d+\.\s*", "", _plain(title)),
-            "severity": _severity(all_meta.get("severity", "")),
+            "severity": _severity(all_meta.get("severity") or all_meta.get("priority", "")),
             "response_time": _response_time(all_meta.get("response time", "")),
             "impact": all_meta.get("impact", ""), "symptoms": [],
             "owner": all_meta.get("owner", "unknown"), "version": all_meta.get("version", "1.0.0"),
@@ -416,7 +422,7 @@ def import_markdown(text: str, path: str = "<page>", base: Path | None = None) -
     sections = _sections(text)
     result = Imported()
     marker = re.match(r"^<!-- hybridops render: ([a-z0-9][a-z0-9-]*) -->", text)
-    heads = [i for i, s in enumerate(sections) if "severity" in _metadata(s.blocks)]
+    heads = [i for i, s in enumerate(sections) if {"severity", "priority"} & set(_metadata(s.blocks))]
     if not heads:  # a page without metadata: its first heading is the incident
         heads = [next((i for i, s in enumerate(sections) if s.level), 0)]
     doc_meta: dict[str, str] = {}
@@ -431,6 +437,8 @@ def import_markdown(text: str, path: str = "<page>", base: Path | None = None) -
             meta["_id"] = marker.group(1)
         b = _Builder(path, base, head.title or "Imported runbook", meta, doc_meta, result.issues)
         b.page = text
+        if not {"severity", "priority"} & set(meta):
+            b.report(head.line, f"no **Severity** line: {b.doc['severity']} assumed", "")
         if head.blocks and any(x.kind in ("items", "fence", "table") for x in head.blocks):
             _phase(b, b.phase("Actions"), head.blocks)
         for sec in sections[start + 1:end]:
@@ -480,19 +488,27 @@ def _phase(b: _Builder, phase: dict[str, Any], blocks: list[_Block]) -> None:
             _fence(b, phase, blk, phase["title"], DEFAULT_BUDGET)
         elif blk.kind == "table":
             _table(b, phase, blk)
-        elif blk.kind == "para" and blk.text.strip() and not _META.match(blk.text.strip()):
+        elif blk.kind == "para" and not _PHASE_ANCHOR.fullmatch(blk.text.strip()):
             _prose(b, phase, blk)
 
 
-def _prose(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
-    """A paragraph in a phase: `$ command` lines are commands; other prose is kept as instructions."""
+def _prose(b: _Builder, phase: dict[str, Any], blk: _Block, *, in_action: bool = False) -> str:
+    """A paragraph: its `$ command` lines are commands; the rest is returned (in an action, the steps'
+    description) or, between actions, kept as a manual step (an instruction is never dropped)."""
     lines = blk.text.splitlines()
-    commands = [(i, ln) for i, ln in enumerate(lines) if _COMMAND.match(_plain(ln))]
-    if not commands:
-        return  # prose between actions: the page's explanation, not an action
-    for i, ln in commands:
-        cmd = _plain(ln).lstrip("$ ").strip()
-        b.command(phase, cmd.split(" --")[0][:60], DEFAULT_BUDGET, blk.line + i, cmd)
+    rest: list[str] = []
+    for i, ln in enumerate(lines):
+        text = _plain(ln)
+        if _COMMAND.match(text):
+            cmd = text.lstrip("$ ").strip()
+            b.command(phase, cmd.split(" --")[0][:60], DEFAULT_BUDGET, blk.line + i, cmd)
+        elif text and not ((m := _META.match(ln.strip())) and m.group(1).strip().lower() in _META_KEYS):
+            rest.append(text)
+    prose = " ".join(rest)
+    if prose and not in_action:
+        title = re.split(r"(?<=[.:!?])\s", prose, maxsplit=1)[0][:70].rstrip(".:")
+        b.manual(phase, title, DEFAULT_BUDGET, instructions=prose)
+    return prose
 
 
 def _table(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
@@ -530,7 +546,8 @@ def _action(b: _Builder, phase: dict[str, Any], item: _Block) -> None:
     head = item.text.splitlines()[0] if item.text else ""
     anchor = _ANCHOR.search(head)
     m = re.search(r"\*\*(.+?)\*\*", head)
-    title = _plain(m.group(1)) if m else _plain(re.sub(r"\(.*?\)", "", head)) or "Action"
+    # render's head is `**TITLE** (budget) — **mutating**`; a page's may be `**A** or **B**` (both are the title)
+    title = (_plain(m.group(1)) if anchor and m else _plain(re.sub(r"\([^()]*\)", "", head))) or "Action"
     budget = budget_of(head) or DEFAULT_BUDGET
     wanted = anchor.group(1) if anchor else ""
     if anchor:
@@ -539,14 +556,17 @@ def _action(b: _Builder, phase: dict[str, Any], item: _Block) -> None:
         rendered_step(b, phase, item, wanted, title, budget)
         return
     before = len(phase["steps"])
-    for child in item.children:
-        _action_content(b, phase, child, title, budget, wanted)
+    prose = [text for child in item.children if (text := _action_content(b, phase, child, title, budget, wanted))]
+    if len(phase["steps"]) > before and prose:  # the action's explanation, on its first step
+        phase["steps"][before].setdefault("description", " ".join(prose))
     if len(phase["steps"]) == before:  # an action with no command: the operator does it
-        rest = "\n".join(item.text.splitlines()[1:]).strip()
+        rest = "\n".join([*item.text.splitlines()[1:], *prose]).strip()
         b.manual(phase, title, budget, checklist=[title], instructions=_plain(rest))
 
 
-def _action_content(b: _Builder, phase: dict[str, Any], child: _Block, title: str, budget: str, wanted: str) -> None:
+def _action_content(b: _Builder, phase: dict[str, Any], child: _Block, title: str, budget: str,
+                    wanted: str) -> str:
+    """The steps of one part of an action; returns its prose (for the steps' description)."""
     if child.kind == "fence":
         _fence(b, phase, child, title, budget, wanted)
     elif child.kind == "bullets":
@@ -557,9 +577,10 @@ def _action_content(b: _Builder, phase: dict[str, Any], child: _Block, title: st
         for item in child.children:
             _action(b, phase, item)
     elif child.kind == "para":
-        _prose(b, phase, child)
+        return _prose(b, phase, child, in_action=True)
     elif child.kind == "table":
         _table(b, phase, child)
+    return ""
 
 
 def logical_lines(text: str, first_line: int) -> list[tuple[int, str, str]]:

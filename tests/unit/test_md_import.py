@@ -338,6 +338,7 @@ def test_untranslatable_lines_say_why(line: str, why: str) -> None:
 
 @pytest.mark.parametrize(("text", "budget"), [("**X** (2 minutes)", "2m"), ("(1 hour 30 minutes)", "1h30m"),
                                               ("(ongoing)", "30m"), ("(45 seconds)", "45s"), ("(5m)", "5m"),
+                                              ("(~10 min)", "10m"), ("(2-3 minutes)", "3m"),
                                               ("(if recovery fails)", None)])
 def test_budgets(text: str, budget: str | None) -> None:
     assert budget_of(text) == budget
@@ -354,3 +355,38 @@ def test_bad_input_is_one_line_and_exit_1(cli: Any) -> None:
     code, _, err = cli("import", "ok.md", "-o", "out")
     assert code == 1 and "exists; pass --force to overwrite" in err
     assert cli("import", "ok.md", "-o", "out", "--force")[0] == 0
+
+
+def test_page_variants_keep_their_prose_and_metadata() -> None:
+    page = """# Cache outage
+
+- **Severity:** P1 - High
+- **Response Time:** 30 min
+- **Owner:** Cache team
+
+## Steps
+
+Before anything else, tell the on-call lead.
+
+1. **Look at the cache** or **restart it** (about 5 minutes)
+
+   The cluster is shared with search: be careful.
+
+   ```bash
+   aws elasticache describe-cache-clusters --cache-cluster-id cache-1
+   ```
+
+2. Escalate (2 min)
+"""
+    result = import_markdown(page, "cache.md")
+    [doc] = result.runbooks
+    assert (doc["severity"], doc["response_time"], doc["owner"]) == ("P1", "30m", "Cache team")
+    steps = doc["phases"][0]["steps"]
+    assert steps[0]["manual"]["instructions"] == "Before anything else, tell the on-call lead."
+    assert steps[1]["title"] == "Look at the cache or restart it" and steps[1]["budget"] == "5m"
+    assert steps[1]["description"] == "The cluster is shared with search: be careful."
+    assert steps[1]["aws"]["operation"] == "DescribeCacheClusters"
+    assert (steps[2]["title"], steps[2]["budget"], "manual" in steps[2]) == ("Escalate", "2m", True)
+    assert result.issues == []
+    missing = import_markdown("# Just a page\n\n1. **Do it** (1 minute)\n", "p.md")
+    assert [i.message for i in missing.issues] == ["no **Severity** line: P2 assumed"]
