@@ -474,8 +474,16 @@ def _setup(b: _Builder, blocks: list[_Block]) -> None:
                 b.described[name] = m.group(3)
 
 
+_BOLD_TITLE = re.compile(r"^\*\*([^*]+?):?\*\*:?$")
+
+
 def _phase(b: _Builder, phase: dict[str, Any], blocks: list[_Block]) -> None:
     for blk in blocks:
+        bold = _BOLD_TITLE.match(blk.text.strip()) if blk.kind == "para" else None
+        if bold and bold.group(1).strip().lower() not in _META_KEYS:
+            # `**Immediate Actions**` on a line of its own: a phase, as a heading would be
+            phase = b.phase(bold.group(1)) if phase["steps"] else _retitle(b, phase, bold.group(1))
+            continue
         if blk.kind == "items":
             for item in blk.children:
                 _action(b, phase, item)
@@ -490,6 +498,13 @@ def _phase(b: _Builder, phase: dict[str, Any], blocks: list[_Block]) -> None:
             _table(b, phase, blk)
         elif blk.kind == "para" and not _PHASE_ANCHOR.fullmatch(blk.text.strip()):
             _prose(b, phase, blk)
+
+
+def _retitle(b: _Builder, phase: dict[str, Any], title: str) -> dict[str, Any]:
+    """An empty phase takes the title of the bold line that opens it."""
+    b.ids.discard(phase["id"])
+    phase.update(id=b.step_id(slug(title)), title=_plain(title))
+    return phase
 
 
 def _prose(b: _Builder, phase: dict[str, Any], blk: _Block, *, in_action: bool = False) -> str:
@@ -624,6 +639,28 @@ def logical_lines(text: str, first_line: int) -> list[tuple[int, str, str]]:
     return out
 
 
+_ASSIGN = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(?!\$\()(\S*)$")
+
+
+def _assignment(b: _Builder, cmd: str) -> bool:
+    """`export CLUSTER=prod` / `CLUSTER=prod` sets a variable's default (later lines read `$CLUSTER`)."""
+    import shlex
+
+    from hybridops.markdown.shell_in import variable_name
+
+    m = _ASSIGN.match(cmd.strip())
+    if not m or "$" in m.group(2) or m.group(1) in ("ADMIN_URL", "ADMIN_TOKEN"):
+        return False
+    try:
+        value = " ".join(shlex.split(m.group(2)))
+    except ValueError:
+        return False
+    name = variable_name(m.group(1))
+    b.variables[name] = value
+    b.declared.add(name)
+    return True
+
+
 def _open_quote(text: str) -> bool:
     import shlex
 
@@ -637,7 +674,7 @@ def _open_quote(text: str) -> bool:
 def _fence(b: _Builder, phase: dict[str, Any], blk: _Block, title: str, budget: str, wanted: str = "") -> None:
     if blk.info and blk.info.split()[0] not in ("bash", "sh", "shell", "console", "zsh", "shell-session"):
         return  # a block of JSON or YAML shown as an example: not something to run
-    lines = logical_lines(blk.text, blk.line)
+    lines = [x for x in logical_lines(blk.text, blk.line) if not _assignment(b, x[2])]
     commands = [x for x in lines if x[2]]
     for line, comment, cmd in lines:
         if not cmd:

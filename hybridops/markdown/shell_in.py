@@ -177,9 +177,16 @@ def translate(line: str, *, base: Path | None = None) -> Translated:
 def _translate_text(text: str, subst: _Subst, base: Path | None, assign: str | None) -> Translated:
     stages = split_pipes(text)
     first = _words(stages[0])
+    env: dict[str, str] = {}
+    while first and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", first[0]):  # `AWS_REGION=x aws ...`
+        name, _, value = first.pop(0).partition("=")
+        env[name] = value
     if not first:
         raise Untranslatable("an empty command")
     prog = first[0]
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if prog == "aws" and region and "--region" not in first:
+        first += ["--region", region]
     if prog == "watch":
         raise Untranslatable("watch's output piped on")
     if prog == "aws":

@@ -306,6 +306,8 @@ def test_no_token_reaches_the_yaml(cli: Any) -> None:
      {"service": "s3", "operation": "ListObjectsV2", "params": {"Bucket": "b"}, "capture": {"key": "Contents[].Key"}}),
     ("curl -sS -X PUT https://api.example.com/admin/config/update?dry=1 -d '{\"timeout\": 1}'", "http",
      {"method": "PUT", "path": "/admin/config/update?dry=1", "body": {"timeout": 1}}),
+    ("AWS_REGION=us-west-2 aws ecs list-clusters", "aws",
+     {"service": "ecs", "operation": "ListClusters", "region": "us-west-2", "params": {}}),
     ('curl "${ADMIN_URL}/health/component/${COMPONENT}"', "http",
      {"method": "GET", "path": "/health/component/{{ component }}"}),
     ("curl -d '{\"percentage\": ${PCT:-100}}' https://a.example/admin/routing/bedrock-percentage", "http",
@@ -390,3 +392,29 @@ Before anything else, tell the on-call lead.
     assert result.issues == []
     missing = import_markdown("# Just a page\n\n1. **Do it** (1 minute)\n", "p.md")
     assert [i.message for i in missing.issues] == ["no **Severity** line: P2 assumed"]
+
+
+def test_bold_phase_titles_and_exported_variables() -> None:
+    page = """# Search down
+
+**Severity**: P1
+
+## Runbook
+
+**Immediate Actions**
+
+1. **Restart** (5 minutes)
+
+   ```bash
+   export CLUSTER=search-prod
+   aws ecs update-service --cluster $CLUSTER --service api --force-new-deployment
+   ```
+
+**Follow-up:**
+
+- File a ticket
+"""
+    [doc] = import_markdown(page, "s.md").runbooks
+    assert [(p["title"], len(p["steps"])) for p in doc["phases"]] == [("Immediate Actions", 1), ("Follow-up", 1)]
+    assert doc["variables"] == [{"name": "cluster", "description": "imported: cluster", "default": "search-prod"}]
+    assert doc["phases"][0]["steps"][0]["aws"]["params"]["cluster"] == "{{ cluster }}"
