@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from typing import Literal
 
 import typer
 
@@ -34,7 +35,7 @@ EXIT_CODES_HELP = (
 
 
 
-def _help_style() -> str | None:
+def _help_style() -> Literal["rich"] | None:
     """Rich help on a terminal; click's plain help otherwise (piped, CI, `| less`): the same text, and
     rich's help renderer (with markdown-it) is never imported, which halves the cost of `--help`."""
     return "rich" if sys.stdout.isatty() else None

@@ -285,7 +285,7 @@ def audit_verify(
         if not os.environ.get(key_env):
             raise ConfigError(f"--key-env {key_env}: that environment variable is unset or empty")
         try:
-            key = AuditKey.from_text(settings.audit_key_id.value, os.environ[key_env])
+            key: AuditKey | None = AuditKey.from_text(settings.audit_key_id.value, os.environ[key_env])
         except AuditError as exc:
             raise ConfigError(f"--key-env {key_env}: {exc}") from None
     else:

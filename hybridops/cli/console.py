@@ -7,13 +7,16 @@ import contextlib
 import os
 import sys
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rich.console import Console
+    from rich.segment import Segment
 
 
-def _make(stream) -> Console:
+def _make(stream: TextIO) -> Console:
     tty = stream.isatty()
     return _safe_console_class()(
         file=stream,
@@ -40,7 +43,7 @@ def _safe_console_class() -> type[Console]:
     from hybridops.scrub import inert, process_scrubber
 
     class SafeConsole(Console):
-        def print(self, *objects, **kwargs):  # type: ignore[no-untyped-def]
+        def print(self, *objects: Any, **kwargs: Any) -> None:
             # Masked before rich lays the text out: a long line wrapped at the terminal's width would
             # otherwise carry a secret in two pieces, which no later look at the output could find.
             mask = process_scrubber().text
@@ -50,7 +53,7 @@ def _safe_console_class() -> type[Console]:
             except MarkupError:  # a server's "[/]" inside a line of markup: print the line as it is
                 super().print(*masked, **{**kwargs, "markup": False})
 
-        def _render_buffer(self, buffer):  # type: ignore[no-untyped-def]
+        def _render_buffer(self, buffer: Iterable[Segment]) -> str:
             mask = process_scrubber().text
             segments = list(buffer)
             safe = [seg if seg.control else Segment(inert(mask(seg.text)), seg.style, seg.control)
@@ -84,7 +87,7 @@ class PlainConsole:
 
     is_terminal = False
 
-    def __init__(self, stream) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self.file = stream
 
     def print(self, text: object = "", *, markup: bool = True, **_: object) -> None:

@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from hybridops.engine.context import RunOptions
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from hybridops.audit.log import AuditLog
+    from hybridops.audit.ship import CloudWatchShipper
+    from hybridops.config import Settings
+    from hybridops.engine.context import Sink
+    from hybridops.engine.run import RunState
+    from hybridops.runbook.load import LoadedRunbook
+
+_Runner = TypeVar("_Runner")
 
 
 @contextmanager
@@ -22,7 +34,7 @@ def interrupts_stop_the_run() -> Iterator[None]:
     the program chose afterwards."""
     from hybridops.errors import Interrupted
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: FrameType | None) -> NoReturn:
         raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -71,8 +83,8 @@ class TerminalClock:
 class Prepared:
     """A validated runbook with its settings, resolved once for a run or a resume."""
 
-    loaded: Any  # LoadedRunbook
-    settings: Any  # Settings
+    loaded: LoadedRunbook
+    settings: Settings
     variables: dict[str, Any]
 
 
@@ -143,7 +155,8 @@ def check_simulated_clock(clock_url: str, admin_url: str, time_scale: float) -> 
                          "set): its waits pass at once")
 
 
-def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit, state=None, watchers=(),
+def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit: Callable[[], Any],
+            state: RunState | None = None, watchers: Sequence[Sink] = (),
             resumed: Any = None, earlier_records: list[dict[str, Any]] | None = None,
             clock: Any = None, aws: Any = None, noted: Any = (), lease: Any = None) -> Any:
     """Run (or continue) the incident with real runners, the chosen display and the audit log.
@@ -169,12 +182,13 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
             clock = TerminalClock() if options.interactive else RealClock()
     shown = console.run_out()
     renderer = TextRenderer(shown, clock, console.verbosity()) if output == "text" else None
-    display = {"text": [renderer], "json": [json_sink], "none": []}[output]  # none: a drill of --all
+    others: dict[str, list[Sink]] = {"json": [json_sink], "none": []}  # none: a drill of --all
+    display: list[Sink] = [renderer] if renderer is not None else others[output]
     sinks = [*watchers, *display]
     region = s.aws_region.value
     holder: dict[str, Any] = {}
 
-    def opened():
+    def opened() -> Any:
         log = holder["log"] = open_audit()
         if s.cloudwatch_log_group.value and options.dry_run:
             # A dry run sends nothing at all: not even its audit records to CloudWatch Logs.
@@ -222,13 +236,13 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit,
     return result
 
 
-def _masking_credentials(runner):
+def _masking_credentials(runner: _Runner) -> _Runner:
     """`runner`, whose credentials are masked as soon as botocore has resolved them: a role's or an SSO
     profile's temporary keys exist nowhere else (the environment and the AWS files give the rest)."""
     from hybridops.config import AWS_SECRET_MIN_LEN
     from hybridops.scrub import register_source
 
-    def resolved():
+    def resolved() -> Sequence[str]:
         # A client exists only once botocore resolved the credentials (and keeps them on the session):
         # asking before that would resolve them here, and perhaps run a credential process twice.
         session = getattr(runner, "_session", None)
@@ -243,7 +257,7 @@ def _masking_credentials(runner):
     return runner
 
 
-def _ship(log, settings):
+def _ship(log: AuditLog, settings: Settings) -> CloudWatchShipper:
     """Every audit record also goes to CloudWatch Logs (one stream per run); failures are noted in
     the local log and never stop the incident."""
     import boto3
@@ -273,7 +287,7 @@ def _ship(log, settings):
     return shipper
 
 
-def new_audit(settings, runbook_id: str, *, dry_run: bool = False):
+def new_audit(settings: Settings, runbook_id: str, *, dry_run: bool = False) -> NewAudit:
     """A function opening a fresh audit log for a run of `runbook_id`, once the audit dir has been
     shown to be writable: a run that could not be audited must not send anything."""
     import tempfile

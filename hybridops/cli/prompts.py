@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TextIO, cast
+from typing import TYPE_CHECKING, TextIO, cast
 
 from hybridops.cli.terminal import LINES
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from hybridops.cli.render import TextRenderer
 
 _STDIN = cast(TextIO, LINES)  # rich only calls its readline()
 
 
 class RichPrompter:
-    def __init__(self, console, renderer=None) -> None:
+    def __init__(self, console: Console, renderer: TextRenderer | None = None) -> None:
         self.c = console
         self._renderer = renderer
 
@@ -31,8 +36,11 @@ class RichPrompter:
 
         for value, label in options:
             self.c.print(f"  [bold]{value}[/]: {label}")
-        return Prompt.ask(question, console=self.c, stream=_STDIN, choices=[v for v, _ in options],
-                          default=default)
+        choices = [v for v, _ in options]
+        if default is None:
+            # rich takes default=None as a default of None: Enter alone would answer None, not a choice.
+            return Prompt.ask(question, console=self.c, stream=_STDIN, choices=choices)
+        return Prompt.ask(question, console=self.c, stream=_STDIN, choices=choices, default=default)
 
     def checklist(self, instructions: str, items: list[str]) -> dict[str, bool]:
         self._pause()

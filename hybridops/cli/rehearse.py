@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from hybridops.cli.console import set_verbosity
 from hybridops.cli.options import Output, quiet_option, verbose_option
+
+if TYPE_CHECKING:
+    from hybridops.engine.steps.aws import AwsRunner
+    from hybridops.sandbox import Sandbox
 
 
 def register(app: typer.Typer) -> None:
@@ -154,7 +159,7 @@ def _drill_all(runbooks_dir_flag: Path | None, *, seed: int, faults: bool, auto:
         raise RunbookNotFound(f"no runbooks in {directory}")
     # With nobody to answer, each drill's own output would only bury the table.
     each = "text" if output == "text" and interactive_terminal() and not auto else "none"
-    rows: list[dict[str, Any]] = []
+    rows: list[Mapping[str, Any]] = []
     with interrupts_stop_the_run(), drill_world("healthy", seed) as world:
         for path in paths:
             rows.append(_matrix_row(path, world, seed=seed, faults=faults, auto=auto, answers=answers,
@@ -231,7 +236,7 @@ def _verdict(data: dict[str, Any]) -> None:
                   highlight=False)
 
 
-def _matrix(rows: list[dict[str, Any]], *, seed: int, faults: bool) -> None:
+def _matrix(rows: Sequence[Mapping[str, Any]], *, seed: int, faults: bool) -> None:
     from rich.table import Table
 
     from hybridops.cli import console
@@ -258,7 +263,7 @@ def _matrix(rows: list[dict[str, Any]], *, seed: int, faults: bool) -> None:
             out.print(f"{r['incident']}: {r['why']}", markup=False, highlight=False)
 
 
-def drill_world(scenario: str, seed: int) -> AbstractContextManager[tuple[Any, dict[str, str], Any]]:
+def drill_world(scenario: str, seed: int) -> AbstractContextManager[tuple[Sandbox, dict[str, str], AwsRunner]]:
     """A started sandbox on a simulated clock, the settings' environment that points a run at it, and
     one AWS runner for every run against it. Nothing of the operator's own AWS and hybridops
     configuration reaches a drill (it must never touch a real account): the settings come from this
@@ -274,7 +279,7 @@ def drill_world(scenario: str, seed: int) -> AbstractContextManager[tuple[Any, d
     from hybridops.sandbox.server import REGION
 
     @contextmanager
-    def world():
+    def world() -> Iterator[tuple[Sandbox, dict[str, str], AwsRunner]]:
         with tempfile.TemporaryDirectory(prefix="hybridops-drill-") as tmp, \
                 Sandbox(scenario=scenario, clock=SimClock(), seed=seed) as sb:
             empty = Path(tmp) / "config.toml"

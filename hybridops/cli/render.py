@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from hybridops.cli.console import PlainConsole
 from hybridops.durations import format_duration
 from hybridops.events import (
     BudgetWarning,
@@ -28,6 +30,12 @@ from hybridops.events import (
 from hybridops.kinds import kind
 from hybridops.kinds.base import Display, Line, Table, describe_call
 from hybridops.scrub import inert
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.status import Status
+
+    from hybridops.engine.run import RunResult
 
 
 def json_sink(event: Event, run_id: str) -> None:
@@ -86,7 +94,7 @@ class TextRenderer:
     0: also each request and response, except inside a poll, which shows its request once and then a
     line per check with the values it shows. 1 (`-v`): every request and response, with the content."""
 
-    def __init__(self, console, clock: Any = None, verbosity: int = 0) -> None:
+    def __init__(self, console: Console | PlainConsole, clock: Any = None, verbosity: int = 0) -> None:
         from hybridops.engine.clock import RealClock
 
         self.c = console
@@ -96,7 +104,7 @@ class TextRenderer:
         self.run_id = ""
         self.kind: str | None = None  # the kind of the step running: it knows how to show its result
         self.tty = console.is_terminal
-        self.status = None
+        self.status: Status | None = None
         self.timer: _Elapsed | None = None
 
     def pause(self) -> None:
@@ -210,7 +218,7 @@ class TextRenderer:
                          "Ctrl-C stops the run)")
 
     def _status(self, text: str) -> None:
-        if not self.tty or self.timer is None:
+        if not self.tty or self.timer is None or isinstance(self.c, PlainConsole):  # no live line off a terminal
             return
         self.timer.text = text.strip()
         if self.status is None:
@@ -258,7 +266,7 @@ class TextRenderer:
         self._stop_status()
 
 
-def summary_table(console, result) -> None:
+def summary_table(console: Console | PlainConsole, result: RunResult) -> None:
     """The closing table: each step against its budget, time to first mitigation, total."""
     scale = result.time_scale
     rows = []
@@ -273,7 +281,8 @@ def summary_table(console, result) -> None:
     console.print(f"time to first mitigation: {ttm}   total: {format_duration(result.duration_s)}")
 
 
-def print_table(console, title: str, headers: list[str], rows: list[list[str]], right: tuple[str, ...] = ()) -> None:
+def print_table(console: Console | PlainConsole, title: str, headers: Sequence[str], rows: Sequence[Sequence[str]],
+                right: tuple[str, ...] = ()) -> None:
     """A table: rich's at a terminal; off one, padded columns (rich would measure and lay out every
     cell, about 1 ms a row of a 1,000-step run's summary). Cells are text, never markup: they may be
     a log event's message. Each is one line, control characters escaped."""
@@ -292,7 +301,7 @@ def print_table(console, title: str, headers: list[str], rows: list[list[str]], 
         return
     widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
 
-    def line(cells: list[str]) -> str:
+    def line(cells: Sequence[str]) -> str:
         return "  ".join(c.rjust(w) if h in right else c.ljust(w)
                          for c, w, h in zip(cells, widths, headers, strict=True)).rstrip()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -18,6 +19,10 @@ from hybridops.cli.options import (
     verbose_option,
 )
 from hybridops.durations import MAX_TIME_SCALE
+
+if TYPE_CHECKING:
+    from hybridops.engine.resume import ResumePlan
+    from hybridops.events import RunStarted
 
 
 def register(app: typer.Typer) -> None:
@@ -100,7 +105,8 @@ def register(app: typer.Typer) -> None:
                                 changes_confirmed=confirmed, from_step=from_step)
             # The run re-takes its own incident's lock (its killed process released it); another live run
             # of the incident must be taken over.
-            lease, noted = hold_incident(resumable.path.parent, incident=started.runbook.id,
+            # the incident the run held its lock as (a log without it: the runbook's own id)
+            lease, noted = hold_incident(resumable.path.parent, incident=started.runbook.id or runbook.id,
                                          run_id=str(resumable.records[0].get("run_id") or resumable.path.stem),
                                          options=options, take_over=take_over, settings=s, aws=aws)
             try:
@@ -127,7 +133,7 @@ def register(app: typer.Typer) -> None:
         return RUN_EXIT_CODES[result.status]
 
 
-def _show_handover(started, operator: str, plan, changes: tuple[str, ...]) -> None:
+def _show_handover(started: RunStarted, operator: str, plan: ResumePlan, changes: tuple[str, ...]) -> None:
     """What the operator taking over needs before anything is sent: whose run, what changed, and the
     values captured before the interruption (they may be stale by now)."""
     from hybridops.cli import console
