@@ -304,12 +304,17 @@ class _Builder:
         except Untranslatable as exc:
             self.untranslatable(phase, title, budget, line, text, str(exc), wanted_id)
             return None
-        refused = call_problems(out.kind, out.body)
+        refused = call_problems(out.kind, out.body) + (call_problems(*out.first) if out.first else [])
         if refused:  # the validator's own checks: a call it would refuse is kept for the operator
             self.untranslatable(phase, title, budget, line, text, refused[0], wanted_id)
             return None
         for name, default in out.variables.items():
             self.variables.setdefault(name, default)
+        if out.first is not None:  # `logs tail --follow`: the look-back, then the poll
+            kind, body = out.first
+            phase["steps"].append({"id": self.step_id(slug(title)), "title": title, "budget": budget, kind: body})
+            title = f"{title} (follow)"
+            wanted_id = ""
         step: dict[str, Any] = {"id": self.step_id(wanted_id or slug(title)), "title": title, "budget": budget}
         if out.notes:
             # the notes, never the line: it may hold a token

@@ -34,6 +34,7 @@ class Translated:
     body: dict[str, Any]
     variables: dict[str, Any] = field(default_factory=dict)  # name -> default (None: required)
     notes: list[str] = field(default_factory=list)  # parts kept aside, reported
+    first: tuple[str, dict[str, Any]] | None = None  # a step the line needs before this one (kind, body)
 
 
 @dataclass
@@ -170,6 +171,8 @@ def translate(line: str, *, base: Path | None = None) -> Translated:
         return _watch(_words(line)[1:], base)
     out = _translate_text(substitute(line, subst), subst, base, assign)
     out.body = subst.value(out.body)
+    if out.first is not None:
+        out.first = (out.first[0], subst.value(out.first[1]))
     out.variables = dict(subst.variables)
     return out
 
@@ -207,6 +210,8 @@ def _capture_name(query: str) -> str:
 def _aws(words: list[str], pipes: list[str], subst: _Subst, base: Path | None, assign: str | None) -> Translated:
     from hybridops.markdown.aws_cli import parse_aws
 
+    if [w for w in words if not w.startswith("-")][:2] == ["logs", "tail"] and not pipes:
+        return _logs_tail(words, subst)
     try:
         parsed = parse_aws(words, base=base)
     except Untranslatable:
@@ -225,6 +230,64 @@ def _aws(words: list[str], pipes: list[str], subst: _Subst, base: Path | None, a
     if parsed.query:
         call["capture"] = _query_captures(parsed.query, assign)
     return Translated("aws", call)
+
+
+_TAIL_SINCE = re.compile(r"^(\d+)([smhdw])$")
+
+
+def _logs_tail(words: list[str], subst: _Subst) -> Translated:
+    """`aws logs tail GROUP [--since 10m] [--filter-pattern P] [--follow]` (a CLI customisation, not one
+    API call): FilterLogEvents over the look-back; with --follow, then a poll of the newest events every
+    30 seconds for the action's budget."""
+    values = {"--since": "10m"}
+    flags: set[str] = set()
+    group: str | None = None
+    rest = [w for w in words]
+    rest.remove("logs")
+    rest.remove("tail")
+    i = 0
+    while i < len(rest):
+        w = rest[i]
+        if w in ("--since", "--filter-pattern", "--region", "--format", "--profile", "--output") and i + 1 < len(rest):
+            values[w] = rest[i + 1]
+            i += 2
+            continue
+        if w in ("--follow", "--no-paginate", "--no-cli-pager"):
+            flags.add(w)
+        elif w.startswith("-"):
+            raise Untranslatable(f"aws logs tail: option {w} has no FilterLogEvents form")
+        elif group is None:
+            group = w
+        else:
+            raise Untranslatable("aws logs tail of more than one log group")
+        i += 1
+    if group is None:
+        raise Untranslatable("aws logs tail without a log group")
+    since = _TAIL_SINCE.match(values["--since"])
+    if not since:
+        raise Untranslatable(f"aws logs tail --since {values['--since']}: only a relative time (10m, 1h) has a "
+                             "runbook form")
+    n, unit = int(since.group(1)), since.group(2)
+    look_back = f"{n * 7}d" if unit == "w" else f"{n}{unit}"
+
+    def call(start: str, capture: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"service": "logs", "operation": "FilterLogEvents"}
+        if "--region" in values:
+            body["region"] = values["--region"]
+        params: dict[str, Any] = {"logGroupName": group, "startTime": f"{{{{ ago_ms('{start}') }}}}"}
+        if "--filter-pattern" in values:
+            params["filterPattern"] = values["--filter-pattern"]
+        body["params"] = params
+        body["capture"] = {capture: "events[].message"}
+        return body
+
+    shown = subst.back(group).rstrip("/").rsplit("/", 1)[-1]  # `/aws/ecs/mcp-router`, `{{ log_group }}`
+    name = re.sub(r"\W+", "_", shown).strip("_").lower() or "log"
+    past = call(look_back, f"{name}_lines")
+    if "--follow" not in flags:
+        return Translated("aws", past)
+    recent = call("30s", f"{name}_recent_lines")
+    return Translated("poll", {"aws": recent, "every": "30s", "while": "true"}, first=("aws", past))
 
 
 def _query_captures(query: str, assign: str | None) -> dict[str, str]:

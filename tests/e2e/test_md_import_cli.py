@@ -19,7 +19,7 @@ def test_import_then_validate(tmp_path: Path) -> None:
     assert written == ["bedrock-client-failure.yaml", "complete-system-outage.yaml", "high-error-rate.yaml",
                        "mcp-router-failure.yaml", "routing-efficiency-degradation.yaml"]
     assert sorted(Path(line).name for line in result.stdout.split()) == written
-    assert f"{SOURCE}:196:4: kept as a manual step" in result.stderr
+    assert f"{SOURCE}:171:4: kept as a manual step" in result.stderr
     assert "Traceback" not in result.stderr
     checked = run_cli(["validate", str(out)], env)
     assert checked.code == 0, checked.stdout + checked.stderr

@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from hybridops.cli.app import run
+from hybridops.engine.steps.logs import filter_params
+from hybridops.kinds.base import short_duration
 from hybridops.markdown.importer import budget_of, import_markdown
 from hybridops.markdown.render import render_markdown
 from hybridops.markdown.shell_in import translate
@@ -56,13 +58,14 @@ def _resolved(value: Any, defaults: dict[str, Any]) -> Any:
 
 def calls_of(runbook: Runbook) -> list[tuple[Any, ...]]:
     """(aws, service, operation, params) and (http, method, path, body) of every call, undo's and log
-    steps' (FilterLogEvents) included, with the variables' defaults filled in."""
+    steps' (the FilterLogEvents they send) included, with the variables' defaults filled in."""
     defaults = {v.name: v.default for v in runbook.variables}
     out: list[tuple[Any, ...]] = []
     for _, step in runbook.steps():
         if isinstance(step, LogErrorsStep | LogJsonStep):
-            body = step.body
-            out.append(("logs", _resolved(body.log_group, defaults), body.filter_pattern, body.since))
+            params = filter_params(step.body, 0)
+            params["startTime"] = f"{{{{ ago_ms('{short_duration(step.body.since)}') }}}}"
+            out.append(("aws", "logs", "FilterLogEvents", _resolved(params, defaults)))
         for _, call in step.calls():
             if isinstance(call, AwsCall):
                 out.append(("aws", call.service, call.operation, _resolved(call.params, defaults)))
@@ -145,11 +148,21 @@ def test_source_untranslatable_parts_are_reported(cli: Any) -> None:
     assert reported == [
         f"{SOURCE}:171:4: kept as a manual step: a comment that no command follows (an instruction for the operator)",
         f"{SOURCE}:172:4: kept as a manual step: a comment that no command follows (an instruction for the operator)",
-        f"{SOURCE}:196:4: kept as a manual step: `aws logs tail` is not one API operation (a CLI customisation)",
     ]
-    mcp = (Path("x") / "mcp-router-failure.yaml").read_text()
-    assert "aws logs tail /aws/ecs/mcp-router --follow --since 10m" in mcp
+    bedrock = yaml.safe_load((Path("x") / "bedrock-client-failure.yaml").read_text())
+    assert "# Monitor for 10 minutes, then increase to 50%" in "".join(_manual_texts(bedrock))
     assert len(out.split()) == 5
+
+
+def test_logs_tail_follow_is_a_look_back_then_a_poll(source_import: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, docs = source_import
+    steps = docs[2]["phases"][0]["steps"]
+    tail = [s for s in steps if "Check MCP service logs" in s["title"]]
+    assert [s["title"] for s in tail] == ["Check MCP service logs", "Check MCP service logs (follow)"]
+    assert tail[0]["aws"]["params"] == {"logGroupName": "/aws/ecs/mcp-router", "startTime": "{{ ago_ms('10m') }}"}
+    poll = tail[1]["poll"]
+    assert (poll["every"], poll["while"], poll["timeout"]) == ("30s", "true", "3m")
+    assert poll["aws"]["params"]["startTime"] == "{{ ago_ms('30s') }}"
 
 
 # --- the round trip ---------------------------------------------------------------------------------
