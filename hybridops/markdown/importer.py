@@ -454,7 +454,12 @@ def import_markdown(text: str, path: str = "<page>", base: Path | None = None) -
                 _setup(b, sec.blocks)
             else:
                 _phase(b, b.phase(sec.title, sec.anchor), sec.blocks)
-        result.runbooks.append(b.finish())
+        doc = b.finish()
+        taken = {rb["id"] for rb in result.runbooks}
+        base_id, k = doc["id"], 2
+        while doc["id"] in taken:  # two incidents of one title: two files, never one overwriting the other
+            doc["id"], k = f"{base_id}-{k}", k + 1
+        result.runbooks.append(doc)
     return result
 
 

@@ -431,3 +431,8 @@ def test_bold_phase_titles_and_exported_variables() -> None:
     assert [(p["title"], len(p["steps"])) for p in doc["phases"]] == [("Immediate Actions", 1), ("Follow-up", 1)]
     assert doc["variables"] == [{"name": "cluster", "description": "imported: cluster", "default": "search-prod"}]
     assert doc["phases"][0]["steps"][0]["aws"]["params"]["cluster"] == "{{ cluster }}"
+
+
+def test_two_incidents_of_one_title_are_two_runbooks() -> None:
+    page = "## Outage\n\n**Severity**: P0\n\n### Do\n\n- a\n\n## Outage\n\n**Severity**: P1\n\n### Do\n\n- b\n"
+    assert [rb["id"] for rb in import_markdown(page).runbooks] == ["outage", "outage-2"]
