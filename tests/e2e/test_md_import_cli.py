@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from e2e_support import base_env, run_cli
+from e2e_support import CliResult, admin_calls, aws_calls, base_env, run_cli
+
+from hybridops.sandbox import Sandbox
 
 SOURCE = Path(__file__).resolve().parents[1] / "fixtures" / "markdown" / "source-runbook.md"
 
@@ -31,3 +34,20 @@ def test_import_then_validate(tmp_path: Path) -> None:
     assert back.code == 0, back.stderr
     assert (tmp_path / "back" / "routing-efficiency.yaml").is_file()
     assert run_cli(["validate", str(tmp_path / "back")], env).code == 0
+
+
+def test_an_imported_runbook_runs_against_the_sandbox(tmp_path: Path, scenario: Callable[[str], Sandbox],
+                                                      run: Callable[..., CliResult]) -> None:
+    """The imported High Error Rate runbook, run with --yes: the sandbox receives the source's commands
+    (its log reads, the config update with its JSON body, the circuit-breaker call), each once."""
+    out = tmp_path / "imported"
+    assert run(["import", str(SOURCE), "-o", str(out)]).code == 0
+    sb = scenario("error-spike")
+    result = run(["incident", "high-error-rate", "--runbooks", str(out), "--yes"])
+    assert result.code == 0, result.stdout + result.stderr
+    calls = sb.requests()
+    assert [c["body"] for c in admin_calls(calls, "POST", "/admin/config/update")] == [{"timeout": 15000}]
+    assert len(admin_calls(calls, "POST", "/admin/circuit-breaker/enable")) == 1
+    reads = aws_calls(calls, "FilterLogEvents")
+    assert reads and {r["logGroupName"] for r in reads} == {"/aws/ecs/hybrid-routing"}
+    assert {r.get("filterPattern") for r in reads} == {"ERROR"}
