@@ -32,6 +32,7 @@ class AwsLine:
     query: str | None = None
     output: str | None = None
     positional: list[str] = field(default_factory=list)
+    sensitive: list[tuple[str | int, ...]] = field(default_factory=list)  # params botocore marks sensitive
 
 
 def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
@@ -87,8 +88,26 @@ def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
     positional = [str(getattr(parsed, a.py_name)) for a in cli_cmd.arg_table.values()
                   if getattr(a, "positional_arg", False) and getattr(parsed, a.py_name, None) is not None]
     params = {k: _plain(v) for k, v in params.items()}
+    sensitive = list(_sensitive(cli_cmd._operation_model.input_shape, params, ()))
     return AwsLine(service, operation, params, glob.get("--region"), glob.get("--query"), glob.get("--output"),
-                   positional)
+                   positional, sensitive)
+
+
+def _sensitive(shape: Any, value: Any, path: tuple[str | int, ...]) -> Any:
+    """The paths of literal values botocore's model marks sensitive (a secret string, a password)."""
+    if shape is None:
+        return
+    # strings only: a sensitive blob is a payload (a model prompt), a sensitive string a credential
+    if shape.metadata.get("sensitive") and shape.type_name == "string" and isinstance(value, str) \
+            and "@@T" not in value:
+        yield path
+    elif shape.type_name == "structure" and isinstance(value, dict):
+        for key, v in value.items():
+            if key in shape.members:
+                yield from _sensitive(shape.members[key], v, (*path, key))
+    elif shape.type_name == "list" and isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _sensitive(shape.member, v, (*path, i))
 
 
 def _local_file(arg: str, base: Path | None) -> str:

@@ -248,6 +248,7 @@ class _Builder:
         self.variables: dict[str, Any] = {}
         self.described: dict[str, str] = {}
         self.declared: set[str] = set()
+        self.secrets: set[str] = set()
         self.page = ""
         all_meta = {**doc_meta, **meta}
         rid = meta.get("_id") or slug(re.sub(r"^\d+\.\s*", "", title))
@@ -310,6 +311,7 @@ class _Builder:
             return None
         for name, default in out.variables.items():
             self.variables.setdefault(name, default)
+        self.secrets |= out.secrets
         if out.first is not None:  # `logs tail --follow`: the look-back, then the poll
             kind, body = out.first
             phase["steps"].append({"id": self.step_id(slug(title)), "title": title, "budget": budget, kind: body})
@@ -338,7 +340,8 @@ class _Builder:
         variables = {n: d for n, d in self.variables.items() if n not in captured or n in self.described
                      or n in self.declared}
         if variables:
-            doc["variables"] = [_variable(n, d, self.described.get(n)) for n, d in variables.items()]
+            doc["variables"] = [_variable(n, d, self.described.get(n)) | ({"secret": True} if n in self.secrets else {})
+                                for n, d in variables.items()]
         doc["phases"] = _numbers([p for p in self.phases if p["steps"]], self.variables)
         return doc
 
@@ -390,8 +393,10 @@ def _infer_decision_captures(phases: list[dict[str, Any]], page: str) -> None:
                     body["capture"] = name
 
 
-_CREDENTIAL = re.compile(r"(?i)(authorization:\s*(?:bearer\s+|basic\s+)?|x-api-key:\s*|(?<!\S)(?:-u|--user)\s+)"
-                         r"(?!\$|bearer\b|basic\b)[^\s\"']+")
+_CREDENTIAL = re.compile(r"(?i)(authorization:\s*(?:bearer\s+|basic\s+)?|x-api-key:\s*|(?<!\S)(?:-u|--user)\s+"
+                         r"|[?&](?:token|access_token|api_key|apikey|key|password|secret)="
+                         r"|(?<!\S)--(?:secret-string|password|secret-binary|master-user-password)[ =])"
+                         r"(?!\$|bearer\b|basic\b)[^\s\"'&]+")
 
 
 def _masked(text: str) -> str:

@@ -35,6 +35,7 @@ class Translated:
     variables: dict[str, Any] = field(default_factory=dict)  # name -> default (None: required)
     notes: list[str] = field(default_factory=list)  # parts kept aside, reported
     first: tuple[str, dict[str, Any]] | None = None  # a step the line needs before this one (kind, body)
+    secrets: set[str] = field(default_factory=set)  # variables that hold what the page wrote as a secret
 
 
 @dataclass
@@ -223,13 +224,26 @@ def _aws(words: list[str], pipes: list[str], subst: _Subst, base: Path | None, a
     if pipes:
         return _log_pipeline(parsed.service, parsed.operation, parsed.params, parsed.region,
                              [f"--query {parsed.query}", *pipes] if parsed.query else pipes, subst)
+    secrets: set[str] = set()
+    notes: list[str] = []
+    for where in parsed.sensitive:  # a secret written on the page: a secret variable, never the YAML
+        name = variable_name(re.sub(r"(?<!^)(?=[A-Z])", "_", str(where[-1] if isinstance(where[-1], str)
+                                                                   else where[0])))
+        holder: Any = parsed.params
+        for key in where[:-1]:
+            holder = holder[key]
+        holder[where[-1]] = f"{{{{ {name} }}}}"
+        subst.variables[name] = None
+        secrets.add(name)
+        notes.append(f"the secret {'.'.join(map(str, where))} is not written to the runbook: it is the secret "
+                     f"variable {name}")
     call: dict[str, Any] = {"service": parsed.service, "operation": parsed.operation}
     if parsed.region:
         call["region"] = parsed.region
     call["params"] = parsed.params
     if parsed.query:
         call["capture"] = _query_captures(parsed.query, assign)
-    return Translated("aws", call)
+    return Translated("aws", call, notes=notes, secrets=secrets)
 
 
 _TAIL_SINCE = re.compile(r"^(\d+)([smhdw])$")
@@ -441,6 +455,8 @@ def _curl(words: list[str], pipes: list[str], subst: _Subst, assign: str | None)
     if url is None:
         raise Untranslatable("curl without a URL")
     path = _admin_path(url)
+    if re.search(r"(?i)[?&](token|access_token|api_key|apikey|key|password|secret)=", path):
+        raise Untranslatable("a credential in the URL: the http step sends the configured admin token")
     call: dict[str, Any] = {"method": method or ("POST" if data is not None else "GET"), "path": subst.back(path)}
     if data is not None:
         if data.startswith("@"):

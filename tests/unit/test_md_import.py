@@ -297,6 +297,18 @@ def test_no_token_reaches_the_yaml(cli: Any) -> None:
     code, _, err = cli("import", str(page), "-o", "out2")
     assert code == 0 and "hunter2" not in err
     assert "hunter2" not in "".join(f.read_text() for f in Path("out2").glob("*.yaml"))
+    page.write_text("# T\n\n**Severity**: P1\n\n## A\n\n1. **Rotate** (1 minute)\n\n   ```bash\n"
+                    "   aws secretsmanager put-secret-value --secret-id db --secret-string s3cr3t-v4lue\n"
+                    "   curl https://x.example/admin/bedrock/test?api_key=k3y-v4lue\n   ```\n")
+    code, _, err = cli("import", str(page), "-o", "out3")
+    assert code == 0, err
+    text = "".join(f.read_text() for f in Path("out3").glob("*.yaml"))
+    assert "s3cr3t-v4lue" not in text + err and "k3y-v4lue" not in text + err
+    doc = yaml.safe_load(text)
+    assert {"name": "secret_string", "description": "imported: secret_string", "secret": True} in doc["variables"]
+    assert doc["phases"][0]["steps"][0]["aws"]["params"]["SecretString"] == "{{ secret_string }}"
+    assert "it is the secret variable secret_string" in err
+    assert "kept as a manual step: a credential in the URL" in err
 
 
 # --- command lines ----------------------------------------------------------------------------------
