@@ -550,7 +550,10 @@ def _table(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
     def col(*names: str) -> int | None:
         return next((i for i, h in enumerate(header) if any(n in h for n in names)), None)
 
-    c_title, c_cmd, c_time = col("step", "action", "task", "what"), col("command", "cmd", "how"), col("time", "budget")
+    c_cmd, c_time = col("command", "cmd", "how", "run"), col("time", "budget", "duration")
+    c_title = col("step", "action", "task", "what", "description", "name", "check")
+    if c_title in (c_cmd, c_time) or c_title is None:
+        c_title = next((i for i in range(len(header)) if i not in (c_cmd, c_time)), None)
     for line, cells in blk.rows[1:]:
         def cell(c: int | None, cells: list[str] = cells) -> str:
             return cells[c].strip() if c is not None and c < len(cells) else ""
@@ -558,6 +561,8 @@ def _table(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
         budget = budget_of(f"({cell(c_time)})") if cell(c_time) else None
         budget = budget or DEFAULT_BUDGET
         codes = re.findall(r"`([^`]+)`", cell(c_cmd))
+        if not codes and _COMMAND.match(_plain(cell(c_cmd))):  # a command written without backticks
+            codes = [_plain(cell(c_cmd)).replace("\\|", "|")]
         if not codes:
             b.manual(phase, title, budget, checklist=[_plain(cell(c_cmd))] if cell(c_cmd) else [title])
         for code in codes:

@@ -448,3 +448,22 @@ def test_bold_phase_titles_and_exported_variables() -> None:
 def test_two_incidents_of_one_title_are_two_runbooks() -> None:
     page = "## Outage\n\n**Severity**: P0\n\n### Do\n\n- a\n\n## Outage\n\n**Severity**: P1\n\n### Do\n\n- b\n"
     assert [rb["id"] for rb in import_markdown(page).runbooks] == ["outage", "outage-2"]
+
+
+def test_a_table_without_backticks_or_a_step_column() -> None:
+    page = """# Disk full
+
+**Severity**: P2
+
+## Steps
+
+| # | Description | Run | Duration |
+|---|-------------|-----|----------|
+| 1 | List the clusters | aws ecs list-clusters | 1 min |
+| 2 | Clean up | rm -rf /var/log/old | 2 min |
+"""
+    result = import_markdown(page, "d.md")
+    steps = result.runbooks[0]["phases"][0]["steps"]
+    assert [(s["title"], s["budget"], next(iter(k for k in ("aws", "manual") if k in s))) for s in steps] == [
+        ("List the clusters", "1m", "aws"), ("Clean up", "2m", "manual")]
+    assert steps[1]["manual"]["checklist"] == ["rm -rf /var/log/old"]  # prose or not, kept for the operator
