@@ -33,7 +33,6 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
     pending_undo = False
     poll: dict[str, Any] | None = None
     log_capture: str | None = None
-    log_para = False
     for child in item.children:
         if child.kind == "fence":
             from hybridops.markdown.commands import Untranslatable
@@ -98,14 +97,12 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
                 log_capture = m.group(1)
                 continue
             if re.match(r"^(Errors by type|JSON events)\b", line):
-                log_para = True
-                continue
+                continue  # render's description of a log step: the block below is the step
             m = re.match(r"^By hand(?: \((.*)\))?: (.*)$", line)
             if m:
                 b.untranslatable(phase, title, budget, child.line, m.group(2), m.group(1) or "no shell form", sid)
                 return
             plain.append(line)
-    del log_para
     if not kind:
         manual: dict[str, Any] = {}
         if plain:

@@ -167,8 +167,8 @@ def translate(line: str, *, base: Path | None = None) -> Translated:
     m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=\$\((.*)\)\s*$", line.strip(), re.S)
     if m:  # render's `NAME=$(aws ... --query Q --output text)`: a capture named NAME
         assign, line = variable_name(m.group(1)), m.group(2)
-    raw = line.strip().split(None, 1)
-    if raw and raw[0] == "watch" and "|" not in line.replace("'", "\0").split("\0")[0]:
+    if line.strip().startswith("watch ") and len(split_pipes(line)) == 1:
+        # the watched command is a shell line of its own (quoted once more): translated on its own
         return _watch(_words(line)[1:], base)
     out = _translate_text(substitute(line, subst), subst, base, assign)
     out.body = subst.value(out.body)
@@ -313,15 +313,10 @@ def _query_captures(query: str, assign: str | None) -> dict[str, str]:
     except Exception:  # noqa: BLE001 - any JMESPath error: the query is no capture
         raise Untranslatable(f"--query {query!r} is not JMESPath") from None
     if tree["type"] == "multi_select_dict" and assign is None:
-        inner = query.strip()[1:-1]
-        out = {}
-        for pair in tree["children"]:
-            out[pair["value"]] = ""
-        # the expressions as written, split at the top-level commas of the hash
-        pieces = _top_level_split(inner)
-        for name, piece in zip(list(out), pieces, strict=False):
-            out[name] = piece.split(":", 1)[1].strip()
-        return out
+        # the expressions as written (not the parser's tree), split at the hash's top-level commas
+        pieces = _top_level_split(query.strip()[1:-1])
+        return {pair["value"]: piece.split(":", 1)[1].strip() for pair, piece in zip(tree["children"], pieces,
+                                                                                      strict=True)}
     return {assign or _capture_name(query): query}
 
 
@@ -507,10 +502,7 @@ def _jq_to_jmespath(program: str) -> str | None:
     if program in (".", ""):
         return None
     parts = re.findall(r'\.([A-Za-z_][A-Za-z0-9_]*)|\."([^"]+)"|\[(-?\d+)\]', program)
-    rebuilt = "".join(f".{a}" if a else f'."{b}"' if b else f"[{c}]" for a, b, c in parts)
-    if not parts or rebuilt != program:
+    out = "".join(f".{a}" if a else f'."{b}"' if b else f"[{c}]" for a, b, c in parts)
+    if not parts or out != program:
         raise Untranslatable(f"jq program {program!r} has no capture form")
-    out = ""
-    for a, b, c in parts:
-        out += (f".{a}" if a else f'."{b}"') if (a or b) else f"[{c}]"
     return out.lstrip(".")
