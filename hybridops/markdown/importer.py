@@ -24,7 +24,7 @@ from hybridops.markdown.commands import Untranslatable
 DEFAULT_BUDGET = "5m"  # an action the page gives no time
 ONGOING_BUDGET = "30m"  # "(ongoing)": watching until someone stops it
 _ANCHOR = re.compile(r'<a id="([a-z0-9][a-z0-9-]*)"></a>')
-_META = re.compile(r"^(?:[-*]\s+)?\*\*([A-Za-z ]+?):?\*\*:?\s*(.*?)\s*$")
+_META = re.compile(r"^(?:[-*]\s+)?(?:\*\*([A-Za-z ]+?):?\*\*:?|([A-Za-z ]+?):)\s*(.*?)\s*$")
 _UNITS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hr": 3600, "hour": 3600,
           "d": 86400, "day": 86400}
 _DUR = re.compile(r"(\d+)\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\b", re.I)
@@ -209,13 +209,22 @@ def _metadata(blocks: list[_Block]) -> dict[str, str]:
     for b in blocks:
         lines = b.text.splitlines() if b.kind == "para" else [t for _, t in b.items] if b.kind == "bullets" else []
         for line in lines:
-            m = _META.match(line.strip())
-            if m and m.group(1).strip().lower() in _META_KEYS:
-                meta[m.group(1).strip().lower()] = m.group(2).strip()
+            pair = _meta_pair(line)
+            if pair:
+                meta[pair[0]] = pair[1]
     return meta
 
 
 _META_KEYS = ("severity", "priority", "response time", "impact", "owner", "version", "last updated")
+
+
+def _meta_pair(line: str) -> tuple[str, str] | None:
+    """`**Severity**: P0`, `**Severity:** P0`, `- Severity: P0` -> ("severity", "P0"); None for other lines."""
+    m = _META.match(line.strip())
+    if not m:
+        return None
+    key = (m.group(1) or m.group(2)).strip().lower()
+    return (key, m.group(3).strip()) if key in _META_KEYS else None
 
 
 def _severity(text: str) -> str:
@@ -260,6 +269,7 @@ class _Builder:
             "owner": all_meta.get("owner", "unknown"), "version": all_meta.get("version", "1.0.0"),
         }
         self.phases: list[dict[str, Any]] = []
+        self.budget = DEFAULT_BUDGET  # the current phase's: an action without a time of its own takes it
 
     def step_id(self, wanted: str) -> str:
         base = wanted or "step"
@@ -273,6 +283,9 @@ class _Builder:
         self.issues.append(Issue(line, 1, message, original))
 
     def phase(self, title: str, anchor: str = "") -> dict[str, Any]:
+        # a heading may be one action: `### Verify the outage (2 minutes)` times what is under it
+        self.budget = budget_of(title) or DEFAULT_BUDGET
+        title = re.sub(r"\s*\([^()]*\)\s*$", "", title) if budget_of(title) else title
         phase = {"id": self.step_id(anchor or slug(title)), "title": _plain(title), "steps": []}
         self.phases.append(phase)
         return phase
@@ -504,11 +517,11 @@ def _phase(b: _Builder, phase: dict[str, Any], blocks: list[_Block]) -> None:
                 _action(b, phase, item)
         elif blk.kind == "bullets":
             title = phase["title"]
-            b.manual(phase, f"{title} checklist", DEFAULT_BUDGET, checklist=[_plain(t) for _, t in blk.items])
+            b.manual(phase, f"{title} checklist", b.budget, checklist=[_plain(t) for _, t in blk.items])
             for child in blk.children:
-                _action_content(b, phase, child, title, DEFAULT_BUDGET, "")
+                _action_content(b, phase, child, title, b.budget, "")
         elif blk.kind == "fence":
-            _fence(b, phase, blk, phase["title"], DEFAULT_BUDGET)
+            _fence(b, phase, blk, phase["title"], b.budget)
         elif blk.kind == "table":
             _table(b, phase, blk)
         elif blk.kind == "para" and not _PHASE_ANCHOR.fullmatch(blk.text.strip()):
@@ -531,13 +544,13 @@ def _prose(b: _Builder, phase: dict[str, Any], blk: _Block, *, in_action: bool =
         text = _plain(ln)
         if _COMMAND.match(text):
             cmd = text.lstrip("$ ").strip()
-            b.command(phase, cmd.split(" --")[0][:60], DEFAULT_BUDGET, blk.line + i, cmd)
-        elif text and not ((m := _META.match(ln.strip())) and m.group(1).strip().lower() in _META_KEYS):
+            b.command(phase, cmd.split(" --")[0][:60], b.budget, blk.line + i, cmd)
+        elif text and not _meta_pair(ln):
             rest.append(text)
     prose = " ".join(rest)
     if prose and not in_action:
         title = re.split(r"(?<=[.:!?])\s", prose, maxsplit=1)[0][:70].rstrip(".:")
-        b.manual(phase, title, DEFAULT_BUDGET, instructions=prose)
+        b.manual(phase, title, b.budget, instructions=prose)
     return prose
 
 
@@ -559,7 +572,7 @@ def _table(b: _Builder, phase: dict[str, Any], blk: _Block) -> None:
             return cells[c].strip() if c is not None and c < len(cells) else ""
         title = _plain(cell(c_title)) or f"Row {line}"
         budget = budget_of(f"({cell(c_time)})") if cell(c_time) else None
-        budget = budget or DEFAULT_BUDGET
+        budget = budget or b.budget
         codes = re.findall(r"`([^`]+)`", cell(c_cmd))
         if not codes and _COMMAND.match(_plain(cell(c_cmd))):  # a command written without backticks
             codes = [_plain(cell(c_cmd)).replace("\\|", "|")]
@@ -583,7 +596,7 @@ def _action(b: _Builder, phase: dict[str, Any], item: _Block) -> None:
     m = re.search(r"\*\*(.+?)\*\*", head)
     # render's head is `**TITLE** (budget) — **mutating**`; a page's may be `**A** or **B**` (both are the title)
     title = (_plain(m.group(1)) if anchor and m else _plain(re.sub(r"\([^()]*\)", "", head))) or "Action"
-    budget = budget_of(head) or DEFAULT_BUDGET
+    budget = budget_of(head) or b.budget
     wanted = anchor.group(1) if anchor else ""
     if anchor:
         from hybridops.markdown.render_in import rendered_step

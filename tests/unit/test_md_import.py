@@ -467,3 +467,28 @@ def test_a_table_without_backticks_or_a_step_column() -> None:
     assert [(s["title"], s["budget"], next(iter(k for k in ("aws", "manual") if k in s))) for s in steps] == [
         ("List the clusters", "1m", "aws"), ("Clean up", "2m", "manual")]
     assert steps[1]["manual"]["checklist"] == ["rm -rf /var/log/old"]  # prose or not, kept for the operator
+
+
+def test_actions_as_headings_and_plain_metadata() -> None:
+    page = """## Incident: Queue stuck
+
+Severity: P1
+Response time: 15 minutes
+
+### Step 1: Look at the queue (3 minutes)
+
+```bash
+aws sqs get-queue-attributes --queue-url https://sqs.eu-central-1.amazonaws.com/1/q --attribute-names All
+```
+
+### Step 2: Purge it (1 minute)
+
+```bash
+aws sqs purge-queue --queue-url https://sqs.eu-central-1.amazonaws.com/1/q
+```
+"""
+    [doc] = import_markdown(page, "q.md").runbooks
+    assert (doc["severity"], doc["response_time"]) == ("P1", "15m")
+    assert [(p["title"], [s["budget"] for s in p["steps"]]) for p in doc["phases"]] == [
+        ("Step 1: Look at the queue", ["3m"]), ("Step 2: Purge it", ["1m"])]
+    assert doc["phases"][1]["steps"][0]["aws"]["operation"] == "PurgeQueue"
