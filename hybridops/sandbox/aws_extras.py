@@ -119,10 +119,11 @@ def _filter_events(params: dict[str, Any], matches: logpattern.Matcher, account_
     group = logs_backends[account_id][region].groups.get(group_name)
     if group is None:
         return _json_error(400, "ResourceNotFoundException", "The specified log group does not exist.")
-    # every event of the time window from moto (an empty pattern matches all), then the pattern
+    # every event of the time window from moto (an empty pattern matches all), then the pattern; moto
+    # reads a bound of 0 as none, as it does the None its own API passes for a missing one
     events, _, searched = group.filter_log_events(group_name, params.get("logStreamNames") or [],
-                                                  params.get("startTime"), params.get("endTime"), 10**9,
-                                                  None, "", True)
+                                                  params.get("startTime") or 0, params.get("endTime") or 0,
+                                                  10**9, None, "", True)
     events = [e for e in events if matches(e["message"])]
     start = 0
     token = params.get("nextToken")
@@ -531,6 +532,7 @@ def _invoke(params: dict[str, Any], world: World) -> Answer:
     max_tokens = int(req.get("max_tokens") or 1)
     out = words[:max_tokens]
     prompt = json.dumps(req.get("messages"))
+    input_tokens = max(1, len(prompt) // 4)
     body = {
         "id": f"msg_bdrk_{uuid.uuid4().hex[:24]}",
         "type": "message",
@@ -539,12 +541,12 @@ def _invoke(params: dict[str, Any], world: World) -> Answer:
         "content": [{"type": "text", "text": " ".join(out)}],
         "stop_reason": "end_turn" if len(out) == len(words) else "max_tokens",
         "stop_sequence": None,
-        "usage": {"input_tokens": max(1, len(prompt) // 4), "output_tokens": len(out)},
+        "usage": {"input_tokens": input_tokens, "output_tokens": len(out)},
     }
     latency = "8600" if world.scenario == "error-spike" else "640"
     return Answer(200, [
         ("Content-Type", "application/json"),
-        ("X-Amzn-Bedrock-Input-Token-Count", str(body["usage"]["input_tokens"])),
+        ("X-Amzn-Bedrock-Input-Token-Count", str(input_tokens)),
         ("X-Amzn-Bedrock-Output-Token-Count", str(len(out))),
         ("X-Amzn-Bedrock-Invocation-Latency", latency),
         ("x-amzn-RequestId", str(uuid.uuid4())),

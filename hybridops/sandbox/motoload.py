@@ -11,6 +11,7 @@ account); the sandbox uses none.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,7 +21,7 @@ def _isolated_session_class() -> type:
 
     from hybridops.runbook.botocore_check import isolated_botocore_session
 
-    class SandboxSession(boto3.session.Session):  # type: ignore[misc]
+    class SandboxSession(boto3.session.Session):
         """A boto3 Session that reads no AWS profile, config or credentials file."""
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -32,17 +33,17 @@ def _isolated_session_class() -> type:
 
 
 @contextmanager
-def _moto_sessions_isolated() -> Any:
+def _moto_sessions_isolated() -> Iterator[None]:
     """While moto's modules import, `from boto3 import Session` binds the isolated class for good."""
     import boto3
     import boto3.session
 
     original = boto3.Session
-    boto3.Session = _isolated_session_class()  # type: ignore[misc]
+    boto3.Session = _isolated_session_class()
     try:
         yield
     finally:
-        boto3.Session = original  # type: ignore[misc]
+        boto3.Session = original
 
 
 def import_moto() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from moto.cloudwatch.models import cloudwatch_backends
 from moto.core.utils import unix_time_millis
@@ -71,7 +71,8 @@ def seed_network(account_id: str) -> Seeded:
     ec2 = ec2_backends[account_id][REGION]
     vpc = ec2.create_vpc("10.20.0.0/16", tags=[{"Key": "Name", "Value": "hybrid-routing-vpc"}])
     # private DNS for the Bedrock endpoint needs DNS hostnames (and moto's awsvpc tasks need it too)
-    ec2.modify_vpc_attribute(vpc.id, "enable_dns_hostnames", True)
+    # what modify_vpc_attribute does, typed: moto annotates its value str, and keeps a bool
+    vpc.enable_dns_hostnames = True
     subnets = [
         ec2.create_subnet(vpc.id, f"10.20.{i + 1}.0/24", availability_zone=f"{REGION}{az}").id
         for i, az in enumerate("ab")
@@ -159,13 +160,16 @@ def seed_scenario(s: Seeded, world: World) -> None:
     _seed_ecs(s, world)
     sqs = sqs_backends[acct][REGION]
     queue = sqs.create_queue(QUEUE_NAME, VisibilityTimeout="30", MessageRetentionPeriod="345600")
-    queue.__class__ = _BacklogQueue
+    # moto's Queue leaves CloudFormationModel's abstract is_created unimplemented (without ABCMeta,
+    # so it instantiates fine): mypy counts every subclass of it abstract.
+    queue.__class__ = _BacklogQueue  # type: ignore[type-abstract]
     _set_queue_depth(acct, int(world.queue_depth), world)
     logs_backend = logs_backends[acct][REGION]
     events = logs.seed_events(world.scenario, now, world.rng, world.timeout_ms)
     for group, group_events in events.items():
         logs_backend.create_log_group(group, {})
-        logs_backend.put_retention_policy(group, 30)
+        # moto annotates the days str; its JSON API passes (and answers) the int AWS sends
+        logs_backend.put_retention_policy(group, 30)  # type: ignore[arg-type]
         stream = f"ecs/{group.rsplit('/', 1)[-1]}/{s.tasks[_service_of(group)][0].rsplit('/', 1)[-1]}"
         logs_backend.create_log_stream(group, stream)
         s.log_streams[group] = stream
@@ -259,7 +263,7 @@ def _seed_ecs(s: Seeded, world: World) -> None:
             svc.events = [{"id": "e1", "createdAt": datetime.fromtimestamp(world.wall_now(), UTC),
                            "message": f"(service {service}) has tasks that failed the load balancer health "
                                       f"checks in (target-group {s.target_group_arn})"}]
-        s.tasks[service] = _run_tasks(s, service, dep["id"], running)
+        s.tasks[service] = _run_tasks(s, service, cast(str, dep["id"]), running)  # moto's dicts hold objects
         if service == ROUTING_SERVICE:
             _register_targets(s, service)
             _watch_target_health(s, world)
@@ -284,7 +288,8 @@ def _task_ips(s: Seeded, service: str) -> list[str]:
     ips = []
     for arn in s.tasks[service]:
         for att in tasks[arn].attachments:
-            ips += [d["value"] for d in att["details"] if d["name"] == "privateIPv4Address"]
+            details = cast(list[dict[str, str]], att["details"])  # moto infers its attachment's values loosely
+            ips += [d["value"] for d in details if d["name"] == "privateIPv4Address"]
     return ips
 
 
@@ -312,7 +317,7 @@ def _watch_target_health(s: Seeded, world: World) -> None:
                                     "Target.ResponseCodeMismatch", "Health checks failed with these codes: [503]")
         return status
 
-    tg.health_for = health_for
+    vars(tg)["health_for"] = health_for  # on this one instance: moto has no hook for a target's health
 
 
 def _put(logs_backend: Any, group: str, stream: str, events: list[tuple[float, str]]) -> None:

@@ -12,10 +12,17 @@ import socket
 import socketserver
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # What the mixin is mixed into (AdminServer, AwsServer): a socketserver server, whose
+    # serve_forever, shutdown and handle_error it calls.
+    _Server = socketserver.BaseServer
+else:
+    _Server = object
 
 
-class TrackingThreadingMixIn(socketserver.ThreadingMixIn):
+class TrackingThreadingMixIn(socketserver.ThreadingMixIn, _Server):
     """One thread per connection, every one of them closed and joined by `close()`."""
 
     daemon_threads = True
@@ -45,7 +52,7 @@ class TrackingThreadingMixIn(socketserver.ThreadingMixIn):
         """A client that went away (or a stop that closed its socket) is not worth a traceback."""
         if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             return
-        super().handle_error(request, client_address)  # type: ignore[misc]
+        super().handle_error(request, client_address)
 
     def start_thread(self) -> None:
         """Serve in a background thread (poll every 50 ms so stop is quick)."""
@@ -65,4 +72,4 @@ class TrackingThreadingMixIn(socketserver.ThreadingMixIn):
                 sock.shutdown(socket.SHUT_RDWR)
         for t, _ in conns:
             t.join(timeout)
-        self.server_close()  # type: ignore[attr-defined]
+        self.server_close()
