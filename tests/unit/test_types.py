@@ -1,5 +1,5 @@
-"""The type checker passes on the engine, the runbook model and validator, the audit log, the kinds
-and the event catalogue (the packages `[tool.mypy]` in pyproject.toml names)."""
+"""The type checker passes on the whole package (`[tool.mypy]` in pyproject.toml names it): the engine,
+the runbook model and validator, the audit log, the kinds, the event catalogue, the CLI and the sandbox."""
 
 from __future__ import annotations
 
