@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,22 @@ def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
         raise Untranslatable(f"`aws {rest[0]} {rest[1]}` is not one API operation (a CLI customisation)")
     operation = str(cli_cmd._operation_model.name)
     args = [_local_file(a, base) for a in rest[2:]]
-    parser = cli_cmd._create_operation_parser(cli_cmd.arg_table)
+    input_json: dict[str, Any] = {}
+    if "--generate-cli-skeleton" in args:
+        raise Untranslatable("--generate-cli-skeleton prints a template; it calls nothing")
+    if "--cli-input-json" in args:  # the CLI's own merge: the options given beside it win
+        at = args.index("--cli-input-json")
+        if at + 1 >= len(args):
+            raise Untranslatable("--cli-input-json needs a value")
+        try:
+            loaded = json.loads(args[at + 1])
+        except ValueError:
+            raise Untranslatable("--cli-input-json is not JSON") from None
+        if not isinstance(loaded, dict):
+            raise Untranslatable("--cli-input-json is not a JSON object")
+        input_json = loaded
+        del args[at:at + 2]
+    parser = _parser(cli_cmd, set(input_json))
     try:
         with contextlib.redirect_stderr(io.StringIO()):  # argparse prints its usage; the reason is ours
             parsed, unknown = parser.parse_known_args(args)
@@ -87,7 +103,7 @@ def parse_aws(words: list[str], *, base: Path | None = None) -> AwsLine:
         raise Untranslatable(f"aws {rest[0]} {rest[1]}: {str(exc).strip().splitlines()[0]}") from None
     positional = [str(getattr(parsed, a.py_name)) for a in cli_cmd.arg_table.values()
                   if getattr(a, "positional_arg", False) and getattr(parsed, a.py_name, None) is not None]
-    params = {k: _plain(v) for k, v in params.items()}
+    params = {k: _plain(v) for k, v in {**input_json, **params}.items()}
     sensitive = list(_sensitive(cli_cmd._operation_model.input_shape, params, ()))
     return AwsLine(service, operation, params, glob.get("--region"), glob.get("--query"), glob.get("--output"),
                    positional, sensitive)
@@ -108,6 +124,20 @@ def _sensitive(shape: Any, value: Any, path: tuple[str | int, ...]) -> Any:
     elif shape.type_name == "list" and isinstance(value, list):
         for i, v in enumerate(value):
             yield from _sensitive(shape.member, v, (*path, i))
+
+
+def _parser(cli_cmd: Any, given: set[str]) -> Any:
+    """The command's argparse parser; an option --cli-input-json supplies is not required (as the CLI
+    itself relaxes it)."""
+    relaxed = [a for a in cli_cmd.arg_table.values()
+               if getattr(a, "_serialized_name", None) in given and getattr(a, "required", False)]
+    for arg in relaxed:
+        arg.required = False
+    try:
+        return cli_cmd._create_operation_parser(cli_cmd.arg_table)
+    finally:
+        for arg in relaxed:
+            arg.required = True
 
 
 def _local_file(arg: str, base: Path | None) -> str:

@@ -329,6 +329,8 @@ def test_no_token_reaches_the_yaml(cli: Any) -> None:
                                                                                      "Values": ["vpc-1"]}]}}),
     ("aws s3api list-objects-v2 --bucket b --query 'Contents[].Key'", "aws",
      {"service": "s3", "operation": "ListObjectsV2", "params": {"Bucket": "b"}, "capture": {"key": "Contents[].Key"}}),
+    ("aws ecs update-service --cli-input-json '{\"cluster\": \"a\", \"service\": \"s\"}' --cluster b", "aws",
+     {"service": "ecs", "operation": "UpdateService", "params": {"cluster": "b", "service": "s"}}),
     ("curl -sS -X PUT https://api.example.com/admin/config/update?dry=1 -d '{\"timeout\": 1}'", "http",
      {"method": "PUT", "path": "/admin/config/update?dry=1", "body": {"timeout": 1}}),
     ("AWS_REGION=us-west-2 aws ecs list-clusters", "aws",
