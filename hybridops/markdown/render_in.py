@@ -68,7 +68,8 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
                     if m.group(2):
                         kind["confirm"]["default"] = m.group(2) == "yes"
                     continue
-                m = re.match(r"^`+ ?(.+?) ?`+(?:: (.*?))?(?:: go to " + _LINK + r")?( \(default\))?$", text, re.S)
+                m = re.match(r"^`+ ?(.+?) ?`+(?:: (?!go to )(.*?))?(?:: go to " + _LINK + r")?( \(default\))?$",
+                             text, re.S)
                 if m and "choice" in kind:
                     opt: dict[str, Any] = {"value": m.group(1)}
                     if m.group(2):

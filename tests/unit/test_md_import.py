@@ -195,15 +195,18 @@ def _names_only(value: Any) -> Any:
     return value
 
 
-@pytest.mark.parametrize("rid", SHIPPED)
+SAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "valid" / "sample.yaml"  # choice, wait, undo...
+
+
+@pytest.mark.parametrize("rid", [*SHIPPED, "sample"])
 def test_round_trip(rid: str, tmp_path: Path) -> None:
-    original = load_runbook(PACKAGED / f"{rid}.yaml").runbook
+    original = load_runbook(SAMPLE if rid == "sample" else PACKAGED / f"{rid}.yaml").runbook
     page = tmp_path / f"{rid}.md"
     page.write_text(render_markdown(original))
     result = import_markdown(page.read_text(), str(page))
     assert result.issues == []
     [doc] = result.runbooks
-    assert doc["id"] == rid
+    assert doc["id"] == original.id
     back = tmp_path / "out" / f"{rid}.yaml"
     back.parent.mkdir()
     back.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -216,6 +219,8 @@ def test_round_trip(rid: str, tmp_path: Path) -> None:
     # imported copy cannot know it: the one name a round trip loses
     if rid == "outage":
         assert len(problems) == 1 and "step outage-confirmed: unknown name 'health_http_status'" in problems[0]
+    elif rid == "sample":  # a check's capture named unlike its step: the page does not show it either
+        assert len(problems) == 1 and "unknown name 'error_storm'" in problems[0]
     else:
         assert problems == []
     assert calls_of(again) == calls_of(original) or Counter(map(json.dumps, calls_of(again))) == Counter(
