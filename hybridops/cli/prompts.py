@@ -4,14 +4,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO, cast
 
-from hybridops.cli.terminal import LINES
+from hybridops.cli.terminal import LINES, TerminalLines
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from hybridops.cli.render import TextRenderer
 
-_STDIN = cast(TextIO, LINES)  # rich only calls its readline()
+
+
+class Answers:
+    """The operator's lines as rich's prompts read them: without their newline.
+
+    rich takes a prompt's default only for an answer equal to `""`, before it strips anything, so a
+    line that kept its newline made Enter alone re-ask instead of taking the default shown.
+    """
+
+    def __init__(self, lines: TerminalLines) -> None:
+        self._lines = lines
+
+    def readline(self) -> str:  # rich only calls readline()
+        return self._lines.readline().rstrip("\r\n")
+
+
+_STDIN = cast(TextIO, Answers(LINES))
 
 
 class RichPrompter:
