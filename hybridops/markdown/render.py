@@ -22,7 +22,8 @@ The format (stable: `hybridops import` reads it back, `render --check` compares 
          kind lines:
            aws/http:  a ```bash block: the `aws` or `curl` command (a single capture assigned:
                       `NAME=$(aws ... --query 'Q' --output text)`, `NAME=$(curl ... | jq -r '.p')`);
-                      `Captures: `name` = `query`` lines for what the block does not assign
+                      `Captures: `name` = `query`` lines for what the block does not assign;
+                      `Status code captured as `NAME`` (an http call's capture_status)
            poll:      `Repeat every 15 seconds until `COND` (at most 4 minutes):` (or `while`), then a
                       ```bash block: `watch -n 15 '...'`
            manual:    the instructions, then `- [ ] ITEM` per checklist item
@@ -30,6 +31,7 @@ The format (stable: `hybridops import` reads it back, `render --check` compares 
                       `If no, ...`
            choice:    `Choose: QUESTION`, then `- `VALUE`: LABEL: go to [T](#T) (default)` per option
            check:     `Check: `COND`: MESSAGE`, then `If true, go to [T](#T).` / `If false, ...`
+                      confirm, choice and check: `Captures: `NAME`` when the answer is kept
            wait:      `Wait 10 minutes: REASON`
            notify:    `Notify Slack #channel: TEXT` / `Notify PagerDuty (trigger, critical): TEXT`
            log_errors / log_json: `Errors by type in GROUP ...` and a ```bash block:
@@ -198,6 +200,8 @@ def _call_block(page: _Page, call: AwsCall | HttpCall, step: AnyStep, *, capture
     shown = [f"{_code(n)} = {_code(q)}" for n, q in captures.items() if n not in cmd.assigns]
     if every is None and shown:
         page.para("Captures: " + ", ".join(shown))
+    if capture and isinstance(call, HttpCall) and call.capture_status:
+        page.para(f"Status code captured as {_code(call.capture_status)}")
 
 
 def _step(page: _Page, n: int, step: AnyStep) -> None:
@@ -251,6 +255,7 @@ def _kind(page: _Page, step: AnyStep) -> None:
         default = "" if c.default is None else f" (default: {'yes' if c.default else 'no'})"
         page.add("", f"{STEP_INDENT}- [ ] Confirm: {c.question.strip()}{default}")
         _branches(page, [("If yes", c.if_yes), ("If no", c.if_no)])
+        _answer_capture(page, c.capture)
     elif isinstance(step, ChoiceStep):
         ch = step.choice
         page.para(f"Choose: {ch.question}")
@@ -259,10 +264,12 @@ def _kind(page: _Page, step: AnyStep) -> None:
             label = f": {o.label}" if o.label else ""
             goto = f": go to {_link(o.goto)}" if o.goto else ""
             page.add(f"{STEP_INDENT}- {_code(o.value)}{label}{goto}{' (default)' if o.value == ch.default else ''}")
+        _answer_capture(page, ch.capture)
     elif isinstance(step, CheckStep):
         k = step.check
         page.para(f"Check: {_code(k.condition)}" + (f": {k.message}" if k.message else ""))
         _branches(page, [("If true", k.if_true), ("If false", k.if_false)])
+        _answer_capture(page, k.capture)
     elif isinstance(step, WaitStep):
         page.para(f"Wait {long_duration(step.wait.duration)}" + (f": {step.wait.reason}" if step.wait.reason else ""))
     elif isinstance(step, NotifyStep):
@@ -282,6 +289,12 @@ def _kind(page: _Page, step: AnyStep) -> None:
         except Untranslatable as exc:
             page.para(f"By hand: {exc}")
         page.para(f"Captures: {_code(step.body.capture)}")
+
+
+def _answer_capture(page: _Page, name: str | None) -> None:
+    """The name later steps read a decision by: without it, an imported copy could not know it."""
+    if name:
+        page.para(f"Captures: {_code(name)}")
 
 
 def _branches(page: _Page, branches: list[tuple[str, str | None]]) -> None:

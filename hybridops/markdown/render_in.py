@@ -33,6 +33,7 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
     pending_undo = False
     poll: dict[str, Any] | None = None
     log_capture: str | None = None
+    status_capture: str | None = None
     for child in item.children:
         if child.kind == "fence":
             from hybridops.markdown.commands import Untranslatable
@@ -58,6 +59,8 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
                 kind = {"poll": poll}
             else:
                 kind = {out.kind: out.body}
+                if out.kind == "aws":
+                    _streamed_captures(out.body, lines[1:])
             continue
         if child.kind == "bullets":
             for _, text in child.items:
@@ -97,6 +100,10 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
             if m and not captures:
                 log_capture = m.group(1)
                 continue
+            m = re.match(r"^Status code captured as `([A-Za-z_][A-Za-z0-9_]*)`$", line)
+            if m:
+                status_capture = m.group(1)
+                continue
             if re.match(r"^(Errors by type|JSON events)\b", line):
                 continue  # render's description of a log step: the block below is the step
             m = re.match(r"^By hand(?: \((.*)\))?: (.*)$", line)
@@ -117,12 +124,13 @@ def rendered_step(b: _Builder, phase: dict[str, Any], item: _Block, sid: str, ti
         step["description"] = plain[0]
     name = next(iter(kind))
     body = kind[name]
-    if name in ("log_errors", "log_json") and log_capture:
+    if name in ("log_errors", "log_json", "check", "confirm", "choice") and log_capture:
         body["capture"] = log_capture
-    if captures:
-        call = body if name in ("aws", "http") else body.get("aws") or body.get("http") if name == "poll" else None
-        if call is not None:
-            call.setdefault("capture", {}).update(captures)
+    call = body if name in ("aws", "http") else body.get("aws") or body.get("http") if name == "poll" else None
+    if captures and call is not None:
+        call.setdefault("capture", {}).update(captures)
+    if status_capture and call is not None:
+        call["capture_status"] = status_capture
     if name == "poll" and poll is not None:
         poll.setdefault("timeout", budget)
     step.update(kind)
@@ -148,6 +156,23 @@ def _mutating(step: dict[str, Any], kind: str, shown: bool) -> None:
             return  # the validator names what is wrong with the call
     if implied != shown:
         step["mutating"] = shown
+
+
+_STREAMED_READ = re.compile(r"^([A-Z_][A-Z0-9_]*)=\$\((jq -r .+)\)$")
+
+
+def _streamed_captures(call: dict[str, Any], lines: list[str]) -> None:
+    """render's `NAME=$(jq -r PATH STEP.out)` lines after a call whose body streams to a file (InvokeModel):
+    each is the capture `name: body.PATH` (a jq path of fields and indexes reads as the same JMESPath)."""
+    import shlex
+
+    for line in lines:
+        m = _STREAMED_READ.match(line)
+        if m is None:
+            continue
+        words = shlex.split(m.group(2))  # jq -r PATH FILE
+        if len(words) == 4 and words[2].startswith("."):
+            call.setdefault("capture", {})[m.group(1).lower()] = "body" + words[2]
 
 
 def _no_capture(call: dict[str, Any]) -> dict[str, Any]:
