@@ -42,10 +42,9 @@ import json
 import os
 import re
 import secrets as _random
-import signal
 import stat
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +52,7 @@ from typing import Any
 
 from hybridops.errors import AuditError, ChainBroken
 from hybridops.events import Event, RunFinished, RunResumed, RunStarted, from_record, ran_to_end, to_record
+from hybridops.interrupts import signals_deferred
 from hybridops.scrub import Scrubber, format_ts
 
 try:  # advisory locks keep two processes (say, two `resume`s) from interleaving lines
@@ -799,20 +799,6 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C and SIGTERM until a record is written *and* counted: an interrupt between the two
-    would make the next record reuse the seq and break the chain. The signal is delivered right after."""
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - Windows
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
 class AuditLog:
     """An open audit log: `append` writes one record and returns only once it is on disk.
 
@@ -1033,7 +1019,7 @@ class AuditLog:
                 record[MAC] = mac
                 tail += b',"mac":"' + mac.encode() + b'"'
             line = body[:-1] + tail + b"}"
-            with _signals_deferred():
+            with signals_deferred():  # an interrupt between writing and counting would reuse the seq
                 try:
                     self._write_all(line + b"\n")
                     if event == "run_started" and fields.get("dry_run") is True:

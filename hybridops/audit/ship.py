@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hybridops.audit.log import encode_record, parse_ts
+from hybridops.interrupts import start_background
 
 # PutLogEvents limits (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutLogEvents.html)
 MAX_BATCH_EVENTS = 10_000
@@ -109,8 +110,7 @@ class CloudWatchShipper:
         else:
             self._factory = self._default_client
 
-        self._thread = threading.Thread(target=self._run, name=f"hybridops-ship-{run_id}", daemon=True)
-        self._thread.start()
+        self._thread = start_background(self._run, f"hybridops-ship-{run_id}")
 
     # --- the caller's side: never blocks, never raises ------------------------------------------
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from hybridops.errors import AuditError, HybridOpsError, OperatorAborted
+from hybridops.interrupts import start_background
 from hybridops.scrub import format_ts
 
 try:
@@ -181,8 +182,7 @@ class Lease:
                 if self.renew() is not None:
                     return
 
-        self._thread = threading.Thread(target=renewing, name=f"lease-{self.holder.incident}", daemon=True)
-        self._thread.start()
+        self._thread = start_background(renewing, f"lease-{self.holder.incident}")
 
     def release(self) -> None:
         self._stop.set()
