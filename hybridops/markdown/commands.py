@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hybridops.runbook.expr import walk_strings
 from hybridops.runbook.model import AwsCall, HttpCall, LogErrors, LogJson
 
 INDENT = "  "
@@ -108,25 +109,13 @@ def template_names(value: Any) -> set[str]:
     """The variable and capture names a value's templates refer to (for knowing which captures later
     command lines use)."""
     found: set[str] = set()
-    for text in _strings(value):
+    for text in walk_strings(value):
         for m in _TEMPLATE.finditer(text):
             if m.group(1) is not None:
                 head = m.group(1).split("|")[0].strip()
                 if _NAME.match(head):
                     found.add(head)
     return found
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from _strings(v)
 
 
 # --- shell words ------------------------------------------------------------------------------------

@@ -705,7 +705,7 @@ def walk_strings(value: Any) -> Iterator[str]:
         for k, v in value.items():
             yield from walk_strings(k)
             yield from walk_strings(v)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for v in value:
             yield from walk_strings(v)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import yaml
 from hybridops.export.selector import NotExpressible, output_type, to_selector
 from hybridops.export.ssm import END_STEP, RUNTIME, export_ssm, ssm_name
 from hybridops.runbook.catalog import find_runbook
+from hybridops.runbook.expr import walk_strings
 from hybridops.runbook.load import load_runbook
 from hybridops.runbook.model import Runbook
 
@@ -192,18 +193,6 @@ def exported(path_or_id: str | Path) -> tuple[Runbook, dict[str, Any], list[str]
     return runbook, result.document, [str(g) for g in result.gaps]
 
 
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(k)
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-
-
 def assert_well_formed(runbook: Runbook, doc: dict[str, Any]) -> None:
     """What moto does not check: unique names, targets that exist, references that resolve, budgets."""
     assert doc["schemaVersion"] == "0.3"
@@ -237,7 +226,7 @@ def assert_well_formed(runbook: Runbook, doc: dict[str, Any]) -> None:
         for output in step.get("outputs", []):
             assert output["Type"] in ("String", "Integer", "Boolean", "StringList", "StringMap", "MapList")
             assert output["Selector"].startswith("$")
-        for text in _strings({k: v for k, v in step.items() if k != "inputs"} | {
+        for text in walk_strings({k: v for k, v in step.items() if k != "inputs"} | {
                 "inputs": {k: v for k, v in step.get("inputs", {}).items() if k != "Script"}}):
             for ref in REFERENCE.findall(text):
                 if ref in doc["parameters"] or ref == "automation:EXECUTION_ID":
