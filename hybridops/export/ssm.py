@@ -295,13 +295,7 @@ class _Builder:
     def _aws_inputs(self, call: AwsCall) -> dict[str, Any]:
         if call.region:
             self.gap(f"region {call.region!r}: aws:executeAwsApi calls the execution's own Region")
-        inputs: dict[str, Any] = {"Service": call.service, "Api": call.operation}
-        for key, value in call.params.items():
-            try:
-                inputs[key] = ssm_value(value, self.scope, incident=self.runbook.id)
-            except NotExpressible as exc:
-                self.gap(f"parameter {key}: {exc}; left out")
-        return inputs
+        return {"Service": call.service, "Api": call.operation} | self._aws_params(call)
 
     def _aws_outputs(self, step: AnyStep, call: AwsCall) -> list[dict[str, Any]]:
         from hybridops.runbook.botocore_check import operation_model
@@ -447,7 +441,7 @@ class _Builder:
             else:
                 region = ""
             payload: dict[str, Any] = {"Service": poll.aws.service, "Api": poll.aws.operation, "Region": region,
-                                       "Params": {k: v for k, v in self._aws_inputs_quiet(poll.aws).items()}}
+                                       "Params": {k: v for k, v in self._aws_params(poll.aws).items()}}
             computed = {n for n, q in poll.aws.capture.items() if not _selectable(q)}
             if computed:
                 types = self._aws_types(poll.aws)
@@ -519,7 +513,8 @@ class _Builder:
             self.gap(f"{what}: {exc}; left out")
             return ""
 
-    def _aws_inputs_quiet(self, call: AwsCall) -> dict[str, Any]:
+    def _aws_params(self, call: AwsCall) -> dict[str, Any]:
+        """The call's parameters as SSM values; each one without an SSM form is reported and left out."""
         out: dict[str, Any] = {}
         for key, value in call.params.items():
             try:
