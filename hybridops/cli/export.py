@@ -54,17 +54,14 @@ def export_ssm(
                                          file_okay=False, show_default=False),
 ) -> None:
     from hybridops.config import DEFAULT_ADMIN_URL, DEFAULT_PAGERDUTY_URL
-    from hybridops.errors import HybridOpsError, RunbookInvalid
+    from hybridops.errors import HybridOpsError
     from hybridops.export.ssm import dump, size_gap
     from hybridops.export.ssm import export_ssm as build
     from hybridops.runbook.catalog import find_runbook
     from hybridops.runbook.load import load_runbook
-    from hybridops.runbook.validate import validate_runbook
+    from hybridops.runbook.validate import checked
 
-    loaded = load_runbook(find_runbook(runbook, runbooks))
-    problems = validate_runbook(loaded)
-    if problems:
-        raise RunbookInvalid(problems)
+    loaded = checked(load_runbook(find_runbook(runbook, runbooks)))
     # The defaults are the spec's and PagerDuty's public endpoints, never a profile's: a profile may hold a
     # URL with credentials in it, and the document is shared.
     result = build(loaded.runbook, admin_url=DEFAULT_ADMIN_URL, pagerduty_url=DEFAULT_PAGERDUTY_URL)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from hybridops.config import Settings
     from hybridops.engine.context import Sink
     from hybridops.engine.run import RunState
+    from hybridops.engine.steps.aws import AwsRunner
     from hybridops.runbook.load import LoadedRunbook
 
 _Runner = TypeVar("_Runner")
@@ -97,14 +98,11 @@ def prepare(runbook_path: Path, *, options: RunOptions, flag_vars: list[str], pr
     from hybridops.engine.incident import calls_aws, check_before_run, check_required
     from hybridops.engine.steps.http import check_url_allowed
     from hybridops.engine.steps.notify import NotifyTargets
-    from hybridops.errors import ConfigError, PreflightFailed, RunbookInvalid
+    from hybridops.errors import ConfigError, PreflightFailed
     from hybridops.runbook.load import load_runbook
-    from hybridops.runbook.validate import validate_runbook
+    from hybridops.runbook.validate import checked
 
-    loaded = loaded or load_runbook(runbook_path)
-    problems = validate_runbook(loaded)
-    if problems:
-        raise RunbookInvalid(problems)
+    loaded = checked(loaded or load_runbook(runbook_path))
     settings = resolve_settings(config_path=config_path, profile=profile, flag_vars=parse_assignments(flag_vars),
                                 flag_audit_dir=audit_dir, flag_aws_profile=aws_profile, runbook=loaded.runbook,
                                 env=env)
@@ -170,7 +168,6 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit:
     from hybridops.cli.render import TextRenderer, json_sink, summary_table
     from hybridops.engine.clock import RealClock, RemoteClock
     from hybridops.engine.incident import run_incident
-    from hybridops.engine.steps.aws import AwsRunner
     from hybridops.engine.steps.http import HttpRunner
     from hybridops.engine.steps.notify import NotifyTargets
 
@@ -207,7 +204,7 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit:
             variables=prepared.variables,
             secrets=s.secrets(),
             open_audit=opened,
-            make_aws=lambda: _masking_credentials(aws or AwsRunner(profile=s.aws_profile.value, region=region)),
+            make_aws=lambda: _masking_credentials(aws) if aws else aws_runner(s),
             make_http=lambda: HttpRunner(base_url=s.admin_url.value, token=s.admin_token.value),
             notify_targets=NotifyTargets(s.slack_webhook_url.value, s.pagerduty_routing_key.value,
                                          s.pagerduty_url.value),
@@ -234,6 +231,13 @@ def execute(prepared: Prepared, *, options: RunOptions, output: str, open_audit:
             shown.print(f"audit head: {log.head} ({log.next_seq} records)", markup=False, highlight=False)
         shown.print(f"audit log: {log.path if log is not None else '-'}")
     return result
+
+
+def aws_runner(settings: Settings) -> AwsRunner:
+    """The AWS runner of the settings' profile and region, its credentials masked once resolved."""
+    from hybridops.engine.steps.aws import AwsRunner
+
+    return _masking_credentials(AwsRunner(profile=settings.aws_profile.value, region=settings.aws_region.value))
 
 
 def _masking_credentials(runner: _Runner) -> _Runner:

@@ -50,10 +50,9 @@ def register(app: typer.Typer) -> None:
         and the run go on as its on_failure says. The caller needs iam:SimulatePrincipalPolicy (and
         iam:GetRole for an assumed role with a path).
         """
-        from hybridops.cli.launch import _masking_credentials, prepare
+        from hybridops.cli.launch import aws_runner, prepare
         from hybridops.engine.context import RunOptions
         from hybridops.engine.permissions import check_permissions
-        from hybridops.engine.steps.aws import AwsRunner
         from hybridops.runbook.catalog import find_runbook
 
         # Only AWS is asked: the admin URL and notification settings of a run play no part here.
@@ -62,7 +61,7 @@ def register(app: typer.Typer) -> None:
                            require_variables=False, aws_profile=aws_profile)
         s = prepared.settings
         region = s.aws_region.value
-        aws = _masking_credentials(AwsRunner(profile=s.aws_profile.value, region=region))
+        aws = aws_runner(s)
         report = check_permissions(aws, prepared.loaded.runbook, prepared.variables, region=region, role=role)
         show_report(report, format, loaded=prepared.loaded)
         return 0 if report.ok else 1
@@ -129,10 +128,9 @@ def check_run_permissions(prepared: Any, options: Any, aws: Any = None) -> Any:
     (a dry run sends nothing; a runbook without AWS calls has nothing to check). `aws`: the runner to ask
     with (default: one made from the settings)."""
     from hybridops.cli import console
-    from hybridops.cli.launch import _masking_credentials
+    from hybridops.cli.launch import aws_runner
     from hybridops.engine.incident import calls_aws
     from hybridops.engine.permissions import check_permissions, iter_problem_lines
-    from hybridops.engine.steps.aws import AwsRunner
     from hybridops.errors import PreflightFailed, UsageError
 
     err = console.err()
@@ -145,7 +143,7 @@ def check_run_permissions(prepared: Any, options: Any, aws: Any = None) -> Any:
         return None
     s = prepared.settings
     if aws is None:
-        aws = _masking_credentials(AwsRunner(profile=s.aws_profile.value, region=s.aws_region.value))
+        aws = aws_runner(s)
     report = check_permissions(aws, rb, prepared.variables, region=s.aws_region.value)
     for check in report.denied_reads:
         err.print(f"warning: preflight: {check.line()} (a read: its step would fail)", markup=False,

@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from hybridops.cli.render import TextRenderer
 
 
-
 class Answers:
     """The operator's lines as rich's prompts read them: without their newline.
 

@@ -309,6 +309,14 @@ def expand_paths(paths: Iterable[Path]) -> tuple[list[Path], list[Problem]]:
     return files, problems
 
 
+def checked(loaded: LoadedRunbook) -> LoadedRunbook:
+    """`loaded`, once validation finds no problem; RunbookInvalid with every problem otherwise."""
+    problems = validate_runbook(loaded)
+    if problems:
+        raise RunbookInvalid(problems)
+    return loaded
+
+
 def validate_file(path: Path) -> FileReport:
     """Load and validate one file; a file that does not load reports its load problems. A file found
     valid before (the same bytes, under the same set-up) is not even parsed again."""
