@@ -49,12 +49,10 @@ class Imported:
 
 
 def seconds_to_duration(total: int) -> str:
-    out = ""
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            n, total = divmod(total, size)
-            out += f"{n}{unit}"
-    return out or "1s"
+    """Whole seconds as a runbook budget (`1h30m`); at least `1s`, the shortest budget a page can mean."""
+    from hybridops.kinds.base import short_duration
+
+    return short_duration(max(total, 1))
 
 
 def budget_of(text: str) -> str | None:
