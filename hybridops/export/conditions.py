@@ -133,14 +133,6 @@ def ssm_value(value: Any, scope: Scope, *, incident: str = "") -> Any:
     return value
 
 
-def names_in(text: str) -> set[str]:
-    """The runbook names a template or condition reads."""
-    from jinja2 import meta
-
-    try:
-        return set(meta.find_undeclared_variables(_env().parse(text if "{{" in text else "{{ " + text + " }}")))
-    except Exception:  # noqa: BLE001 (validated runbook: Jinja refusing it means no names to find)
-        return set()
 
 
 # --- aws:branch ------------------------------------------------------------------------------------
