@@ -34,7 +34,6 @@ EXIT_CODES_HELP = (
 )
 
 
-
 def _help_style() -> Literal["rich"] | None:
     """Rich help on a terminal; click's plain help otherwise (piped, CI, `| less`): the same text, and
     rich's help renderer (with markdown-it) is never imported, which halves the cost of `--help`."""

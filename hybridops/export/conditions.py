@@ -133,8 +133,6 @@ def ssm_value(value: Any, scope: Scope, *, incident: str = "") -> Any:
     return value
 
 
-
-
 # --- aws:branch ------------------------------------------------------------------------------------
 
 _NUMERIC = {"gt": "NumericGreater", "lt": "NumericLesser", "gteq": "NumericGreaterOrEquals",
