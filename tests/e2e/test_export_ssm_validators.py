@@ -37,6 +37,33 @@ def _export(runbook_id: str) -> dict[str, Any]:
                       pagerduty_url="https://events.pagerduty.com/v2/enqueue").document
 
 
+def _on_automation(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, secure: dict[str, str]) -> None:
+    """The sandbox's AWS as an execution's boto3 finds it, with these SecureString parameters."""
+    import boto3
+
+    for key, value in sandbox.env.items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    ssm = boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"])
+    for name, value in secure.items():
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
+def _payload(step: dict[str, Any], values: dict[str, str]) -> Any:
+    """A step's InputPayload with `{{ reference }}`s substituted as Automation substitutes them."""
+    text = json.dumps(step["inputs"]["InputPayload"])
+    for reference, value in values.items():
+        text = text.replace("{{ " + reference + " }}", value)
+    return json.loads(text)
+
+
+def _handler(step: dict[str, Any], namespace: dict[str, Any] | None = None) -> Any:
+    """The handler of a step's exported script, as aws:executeScript loads it."""
+    namespace = {} if namespace is None else namespace
+    exec(compile(step["inputs"]["Script"], step["name"], "exec"), namespace)  # noqa: S102 (our own export)
+    return namespace["handler"]
+
+
 # The forms the shipped runbooks do not produce: a waitForAwsResourceProperty, And / Not / numeric
 # choices, a when-branch, approvals with go-tos, a go-to `end`.
 FORMS = """\
@@ -199,23 +226,13 @@ def test_an_exported_admin_step_runs_against_the_admin_api_with_the_token_from_a
     """The script an http step exports, run as aws:executeScript would run it (its handler with the
     step's InputPayload, the document's parameters substituted): it reads the token from a SecureString
     parameter (moto, over HTTP) and calls the admin API (the sandbox), which refuses any other token."""
-    import boto3
-
     sandbox = scenario("mcp-down")
-    for key, value in sandbox.env.items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
-    boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
-        Name=ADMIN_TOKEN_PARAMETER, Value=PLANTED.admin_token, Type="SecureString", Overwrite=True)
+    _on_automation(sandbox, monkeypatch, {ADMIN_TOKEN_PARAMETER: PLANTED.admin_token})
+    admin = {"AdminUrl": sandbox.admin_url, "AdminTokenParameter": ADMIN_TOKEN_PARAMETER}
     document = _export("mcp-failure")
     step = next(s for s in document["mainSteps"] if s["name"] == "check_mcp_health")
     assert step["action"] == "aws:executeScript"
-    payload = json.loads(json.dumps(step["inputs"]["InputPayload"])
-                         .replace("{{ AdminUrl }}", sandbox.admin_url)
-                         .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
-    namespace: dict[str, Any] = {}
-    exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
-    result = namespace["handler"](payload, None)
+    result = _handler(step)(_payload(step, admin), None)
     assert result["status"] == 200
     outputs = {o["Name"]: select({"Payload": result}, o["Selector"]) for o in step["outputs"]}
     assert outputs["mcp_status"] == "critical"
@@ -223,17 +240,14 @@ def test_an_exported_admin_step_runs_against_the_admin_api_with_the_token_from_a
 
     # an admin request (the token matters there): accepted with the token, refused with another one
     reset = next(s for s in _export("outage")["mainSteps"] if s["name"] == "reset_circuit_breakers")
-    reset_payload = json.loads(json.dumps(reset["inputs"]["InputPayload"])
-                               .replace("{{ AdminUrl }}", sandbox.admin_url)
-                               .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
-    exec(compile(reset["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102
-    assert namespace["handler"](reset_payload, None)["status"] == 200
+    reset_payload = _payload(reset, admin)
+    handler = _handler(reset)
+    assert handler(reset_payload, None)["status"] == 200
     assert [c["status"] for c in admin_calls(sandbox.requests(), "POST", "/admin/circuit-breaker/reset")] == [200]
-    boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
-        Name="/hybridops/wrong-token", Value="not-the-token", Type="SecureString", Overwrite=True)
+    _on_automation(sandbox, monkeypatch, {"/hybridops/wrong-token": "not-the-token"})
     reset_payload["TokenParameter"] = "/hybridops/wrong-token"
     with pytest.raises(RuntimeError, match=r"HTTP 401") as refused:
-        namespace["handler"](reset_payload, None)
+        handler(reset_payload, None)
     assert "not-the-token" not in str(refused.value) and PLANTED.admin_token not in str(refused.value)
 
 
@@ -265,22 +279,12 @@ def test_an_exported_poll_returns_once_its_condition_holds(
         scenario: Callable[[str], Sandbox], monkeypatch: pytest.MonkeyPatch) -> None:
     """A poll's script over the sandbox's admin API, in a world where its `until` holds at the first
     answer (so no interval is waited): the condition sees the answer's values, the outputs select them."""
-    import boto3
-
     sandbox = scenario("healthy")
-    for key, value in sandbox.env.items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
-    boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"]).put_parameter(
-        Name=ADMIN_TOKEN_PARAMETER, Value=PLANTED.admin_token, Type="SecureString", Overwrite=True)
+    _on_automation(sandbox, monkeypatch, {ADMIN_TOKEN_PARAMETER: PLANTED.admin_token})
     step = next(s for s in _export("mcp-failure")["mainSteps"] if s["name"] == "monitor_mcp_recovery")
     assert step["inputs"]["InputPayload"]["Mode"] == "until"
-    payload = json.loads(json.dumps(step["inputs"]["InputPayload"])
-                         .replace("{{ AdminUrl }}", sandbox.admin_url)
-                         .replace("{{ AdminTokenParameter }}", ADMIN_TOKEN_PARAMETER))
-    namespace: dict[str, Any] = {}
-    exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
-    result = namespace["handler"](payload, None)
+    result = _handler(step)(_payload(step, {"AdminUrl": sandbox.admin_url,
+                                            "AdminTokenParameter": ADMIN_TOKEN_PARAMETER}), None)
     outputs = {o["Name"]: select({"Payload": result}, o["Selector"]) for o in step["outputs"]}
     assert outputs["mcp_recovery_status"] == "healthy"
     assert len(admin_calls(sandbox.requests(), "GET", "/health/component/mcp-router")) == 1
@@ -291,31 +295,19 @@ def test_exported_notifications_are_accepted_by_slack_and_pagerduty_stand_ins(
     """The notify scripts of the outage document, run against the sandbox's Slack webhook and PagerDuty
     Events API v2 (which refuse what the real services refuse), with the webhook URL and the routing
     key read from SecureString parameters: accepted, with the execution id as PagerDuty's dedup key."""
-    import boto3
-
     from hybridops.export.ssm import PAGERDUTY_PARAMETER, SLACK_PARAMETER
 
     sandbox = scenario("outage")
-    for key, value in sandbox.env.items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
     targets = sandbox.notify_env
-    ssm = boto3.client("ssm", region_name=sandbox.env["AWS_DEFAULT_REGION"])
-    ssm.put_parameter(Name=SLACK_PARAMETER, Value=targets["HYBRIDOPS_SLACK_WEBHOOK_URL"], Type="SecureString",
-                      Overwrite=True)
-    ssm.put_parameter(Name=PAGERDUTY_PARAMETER, Value=targets["HYBRIDOPS_PAGERDUTY_ROUTING_KEY"],
-                      Type="SecureString", Overwrite=True)
+    _on_automation(sandbox, monkeypatch, {SLACK_PARAMETER: targets["HYBRIDOPS_SLACK_WEBHOOK_URL"],
+                                          PAGERDUTY_PARAMETER: targets["HYBRIDOPS_PAGERDUTY_ROUTING_KEY"]})
     steps = {s["name"]: s for s in _export("outage")["mainSteps"]}
     for name in ("page_pagerduty", "notify_ops_critical"):
-        inputs = steps[name]["inputs"]
-        payload = json.loads(json.dumps(inputs["InputPayload"])
-                             .replace("{{ automation:EXECUTION_ID }}", "exec-1234")
-                             .replace("{{ SlackWebhookParameter }}", SLACK_PARAMETER)
-                             .replace("{{ PagerDutyKeyParameter }}", PAGERDUTY_PARAMETER)
-                             .replace("{{ PagerDutyUrl }}", targets["HYBRIDOPS_PAGERDUTY_URL"]))
-        namespace: dict[str, Any] = {}
-        exec(compile(inputs["Script"], name, "exec"), namespace)  # noqa: S102 (our own export)
-        assert 200 <= namespace["handler"](payload, None)["status"] < 300, name
+        payload = _payload(steps[name], {"automation:EXECUTION_ID": "exec-1234",
+                                         "SlackWebhookParameter": SLACK_PARAMETER,
+                                         "PagerDutyKeyParameter": PAGERDUTY_PARAMETER,
+                                         "PagerDutyUrl": targets["HYBRIDOPS_PAGERDUTY_URL"]})
+        assert 200 <= _handler(steps[name])(payload, None)["status"] < 300, name
     sent = [c for c in sandbox.requests() if c["api"] == "notify"]
     assert [(c["via"], c["status"]) for c in sent] == [("pagerduty", 202), ("slack", 200)]
     page = sent[0]["body"]
@@ -333,18 +325,12 @@ def test_an_exported_aws_poll_calls_aws_through_boto3(
     import boto3
 
     sandbox = scenario("mcp-down")
-    for key, value in sandbox.env.items():
-        if key.startswith("AWS_"):
-            monkeypatch.setenv(key, value)
+    _on_automation(sandbox, monkeypatch, {})
     url = boto3.client("sqs", region_name="eu-central-1").get_queue_url(QueueName="mcp-router-queue")["QueueUrl"]
     step = next(s for s in _export("mcp-failure")["mainSteps"] if s["name"] == "watch_queue_drain")
-    payload = json.loads(json.dumps(step["inputs"]["InputPayload"])
-                         .replace("{{ region }}", "eu-central-1")
-                         .replace("{{ lookup_queue_url.mcp_queue_url }}", url)
-                         .replace("{{ check_queue_depth.queue_depth }}", "1000000"))
-    namespace: dict[str, Any] = {}
-    exec(compile(step["inputs"]["Script"], "exported-script", "exec"), namespace)  # noqa: S102 (our export)
-    result = namespace["handler"](payload, None)
+    payload = _payload(step, {"region": "eu-central-1", "lookup_queue_url.mcp_queue_url": url,
+                              "check_queue_depth.queue_depth": "1000000"})
+    result = _handler(step)(payload, None)
     depth = select({"Payload": result}, step["outputs"][0]["Selector"])
     assert int(depth) < 1000000
     assert [c["operation"] for c in sandbox.requests() if c["api"] == "aws"][-1] == "GetQueueAttributes"
